@@ -1,0 +1,3 @@
+"""cnnjax: a JAX/Flax research framework for convolutional networks."""
+
+__version__ = "0.1.0"
