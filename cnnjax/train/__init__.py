@@ -1,1 +1,1 @@
-"""cnnjax.train."""
+"""Training: state, losses, optimizer and schedules, pure steps, exact evaluation, the run loop."""

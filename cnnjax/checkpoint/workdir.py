@@ -1,0 +1,44 @@
+"""One workdir holds one run: its resolved config is stored there and a different config is refused."""
+
+import json
+import os
+
+
+class WorkdirConflictError(RuntimeError):
+    """A config was launched into a workdir that holds another run."""
+
+
+def claim_workdir(workdir: str, config_dict: dict, is_primary: bool) -> bool:
+    """Stores the config in `workdir/config.json`, or checks that it matches the stored one.
+
+    Returns True when the workdir already held this run (a resume). Raises WorkdirConflictError,
+    naming the differing keys, when it held another run. Nothing in the workdir is changed then.
+    """
+    path = os.path.join(workdir, "config.json")
+    current = json.loads(json.dumps(config_dict))  # tuples → lists, as stored
+    if os.path.exists(path):
+        with open(path) as f:
+            stored = json.load(f)
+        differences = _differences(stored, current)
+        if differences:
+            shown = "\n".join(f"  {key}: stored {a!r}, now {b!r}" for key, a, b in differences[:10])
+            raise WorkdirConflictError(
+                f"workdir {workdir} holds another run with a different config:\n{shown}\n"
+                "Use a new --workdir, or launch the same config to resume that run."
+            )
+        return True
+    if is_primary:
+        os.makedirs(workdir, exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            json.dump(current, f, indent=2, sort_keys=True)
+        os.replace(path + ".tmp", path)
+    return False
+
+
+def _differences(stored, current, prefix: str = "") -> list[tuple[str, object, object]]:
+    if isinstance(stored, dict) and isinstance(current, dict):
+        out = []
+        for key in sorted(set(stored) | set(current)):
+            out += _differences(stored.get(key, "<absent>"), current.get(key, "<absent>"), f"{prefix}{key}.")
+        return out
+    return [] if stored == current else [(prefix.rstrip("."), stored, current)]

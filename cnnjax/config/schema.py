@@ -1,0 +1,101 @@
+"""Every field an experiment can set, with its default. Experiments start from `base_config()`.
+
+Code reads `config.x` directly; configs are locked, so a misspelt key is an error, not a silent default.
+"""
+
+import ml_collections
+from ml_collections.config_dict import placeholder
+
+BACKENDS = ("pmap", "shard_map")
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("constant", "piecewise", "cosine")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """The full config schema with defaults (unlocked, so an experiment can fill `model.overrides`)."""
+    c = ml_collections.ConfigDict()
+    c.name = "experiment"
+    c.seed = 0
+
+    c.dataset = ml_collections.ConfigDict()
+    c.dataset.name = "digits"
+    c.dataset.data_dir = placeholder(str)  # None: $CNNJAX_DATA_DIR, $TFDS_DATA_DIR or ~/tensorflow_datasets
+    c.dataset.image_size = 32  # images are resized to this square size in the pipeline
+    c.dataset.train_split = "train"
+    c.dataset.eval_split = "validation"  # periodic evaluation
+    c.dataset.test_split = "test"  # evaluated once, at the end
+    c.dataset.pad_crop = 0  # random pad-and-crop by this many pixels (train only)
+    c.dataset.hflip = False  # random horizontal flips (train only)
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "lenet5"
+    c.model.dtype = "float32"  # compute dtype; params and BatchNorm statistics stay float32
+    c.model.overrides = ml_collections.ConfigDict()  # constructor keyword arguments (width, stage_sizes, ...)
+
+    c.train = ml_collections.ConfigDict()
+    c.train.batch_size = 128  # global: split over all devices of all processes
+    c.train.eval_batch_size = 256
+    c.train.num_steps = 1000
+    c.train.log_every_steps = 50
+    c.train.eval_every_steps = 250  # 0: evaluate only at the end
+    c.train.checkpoint_every_steps = 500  # 0: checkpoint only at the end
+    c.train.keep_checkpoints = 3
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "sgd"
+    c.optimizer.learning_rate = 0.1
+    c.optimizer.momentum = 0.9  # sgd
+    c.optimizer.nesterov = False  # sgd
+    c.optimizer.b1 = 0.9  # adamw
+    c.optimizer.b2 = 0.999  # adamw
+    c.optimizer.eps = 1e-8  # adamw
+    c.optimizer.weight_decay = 1e-4  # sgd: L2 added to the gradient (PyTorch style); adamw: decoupled
+    c.optimizer.decay_biases_and_norms = False  # False: biases and norm scales/offsets get no weight decay
+
+    c.schedule = ml_collections.ConfigDict()
+    c.schedule.name = "constant"
+    c.schedule.warmup_steps = 0  # linear warm-up from 0 to the learning rate
+    c.schedule.boundaries = ()  # piecewise: steps at which the rate is multiplied by decay_factor
+    c.schedule.decay_factor = 0.1  # piecewise
+    c.schedule.final_fraction = 0.0  # cosine: final rate as a fraction of the peak
+
+    c.loss = ml_collections.ConfigDict()
+    c.loss.label_smoothing = 0.0
+
+    c.parallel = ml_collections.ConfigDict()
+    c.parallel.backend = "pmap"  # 'pmap' or 'shard_map' (under jit over a ('data',) mesh)
+    c.parallel.num_devices = 0  # 0: every device; n: the first n (single process only)
+    c.parallel.sync_batch_stats = True  # False: per-device statistics, averaged before eval and checkpoints
+    c.parallel.coordinator_address = placeholder(str)  # 'host:port' to join a multi-process run
+    c.parallel.num_processes = 1
+    c.parallel.process_id = 0
+    c.parallel.auto_initialize = False  # True: jax.distributed.initialize() detects the cluster (SLURM, TPU)
+    return c
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """Checks values that a type alone cannot, before anything is built or compiled."""
+    choices = {
+        "parallel.backend": (config.parallel.backend, BACKENDS),
+        "optimizer.name": (config.optimizer.name, OPTIMIZERS),
+        "schedule.name": (config.schedule.name, SCHEDULES),
+        "model.dtype": (config.model.dtype, DTYPES),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ValueError(f"config.{key} is {value!r}; choose one of {', '.join(allowed)}")
+    positive = {
+        "train.batch_size": config.train.batch_size,
+        "train.eval_batch_size": config.train.eval_batch_size,
+        "train.num_steps": config.train.num_steps,
+        "train.log_every_steps": config.train.log_every_steps,
+        "train.keep_checkpoints": config.train.keep_checkpoints,
+        "dataset.image_size": config.dataset.image_size,
+        "parallel.num_processes": config.parallel.num_processes,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise ValueError(f"config.{key} must be at least 1, got {value}")
+    if list(config.schedule.boundaries) != sorted(config.schedule.boundaries):
+        raise ValueError(f"config.schedule.boundaries must be increasing, got {config.schedule.boundaries}")

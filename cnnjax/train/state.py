@@ -1,0 +1,37 @@
+"""The train state: everything a run needs to continue exactly (params, BatchNorm statistics, optimizer state, step, RNG)."""
+
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+@flax.struct.dataclass
+class TrainState:
+    step: jax.Array
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+    rng: jax.Array  # raw uint32 PRNG key; each step folds in the step number and device index
+
+
+def create_train_state(model, tx: optax.GradientTransformation, image_shape: tuple[int, int, int], seed: int) -> TrainState:
+    """Initialises the model and optimizer for inputs of `image_shape` (H, W, C); returns host numpy arrays."""
+    init_rng, train_rng = jax.random.split(jax.random.PRNGKey(seed))
+
+    @jax.jit
+    def init():
+        variables = model.init(init_rng, jnp.zeros((1, *image_shape), jnp.float32), train=False)
+        params = variables["params"]
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            batch_stats=variables.get("batch_stats", {}),
+            opt_state=tx.init(params),
+            rng=train_rng,
+        )
+
+    return jax.tree.map(np.asarray, init())
