@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from tfds_fakes import fake_prepared
 import tensorflow_datasets as tfds
 
 from cnnjax.data import catalog, pipeline
@@ -60,23 +61,6 @@ def test_prepare_standard_dataset_without_tensorflow_says_what_to_install(tmp_pa
 def test_unknown_split_lists_the_available_ones(tmp_path):
   with pytest.raises(ValueError, match='train, validation, test'):
     catalog.open_split('digits', 'dev', str(tmp_path))
-
-
-def fake_prepared(name, data_dir, size):
-  """Writes the dataset_info.json and (empty) array_record shards a real preparation leaves."""
-  builder = tfds.builder(name, data_dir=data_dir, file_format='array_record')
-  splits = []
-  for split in ('train', 'test'):
-    template = tfds.core.ShardedFileTemplate(
-        data_dir=builder.data_path, dataset_name=builder.name, split=split,
-        filetype_suffix='array_record')
-    splits.append(tfds.core.SplitInfo(name=split, shard_lengths=[size], num_bytes=0,
-                                      filename_template=template))
-  builder.info.set_splits(tfds.core.SplitDict(splits))
-  builder.data_path.mkdir(parents=True)
-  builder.info.write_to_directory(builder.data_path)
-  for path in builder.info.splits['train'].filepaths + builder.info.splits['test'].filepaths:
-    path.touch()
 
 
 @pytest.mark.parametrize('name,shape,mean', [('cifar10', (32, 32, 3), 0.4914),

@@ -44,7 +44,7 @@ def make_train_step(model, tx: optax.GradientTransformation, schedule: optax.Sch
         metrics = {
             "loss": lax.pmean(loss, AXIS),
             "accuracy": lax.pmean(accuracy, AXIS),
-            "learning_rate": schedule(state.step),
+            "learning_rate": jnp.asarray(schedule(state.step), jnp.float32),
         }
         return new_state, metrics
 

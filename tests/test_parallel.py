@@ -1,0 +1,9 @@
+"""Data parallelism on 4 emulated CPU devices (in a subprocess: the device count is fixed at jax import)."""
+
+from subprocesses import run_worker
+
+
+def test_pmap_and_shard_map_steps_equal_the_one_device_step_and_eval_is_exact():
+    output = run_worker("parallel_equivalence", num_devices=4)
+    print(output)
+    assert output.strip().endswith("OK")
