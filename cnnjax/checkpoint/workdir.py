@@ -4,6 +4,10 @@ import json
 import os
 
 
+# How a run is launched, not what it computes: may differ between its processes and between restarts.
+LAUNCH_KEYS = ("parallel.coordinator_address", "parallel.num_processes", "parallel.process_id", "parallel.auto_initialize")
+
+
 class WorkdirConflictError(RuntimeError):
     """A config was launched into a workdir that holds another run."""
 
@@ -15,10 +19,10 @@ def claim_workdir(workdir: str, config_dict: dict, is_primary: bool) -> bool:
     naming the differing keys, when it held another run. Nothing in the workdir is changed then.
     """
     path = os.path.join(workdir, "config.json")
-    current = json.loads(json.dumps(config_dict))  # tuples → lists, as stored
+    current = _without_launch_keys(json.loads(json.dumps(config_dict)))  # tuples → lists, as stored
     if os.path.exists(path):
         with open(path) as f:
-            stored = json.load(f)
+            stored = _without_launch_keys(json.load(f))
         differences = _differences(stored, current)
         if differences:
             shown = "\n".join(f"  {key}: stored {a!r}, now {b!r}" for key, a, b in differences[:10])
@@ -33,6 +37,13 @@ def claim_workdir(workdir: str, config_dict: dict, is_primary: bool) -> bool:
             json.dump(current, f, indent=2, sort_keys=True)
         os.replace(path + ".tmp", path)
     return False
+
+
+def _without_launch_keys(config: dict) -> dict:
+    for key in LAUNCH_KEYS:
+        section, name = key.split(".")
+        config.get(section, {}).pop(name, None)
+    return config
 
 
 def _differences(stored, current, prefix: str = "") -> list[tuple[str, object, object]]:

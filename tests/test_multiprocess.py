@@ -1,0 +1,62 @@
+"""Two local processes joined by jax.distributed (2 CPU devices each) match one 4-device process."""
+
+import socket
+
+import jax
+import numpy as np
+from subprocesses import REPO, TINY_RUN, cnnjax_train_command, read_checkpoint_state, run, start
+
+from cnnjax.config import load_config
+from cnnjax.reporting import read_metrics
+from cnnjax.train.loop import prepare_experiment
+from cnnjax.train.optimizer import make_optimizer
+from cnnjax.train.state import create_train_state
+
+STEPS = 8
+ARGS = (*TINY_RUN, f"--config.train.num_steps={STEPS}", "--config.train.checkpoint_every_steps=0")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_match_one_four_device_process(tmp_path):
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    port = free_port()
+    processes = [
+        start(
+            cnnjax_train_command(
+                "experiments/digits_simple_cnn.py",
+                multi,
+                *ARGS,
+                "--config.parallel.num_processes=2",
+                f"--config.parallel.process_id={i}",
+                f"--config.parallel.coordinator_address=127.0.0.1:{port}",
+            ),
+            num_devices=2,
+            stdout=-1,
+            stderr=-1,
+        )
+        for i in range(2)
+    ]
+    done = run(cnnjax_train_command("experiments/digits_simple_cnn.py", single, *ARGS), num_devices=4)
+    outputs = [p.communicate(timeout=600) for p in processes]
+    for p, (_, err) in zip(processes, outputs):
+        assert p.returncode == 0, err[-4000:]
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    losses = [r["loss"] for r in read_metrics(str(multi), "train")]
+    reference = [r["loss"] for r in read_metrics(str(single), "train")]
+    assert len(losses) == len(reference) == STEPS
+    np.testing.assert_allclose(losses, reference, rtol=1e-6)
+
+    config = load_config(str(REPO / "experiments/digits_simple_cnn.py"), [a[len("--config.") :] for a in ARGS])
+    exp = prepare_experiment(config)
+    initial = create_train_state(exp.model, make_optimizer(config)[0], exp.image_shape, config.seed).params
+    params = read_checkpoint_state(multi, STEPS)["params"]
+    reference_params = read_checkpoint_state(single, STEPS)["params"]
+    for start_value, a, b in zip(jax.tree.leaves(initial), jax.tree.leaves(params), jax.tree.leaves(reference_params)):
+        reference_update = b - start_value
+        assert np.max(np.abs((a - start_value) - reference_update)) <= 1e-5 * np.max(np.abs(reference_update))
