@@ -95,7 +95,8 @@ def _flat_keys(config, prefix: str = "") -> list[str]:
 def _parse(raw: str, field_type: type | None, key: str):
     """Parses `raw` for a field of `field_type` (None: untyped, any literal; unparsable text stays a string)."""
     if field_type is str:
-        return raw
+        quoted = len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\""
+        return ast.literal_eval(raw) if quoted else raw
     try:
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):

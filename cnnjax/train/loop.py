@@ -145,18 +145,20 @@ def run(config, workdir: str) -> dict:
         progress.close()
         if preempted:
             return {"status": "preempted", "step": step}
-        return _finish(config, workdir, log, evaluate_split, step, train_seconds, is_primary)
+        already_finished = start_step >= c.num_steps  # its final results are logged already
+        return _finish(config, workdir, log, evaluate_split, step, train_seconds, is_primary, already_finished)
     finally:
         watcher.close()
         log.close()
         checkpointer.close()
 
 
-def _finish(config, workdir, log, evaluate_split, step, train_seconds, is_primary) -> dict:
+def _finish(config, workdir, log, evaluate_split, step, train_seconds, is_primary, already_finished) -> dict:
     validation = evaluate_split(config.dataset.eval_split)
     test = evaluate_split(config.dataset.test_split)
-    log.write(step, config.dataset.eval_split, validation)
-    log.write(step, config.dataset.test_split, test)
+    if not already_finished:
+        log.write(step, config.dataset.eval_split, validation)
+        log.write(step, config.dataset.test_split, test)
     summary = {
         "status": "completed",
         "experiment": config.name,

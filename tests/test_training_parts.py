@@ -1,0 +1,80 @@
+"""Optimizer, schedules, weight-decay mask, loss and the one-run-per-workdir rule."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from cnnjax.checkpoint import WorkdirConflictError, claim_workdir, is_committed, quarantine_uncommitted_steps
+from cnnjax.config import base_config
+from cnnjax.train.losses import cross_entropy
+from cnnjax.train.optimizer import make_optimizer, make_schedule, weight_decay_mask
+
+
+def test_piecewise_schedule_with_warmup_uses_absolute_boundaries():
+    c = base_config()
+    c.optimizer.learning_rate = 0.1
+    c.schedule.name, c.schedule.boundaries, c.schedule.warmup_steps = "piecewise", (100, 200), 10
+    s = make_schedule(c)
+    assert float(s(0)) == 0.0 and float(s(5)) == pytest.approx(0.05)
+    assert [float(s(t)) for t in (99, 100, 199, 200)] == pytest.approx([0.1, 0.01, 0.01, 0.001])
+
+
+def test_cosine_schedule_ends_at_the_final_fraction():
+    c = base_config()
+    c.train.num_steps, c.schedule.name, c.schedule.final_fraction = 1000, "cosine", 0.1
+    s = make_schedule(c)
+    assert float(s(0)) == pytest.approx(0.1) and float(s(500)) == pytest.approx(0.055) and float(s(1000)) == pytest.approx(0.01)
+
+
+def test_weight_decay_skips_biases_and_norms():
+    params = {"conv": {"kernel": np.ones((3, 3, 1, 2), np.float32)}, "norm": {"scale": np.ones(2, np.float32)}, "bias": np.ones(2, np.float32)}
+    assert weight_decay_mask(params) == {"conv": {"kernel": True}, "norm": {"scale": False}, "bias": False}
+    c = base_config()
+    c.optimizer.weight_decay, c.optimizer.momentum = 0.5, 0.0
+    tx, _ = make_optimizer(c)
+    zero = {k: np.zeros_like(v) if not isinstance(v, dict) else {n: np.zeros_like(a) for n, a in v.items()} for k, v in params.items()}
+    updates, _ = tx.update(zero, tx.init(params), params)
+    assert float(updates["conv"]["kernel"].max()) == pytest.approx(-0.1 * 0.5)  # -lr · wd · w
+    assert float(np.abs(updates["norm"]["scale"]).max()) == 0.0 and float(np.abs(updates["bias"]).max()) == 0.0
+
+
+def test_label_smoothing_cross_entropy_in_float32():
+    logits = np.array([[2.0, 0.0, -1.0]], np.float32).astype("bfloat16")
+    loss = cross_entropy(logits, np.array([0]), label_smoothing=0.3)
+    log_p = np.log(np.exp(logits.astype(np.float32)) / np.exp(logits.astype(np.float32)).sum())
+    expected = -(0.8 * log_p[0, 0] + 0.1 * log_p[0, 1] + 0.1 * log_p[0, 2])
+    assert loss.dtype == np.float32 and float(loss[0]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_another_runs_workdir_is_refused_and_left_untouched(tmp_path):
+    first = base_config().to_dict()
+    assert claim_workdir(str(tmp_path), first, True) is False
+    assert claim_workdir(str(tmp_path), first, True) is True  # the same run: a resume
+    second = base_config()
+    second.optimizer.learning_rate = 0.2
+    before = (tmp_path / "config.json").read_text()
+    with pytest.raises(WorkdirConflictError, match=r"optimizer.learning_rate: stored 0.1, now 0.2"):
+        claim_workdir(str(tmp_path), second.to_dict(), True)
+    assert (tmp_path / "config.json").read_text() == before
+    relaunch = base_config()
+    relaunch.parallel.process_id, relaunch.parallel.num_processes = 1, 2  # how it is launched is not a new run
+    assert claim_workdir(str(tmp_path), relaunch.to_dict(), True) is True
+
+
+def test_uncommitted_step_directories_are_moved_aside_not_deleted(tmp_path):
+    committed = tmp_path / "5"
+    committed.mkdir()
+    (committed / "_CHECKPOINT_METADATA").write_text(json.dumps({"commit_timestamp_nsecs": 1}))
+    bare = tmp_path / "9"
+    (bare / "state").mkdir(parents=True)
+    (bare / "state" / "data").write_text("partial")
+    half = tmp_path / "7"
+    half.mkdir()
+    (half / "_CHECKPOINT_METADATA").write_text(json.dumps({"init_timestamp_nsecs": 1}))
+    moved = quarantine_uncommitted_steps(str(tmp_path))
+    assert sorted(os.path.basename(m).split(".")[0] for m in moved) == ["7", "9"]
+    assert is_committed(str(committed)) and not bare.exists() and not half.exists()
+    kept = [m for m in moved if os.path.basename(m).startswith("9.")][0]
+    assert open(os.path.join(kept, "state", "data")).read() == "partial"
