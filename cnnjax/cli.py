@@ -1,7 +1,7 @@
 """The `cnnjax` command: argument parsing, and nothing else.
 
-    cnnjax train --config experiments/FILE.py[:arg] --workdir DIR [--config.a.b=value ...]
-    cnnjax data prepare NAME [--data_dir DIR]
+cnnjax train --config experiments/FILE.py[:arg] --workdir DIR [--config.a.b=value ...]
+cnnjax data prepare NAME [--data_dir DIR]
 """
 
 import argparse

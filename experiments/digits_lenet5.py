@@ -1,6 +1,6 @@
 """Default experiment: LeNet-5 on the bundled 8×8 digits (scikit-learn), resized to 32×32.
 
-    cnnjax train --config experiments/digits_lenet5.py --workdir runs/digits_lenet5
+cnnjax train --config experiments/digits_lenet5.py --workdir runs/digits_lenet5
 """
 
 from cnnjax.config import base_config

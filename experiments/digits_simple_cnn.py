@@ -1,6 +1,6 @@
 """A small VGG-style CNN with BatchNorm on the bundled digits, at their native 8×8 size.
 
-    cnnjax train --config experiments/digits_simple_cnn.py --workdir runs/digits_simple_cnn
+cnnjax train --config experiments/digits_simple_cnn.py --workdir runs/digits_simple_cnn
 """
 
 from cnnjax.config import base_config

@@ -25,18 +25,31 @@ TINY_RUN = [
 def device_env(num_devices: int) -> dict:
     env = dict(os.environ)
     env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={num_devices}"
+    env["JAX_PLATFORMS"] = "cpu"  # emulated CPU devices, also on a machine with a GPU
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("CNNJAX_TRACEBACK", None)
     return env
 
 
 def cnnjax_train_command(config: str, workdir, *overrides: str) -> list[str]:
-    return [sys.executable, "-m", "cnnjax.cli", "train", "--config", str(REPO / config), "--workdir", str(workdir), *overrides]
+    return [
+        sys.executable,
+        "-m",
+        "cnnjax.cli",
+        "train",
+        "--config",
+        str(REPO / config),
+        "--workdir",
+        str(workdir),
+        *overrides,
+    ]
 
 
 def run(command: list[str], num_devices: int = 1, timeout: float = 600) -> subprocess.CompletedProcess:
     """Runs to completion; returns the completed process (stdout and stderr as text)."""
-    return subprocess.run(command, env=device_env(num_devices), capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        command, env=device_env(num_devices), capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
 
 
 def start(command: list[str], num_devices: int = 1, **kwargs) -> subprocess.Popen:

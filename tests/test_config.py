@@ -33,7 +33,10 @@ def test_overrides_are_typed(config):
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("optimizer.learning_rat=0.5", "unknown config key 'optimizer.learning_rat'. Did you mean 'optimizer.learning_rate'?"),
+        (
+            "optimizer.learning_rat=0.5",
+            "unknown config key 'optimizer.learning_rat'. Did you mean 'optimizer.learning_rate'?",
+        ),
         ("learning_rate=0.5", "Did you mean 'optimizer.learning_rate'?"),
         ("train.num_steps=1.5", "config.train.num_steps expects int, got '1.5'"),
         ("train.num_steps=many", "cannot parse 'many' as int"),

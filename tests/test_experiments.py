@@ -51,8 +51,12 @@ def test_cifar10_resnet_trains_a_step_on_mock_data(tmp_path, arg):
     shrink = ("model.overrides.stage_sizes=(1, 1, 1)", "model.overrides.width=4", "train.batch_size=8")
     with tfds.testing.mock_data(num_examples=16, data_dir=data_dir):
         code = train(
-            tmp_path / "run", f"{experiment('cifar10_resnet.py')}:{arg}", *shrink,
-            "train.num_steps=1", "train.eval_batch_size=8", f"dataset.data_dir='{data_dir}'",
+            tmp_path / "run",
+            f"{experiment('cifar10_resnet.py')}:{arg}",
+            *shrink,
+            "train.num_steps=1",
+            "train.eval_batch_size=8",
+            f"dataset.data_dir='{data_dir}'",
         )
     assert code == 0
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["num_test_examples"] == 16

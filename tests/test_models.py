@@ -14,7 +14,7 @@ from cnnjax.models import CifarResNet, LeNet5, SimpleCNN, create_model, list_mod
 from cnnjax.models.cifar_resnet import zero_pad_shortcut
 
 # rbg keys: with jax's default partitionable threefry, compiling an init takes seconds longer.
-KEY = jax.random.key(0, impl='rbg')
+KEY = jax.random.key(0, impl="rbg")
 
 
 def images(shape, dtype=jnp.float32):
@@ -28,7 +28,7 @@ def abstract_variables(name, in_channels=3, size=32, **overrides):
 
 
 def count_params(variables):
-    return sum(leaf.size for leaf in jax.tree.leaves(variables['params']))
+    return sum(leaf.size for leaf in jax.tree.leaves(variables["params"]))
 
 
 # Option A, 10 classes, stage size n, params = weights + BN (scale, bias):
@@ -42,56 +42,57 @@ def count_params(variables):
 RESNET_PARAMS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018, 110: 1_727_962}
 
 
-@pytest.mark.parametrize('depth', [20, 56, 110])
+@pytest.mark.parametrize("depth", [20, 56, 110])
 def test_cifar_resnet_param_counts(depth):
-    assert count_params(abstract_variables(f'cifar_resnet{depth}')) == RESNET_PARAMS[depth]
-    assert count_params(abstract_variables(f'cifar_resnet{depth}', shortcut='B')) == (
-        RESNET_PARAMS[depth] + 2_752)
-    assert count_params(abstract_variables(f'cifar_plain{depth}')) == RESNET_PARAMS[depth]
+    assert count_params(abstract_variables(f"cifar_resnet{depth}")) == RESNET_PARAMS[depth]
+    assert count_params(abstract_variables(f"cifar_resnet{depth}", shortcut="B")) == (RESNET_PARAMS[depth] + 2_752)
+    assert count_params(abstract_variables(f"cifar_plain{depth}")) == RESNET_PARAMS[depth]
 
 
 def test_other_param_counts():
     # LeNet-5, 1 channel: 5*5*6+6 + 5*5*6*16+16 + 400*120+120 + 120*84+84 + 84*10+10 = 61,706.
-    assert count_params(abstract_variables('lenet5', in_channels=1)) == 61_706
+    assert count_params(abstract_variables("lenet5", in_channels=1)) == 61_706
     # SimpleCNN (32, 64, 128) x 2 convs: (864+64 + 9216+64) + (18432+128 + 36864+128)
     #   + (73728+256 + 147456+256) + 128*10+10 = 288,746.
-    assert count_params(abstract_variables('simple_cnn')) == 288_746
+    assert count_params(abstract_variables("simple_cnn")) == 288_746
 
 
 def test_registered_depths():
     for depth in (20, 32, 44, 56, 110):
         n = (depth - 2) // 6
-        for name, plain in [(f'cifar_resnet{depth}', False), (f'cifar_plain{depth}', True)]:
+        for name, plain in [(f"cifar_resnet{depth}", False), (f"cifar_plain{depth}", True)]:
             model = create_model(name, num_classes=10)
-            assert (model.stage_sizes, model.plain, model.shortcut) == ((n, n, n), plain, 'A')
+            assert (model.stage_sizes, model.plain, model.shortcut) == ((n, n, n), plain, "A")
 
 
 # ResNet-110 and -56 are traced at 32x32 by the parameter-count test; depth changes nothing else.
-@pytest.mark.parametrize('name', ['lenet5', 'simple_cnn', 'cifar_resnet20', 'cifar_plain20',
-                                  'cifar_resnet44'])
-@pytest.mark.parametrize('height,width', [(32, 32), (40, 24)])
+@pytest.mark.parametrize("name", ["lenet5", "simple_cnn", "cifar_resnet20", "cifar_plain20", "cifar_resnet44"])
+@pytest.mark.parametrize("height,width", [(32, 32), (40, 24)])
 def test_full_size_output_shapes(name, height, width):
     model = create_model(name, num_classes=7)
     x = images((3, height, width, 3))
     variables = jax.eval_shape(model.init, KEY, x)
     assert jax.eval_shape(model.apply, variables, x).shape == (3, 7)
-    if 'batch_stats' in variables:
+    if "batch_stats" in variables:
         logits, updates = jax.eval_shape(
-            functools.partial(model.apply, train=True, mutable=['batch_stats']), variables, x)
+            functools.partial(model.apply, train=True, mutable=["batch_stats"]), variables, x
+        )
         assert logits.shape == (3, 7)
-        assert jax.tree.structure(updates['batch_stats']) == jax.tree.structure(
-            variables['batch_stats'])
+        assert jax.tree.structure(updates["batch_stats"]) == jax.tree.structure(variables["batch_stats"])
 
 
 def test_resnet_stage_shapes_and_intermediates():
-    model = create_model('cifar_resnet20', num_classes=10)
+    model = create_model("cifar_resnet20", num_classes=10)
     x = images((2, 32, 32, 3))
     variables = jax.eval_shape(model.init, KEY, x)
-    _, state = jax.eval_shape(
-        functools.partial(model.apply, mutable=['intermediates']), variables, x)
-    shapes = {k: v[0].shape for k, v in state['intermediates'].items()}
-    assert shapes == {'stem': (2, 32, 32, 16), 'stage1': (2, 32, 32, 16),
-                      'stage2': (2, 16, 16, 32), 'stage3': (2, 8, 8, 64)}
+    _, state = jax.eval_shape(functools.partial(model.apply, mutable=["intermediates"]), variables, x)
+    shapes = {k: v[0].shape for k, v in state["intermediates"].items()}
+    assert shapes == {
+        "stem": (2, 32, 32, 16),
+        "stage1": (2, 32, 32, 16),
+        "stage2": (2, 16, 16, 32),
+        "stage3": (2, 8, 8, 64),
+    }
 
 
 def test_resnet_3x3_convs_use_symmetric_padding():
@@ -99,10 +100,10 @@ def test_resnet_3x3_convs_use_symmetric_padding():
     x = jnp.zeros((1, 8, 8, 3))
     variables = jax.eval_shape(model.init, KEY, x)
     jaxpr = jax.make_jaxpr(model.apply)(variables, x)
-    convs = [e for e in jaxpr.eqns if e.primitive.name == 'conv_general_dilated']
-    strides = [e.params['window_strides'] for e in convs]
+    convs = [e for e in jaxpr.eqns if e.primitive.name == "conv_general_dilated"]
+    strides = [e.params["window_strides"] for e in convs]
     assert len(convs) == 7 and strides.count((2, 2)) == 2
-    assert all(tuple(e.params['padding']) == ((1, 1), (1, 1)) for e in convs)
+    assert all(tuple(e.params["padding"]) == ((1, 1), (1, 1)) for e in convs)
 
 
 def test_option_a_shortcut_subsamples_and_zero_pads():
@@ -111,36 +112,33 @@ def test_option_a_shortcut_subsamples_and_zero_pads():
     assert y.shape == (2, 3, 3, 8)
     np.testing.assert_array_equal(y[..., 2:6], x[:, ::2, ::2])
     assert not y[..., :2].any() and not y[..., 6:].any()
-    with pytest.raises(ValueError, match='cannot reduce channels'):
+    with pytest.raises(ValueError, match="cannot reduce channels"):
         zero_pad_shortcut(x, 2, 1)
 
 
 SHRUNK = {
-    'lenet5': (LeNet5(num_classes=10, in_channels=1), (4, 32, 32, 1)),
-    'simple_cnn': (SimpleCNN(num_classes=10, widths=(4, 8), convs_per_stage=1, dropout_rate=0.5),
-                   (4, 16, 16, 3)),
-    'resnet_A': (CifarResNet(num_classes=10, stage_sizes=(1, 1, 1), width=4), (4, 16, 16, 3)),
-    'resnet_B': (CifarResNet(num_classes=10, stage_sizes=(1, 1, 1), width=4, shortcut='B'),
-                 (4, 16, 16, 3)),
-    'plain': (CifarResNet(num_classes=10, stage_sizes=(1, 1, 1), width=4, plain=True),
-              (4, 16, 16, 3)),
+    "lenet5": (LeNet5(num_classes=10, in_channels=1), (4, 32, 32, 1)),
+    "simple_cnn": (SimpleCNN(num_classes=10, widths=(4, 8), convs_per_stage=1, dropout_rate=0.5), (4, 16, 16, 3)),
+    "resnet_A": (CifarResNet(num_classes=10, stage_sizes=(1, 1, 1), width=4), (4, 16, 16, 3)),
+    "resnet_B": (CifarResNet(num_classes=10, stage_sizes=(1, 1, 1), width=4, shortcut="B"), (4, 16, 16, 3)),
+    "plain": (CifarResNet(num_classes=10, stage_sizes=(1, 1, 1), width=4, plain=True), (4, 16, 16, 3)),
 }
 
 
-@pytest.mark.parametrize('family', list(SHRUNK))
+@pytest.mark.parametrize("family", list(SHRUNK))
 def test_compiled_forward_and_gradient(family):
     model, shape = SHRUNK[family]
 
     @jax.jit
     def run(x, labels):
         variables = model.init(KEY, x)
-        params, state = variables['params'], {k: v for k, v in variables.items() if k != 'params'}
+        params, state = variables["params"], {k: v for k, v in variables.items() if k != "params"}
 
         def loss_fn(params):
-            logits, updates = model.apply({'params': params, **state}, x, train=True,
-                                          mutable=list(state), rngs={'dropout': KEY})
-            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), (
-                logits, updates)
+            logits, updates = model.apply(
+                {"params": params, **state}, x, train=True, mutable=list(state), rngs={"dropout": KEY}
+            )
+            return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), (logits, updates)
 
         grads, (logits, updates) = jax.grad(loss_fn, has_aux=True)(params)
         return grads, logits, updates, state, model.apply(variables, x)
@@ -158,13 +156,13 @@ def test_compiled_forward_and_gradient(family):
 
 
 def test_batch_norm_axis_name_is_wired():
-    model = create_model('cifar_resnet20', num_classes=10, bn_axis_name='data')
+    model = create_model("cifar_resnet20", num_classes=10, bn_axis_name="data")
     x = images((2, 4, 8, 8, 3))
     variables = jax.eval_shape(model.init, KEY, images((4, 8, 8, 3)))
-    apply = functools.partial(model.apply, train=True, mutable=['batch_stats'])
-    logits, _ = jax.eval_shape(jax.vmap(apply, in_axes=(None, 0), axis_name='data'), variables, x)
+    apply = functools.partial(model.apply, train=True, mutable=["batch_stats"])
+    logits, _ = jax.eval_shape(jax.vmap(apply, in_axes=(None, 0), axis_name="data"), variables, x)
     assert logits.shape == (2, 4, 10)
-    with pytest.raises(NameError, match='data'):
+    with pytest.raises(NameError, match="data"):
         jax.eval_shape(apply, variables, images((4, 8, 8, 3)))
 
 
@@ -178,60 +176,77 @@ def test_min_input_sizes():
     assert SimpleCNN(num_classes=2).min_input_size == 8
     assert SimpleCNN(num_classes=2, widths=(4, 4, 4, 4)).min_input_size == 16
     assert CifarResNet.min_input_size == 1
-    for name, size in [('lenet5', 16), ('simple_cnn', 8), ('cifar_resnet20', 1)]:
+    for name, size in [("lenet5", 16), ("simple_cnn", 8), ("cifar_resnet20", 1)]:
         model = create_model(name, num_classes=2)
         assert jax.eval_shape(model.init, KEY, images((1, size, size, 3)))
         if size > 1:
-            with pytest.raises(ValueError, match=f'height and width >= {size}, got'):
+            with pytest.raises(ValueError, match=f"height and width >= {size}, got"):
                 jax.eval_shape(model.init, KEY, images((1, size - 1, size, 3)))
 
 
-@pytest.mark.parametrize('x,match', [
-    (images((32, 32, 3)), r'expects NHWC images of shape \(batch, height, width, 3\), got shape '
-                          r'\(32, 32, 3\)'),
-    (images((2, 3, 32, 32)), 'expects 3 input channels .* with 32'),
-    (images((2, 8, 32, 3)), 'needs height and width >= 16, got 8x32'),
-    (images((2, 32, 32, 3), jnp.uint8), 'expects floating-point images, got dtype uint8'),
-    (images((2, 32, 32, 3), jnp.int32), 'expects floating-point images, got dtype int32'),
-])
+@pytest.mark.parametrize(
+    "x,match",
+    [
+        (
+            images((32, 32, 3)),
+            r"expects NHWC images of shape \(batch, height, width, 3\), got shape "
+            r"\(32, 32, 3\)",
+        ),
+        (images((2, 3, 32, 32)), "expects 3 input channels .* with 32"),
+        (images((2, 8, 32, 3)), "needs height and width >= 16, got 8x32"),
+        (images((2, 32, 32, 3), jnp.uint8), "expects floating-point images, got dtype uint8"),
+        (images((2, 32, 32, 3), jnp.int32), "expects floating-point images, got dtype int32"),
+    ],
+)
 def test_input_checks_fail_before_compile(x, match):
-    model = create_model('lenet5', num_classes=10)
-    with pytest.raises(ValueError, match='LeNet5 ' + match):
+    model = create_model("lenet5", num_classes=10)
+    with pytest.raises(ValueError, match="LeNet5 " + match):
         jax.eval_shape(model.init, KEY, x)
     with pytest.raises(ValueError, match=match):  # at trace time, inside jit as well
         jax.jit(model.init)(KEY, jnp.zeros(x.shape, x.dtype))
 
 
 def test_list_models():
-    assert list_models('cifar_resnet*') == [
-        'cifar_resnet110', 'cifar_resnet20', 'cifar_resnet32', 'cifar_resnet44', 'cifar_resnet56']
-    assert list_models('cifar_plain?0') == ['cifar_plain20']
-    assert {'lenet5', 'simple_cnn'} <= set(list_models())
-    assert list_models() == sorted(list_models()) and list_models('nope*') == []
+    assert list_models("cifar_resnet*") == [
+        "cifar_resnet110",
+        "cifar_resnet20",
+        "cifar_resnet32",
+        "cifar_resnet44",
+        "cifar_resnet56",
+    ]
+    assert list_models("cifar_plain?0") == ["cifar_plain20"]
+    assert {"lenet5", "simple_cnn"} <= set(list_models())
+    assert list_models() == sorted(list_models()) and list_models("nope*") == []
 
 
 def test_create_model_errors():
     with pytest.raises(ValueError, match="unknown model 'cifar_resnet21'; did you mean 'cifar_"):
-        create_model('cifar_resnet21', num_classes=10)
+        create_model("cifar_resnet21", num_classes=10)
     with pytest.raises(ValueError, match="no option 'widht'; did you mean 'width'"):
-        create_model('cifar_resnet20', num_classes=10, widht=8)
+        create_model("cifar_resnet20", num_classes=10, widht=8)
 
 
 def test_create_model_overrides_reach_constructor():
-    model = create_model('cifar_plain56', num_classes=5, in_channels=1, width=8,
-                         stage_sizes=(2, 1, 1), bn_axis_name='data')
+    model = create_model(
+        "cifar_plain56", num_classes=5, in_channels=1, width=8, stage_sizes=(2, 1, 1), bn_axis_name="data"
+    )
     assert isinstance(model, CifarResNet) and model.plain
-    assert (model.num_classes, model.in_channels, model.width, model.stage_sizes,
-            model.bn_axis_name) == (5, 1, 8, (2, 1, 1), 'data')
+    assert (model.num_classes, model.in_channels, model.width, model.stage_sizes, model.bn_axis_name) == (
+        5,
+        1,
+        8,
+        (2, 1, 1),
+        "data",
+    )
 
 
 def test_bfloat16_from_string():
-    model = create_model('cifar_resnet20', num_classes=10, dtype='bfloat16')
+    model = create_model("cifar_resnet20", num_classes=10, dtype="bfloat16")
     assert model.dtype == jnp.bfloat16
     x = images((2, 32, 32, 3))
     variables = jax.eval_shape(model.init, KEY, x)
     assert {leaf.dtype for leaf in jax.tree.leaves(variables)} == {jnp.dtype(jnp.float32)}
     assert jax.eval_shape(model.apply, variables, x).dtype == jnp.bfloat16
-    model = create_model('simple_cnn', num_classes=10, dtype='bfloat16', param_dtype='bfloat16')
+    model = create_model("simple_cnn", num_classes=10, dtype="bfloat16", param_dtype="bfloat16")
     variables = jax.eval_shape(model.init, KEY, x)
-    assert jax.tree.leaves(variables['params'])[0].dtype == jnp.bfloat16
+    assert jax.tree.leaves(variables["params"])[0].dtype == jnp.bfloat16

@@ -25,16 +25,27 @@ def test_cosine_schedule_ends_at_the_final_fraction():
     c = base_config()
     c.train.num_steps, c.schedule.name, c.schedule.final_fraction = 1000, "cosine", 0.1
     s = make_schedule(c)
-    assert float(s(0)) == pytest.approx(0.1) and float(s(500)) == pytest.approx(0.055) and float(s(1000)) == pytest.approx(0.01)
+    assert (
+        float(s(0)) == pytest.approx(0.1)
+        and float(s(500)) == pytest.approx(0.055)
+        and float(s(1000)) == pytest.approx(0.01)
+    )
 
 
 def test_weight_decay_skips_biases_and_norms():
-    params = {"conv": {"kernel": np.ones((3, 3, 1, 2), np.float32)}, "norm": {"scale": np.ones(2, np.float32)}, "bias": np.ones(2, np.float32)}
+    params = {
+        "conv": {"kernel": np.ones((3, 3, 1, 2), np.float32)},
+        "norm": {"scale": np.ones(2, np.float32)},
+        "bias": np.ones(2, np.float32),
+    }
     assert weight_decay_mask(params) == {"conv": {"kernel": True}, "norm": {"scale": False}, "bias": False}
     c = base_config()
     c.optimizer.weight_decay, c.optimizer.momentum = 0.5, 0.0
     tx, _ = make_optimizer(c)
-    zero = {k: np.zeros_like(v) if not isinstance(v, dict) else {n: np.zeros_like(a) for n, a in v.items()} for k, v in params.items()}
+    zero = {
+        k: np.zeros_like(v) if not isinstance(v, dict) else {n: np.zeros_like(a) for n, a in v.items()}
+        for k, v in params.items()
+    }
     updates, _ = tx.update(zero, tx.init(params), params)
     assert float(updates["conv"]["kernel"].max()) == pytest.approx(-0.1 * 0.5)  # -lr · wd · w
     assert float(np.abs(updates["norm"]["scale"]).max()) == 0.0 and float(np.abs(updates["bias"]).max()) == 0.0

@@ -3,9 +3,13 @@
 import json
 import os
 
-
 # How a run is launched, not what it computes: may differ between its processes and between restarts.
-LAUNCH_KEYS = ("parallel.coordinator_address", "parallel.num_processes", "parallel.process_id", "parallel.auto_initialize")
+LAUNCH_KEYS = (
+    "parallel.coordinator_address",
+    "parallel.num_processes",
+    "parallel.process_id",
+    "parallel.auto_initialize",
+)
 
 
 class WorkdirConflictError(RuntimeError):

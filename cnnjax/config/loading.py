@@ -13,7 +13,6 @@ import os
 
 import ml_collections
 
-
 OPEN_SECTIONS = ("model.overrides",)
 
 

@@ -15,150 +15,154 @@ import tensorflow_datasets as tfds
 
 from cnnjax.data import digits_builder
 
-BUNDLED = {'digits': digits_builder.Digits}
+BUNDLED = {"digits": digits_builder.Digits}
 
 # Per-channel mean and std in [0, 1] pixel units. Digits: measured on its train split (population
 # std over all pixels). Others: the values used throughout the literature.
 STATS = {
-    'digits': ((0.3056,), (0.3760,)),
-    'mnist': ((0.1307,), (0.3081,)),
-    'cifar10': ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    'cifar100': ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    'imagenet2012': ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "digits": ((0.3056,), (0.3760,)),
+    "mnist": ((0.1307,), (0.3081,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "imagenet2012": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 # TFDS datasets without measured statistics are normalised to [-1, 1].
 DEFAULT_MEAN_STD = 0.5
 
 
 class DatasetNotPreparedError(RuntimeError):
-  """A standard dataset is not on disk as array_record, or cannot be prepared here; says why."""
+    """A standard dataset is not on disk as array_record, or cannot be prepared here; says why."""
 
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
-  """What a training loop needs to know about a prepared dataset.
+    """What a training loop needs to know about a prepared dataset.
 
-  `image_shape` is the stored (H, W, C); H and W are None where images vary in size (imagenet2012).
-  """
+    `image_shape` is the stored (H, W, C); H and W are None where images vary in size (imagenet2012).
+    """
 
-  name: str
-  image_shape: tuple[int | None, int | None, int]
-  num_classes: int
-  split_sizes: dict[str, int]
-  mean: tuple[float, ...]
-  std: tuple[float, ...]
+    name: str
+    image_shape: tuple[int | None, int | None, int]
+    num_classes: int
+    split_sizes: dict[str, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
 
 
 def resolve_data_dir(data_dir: str | None) -> str:
-  """`data_dir`, else $CNNJAX_DATA_DIR, else $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
-  data_dir = (data_dir or os.environ.get('CNNJAX_DATA_DIR') or os.environ.get('TFDS_DATA_DIR')
-              or '~/tensorflow_datasets')
-  return os.path.expanduser(data_dir)
+    """`data_dir`, else $CNNJAX_DATA_DIR, else $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
+    data_dir = (
+        data_dir or os.environ.get("CNNJAX_DATA_DIR") or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+    )
+    return os.path.expanduser(data_dir)
 
 
 def ensure_prepared(name: str, data_dir: str) -> DatasetInfo:
-  """Returns the dataset's info, generating a bundled dataset if needed; never touches the network.
+    """Returns the dataset's info, generating a bundled dataset if needed; never touches the network.
 
-  Raises:
-    ValueError: `name` is neither a bundled nor a TFDS dataset.
-    DatasetNotPreparedError: a standard dataset is not on disk as array_record.
-  """
-  builder = _builder(name, data_dir)
-  problem = _not_prepared_reason(builder)
-  if problem and name in BUNDLED:
-    tfds.disable_progress_bar()  # a few hundred ms of work: keep the training output readable
-    try:
-      builder.download_and_prepare(file_format='array_record')
-    except FileExistsError:  # Another process (same data_dir) finished first; use its copy.
-      builder = _builder(name, data_dir)
-      if _not_prepared_reason(builder):
-        raise
-  elif problem:
-    raise DatasetNotPreparedError(
-        f"Dataset '{name}' is not prepared in data_dir '{data_dir}': {problem}. Prepare it with\n"
-        f'  cnnjax data prepare {name} --data_dir {data_dir}\n'
-        "(this needs TensorFlow, pip install 'cnnjax[prepare]', and network access).")
-  return _info(name, builder)
+    Raises:
+      ValueError: `name` is neither a bundled nor a TFDS dataset.
+      DatasetNotPreparedError: a standard dataset is not on disk as array_record.
+    """
+    builder = _builder(name, data_dir)
+    problem = _not_prepared_reason(builder)
+    if problem and name in BUNDLED:
+        tfds.disable_progress_bar()  # a few hundred ms of work: keep the training output readable
+        try:
+            builder.download_and_prepare(file_format="array_record")
+        except FileExistsError:  # Another process (same data_dir) finished first; use its copy.
+            builder = _builder(name, data_dir)
+            if _not_prepared_reason(builder):
+                raise
+    elif problem:
+        raise DatasetNotPreparedError(
+            f"Dataset '{name}' is not prepared in data_dir '{data_dir}': {problem}. Prepare it with\n"
+            f"  cnnjax data prepare {name} --data_dir {data_dir}\n"
+            "(this needs TensorFlow, pip install 'cnnjax[prepare]', and network access)."
+        )
+    return _info(name, builder)
 
 
 def prepare(name: str, data_dir: str) -> DatasetInfo:
-  """Generates (bundled) or downloads and converts (standard) the dataset into array_record.
+    """Generates (bundled) or downloads and converts (standard) the dataset into array_record.
 
-  Raises:
-    DatasetNotPreparedError: a standard dataset and TensorFlow is not installed.
-  """
-  builder = _builder(name, data_dir)
-  if name not in BUNDLED:
-    try:
-      import tensorflow  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
-    except ImportError as e:
-      raise DatasetNotPreparedError(
-          f"Preparing '{name}' needs TensorFlow (TFDS uses it to download and encode the images) "
-          "and network access. Install it with: pip install 'cnnjax[prepare]'. Training reads the "
-          'prepared array_record files without TensorFlow.') from e
-  builder.download_and_prepare(file_format='array_record')
-  return ensure_prepared(name, data_dir)
+    Raises:
+      DatasetNotPreparedError: a standard dataset and TensorFlow is not installed.
+    """
+    builder = _builder(name, data_dir)
+    if name not in BUNDLED:
+        try:
+            import tensorflow  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
+        except ImportError as e:
+            raise DatasetNotPreparedError(
+                f"Preparing '{name}' needs TensorFlow (TFDS uses it to download and encode the images) "
+                "and network access. Install it with: pip install 'cnnjax[prepare]'. Training reads the "
+                "prepared array_record files without TensorFlow."
+            ) from e
+    builder.download_and_prepare(file_format="array_record")
+    return ensure_prepared(name, data_dir)
 
 
 def open_split(name: str, split: str, data_dir: str):
-  """A random-access source (len, getitem) of dicts with 'image' uint8 (H, W, C) and 'label' int.
+    """A random-access source (len, getitem) of dicts with 'image' uint8 (H, W, C) and 'label' int.
 
-  Raises:
-    ValueError: unknown dataset or split.
-    DatasetNotPreparedError: see `ensure_prepared`.
-  """
-  info = ensure_prepared(name, data_dir)
-  if split not in info.split_sizes:
-    raise ValueError(
-        f"Dataset '{name}' has no split '{split}'; available: {', '.join(info.split_sizes)}.")
-  return _builder(name, data_dir).as_data_source(split)
+    Raises:
+      ValueError: unknown dataset or split.
+      DatasetNotPreparedError: see `ensure_prepared`.
+    """
+    info = ensure_prepared(name, data_dir)
+    if split not in info.split_sizes:
+        raise ValueError(f"Dataset '{name}' has no split '{split}'; available: {', '.join(info.split_sizes)}.")
+    return _builder(name, data_dir).as_data_source(split)
 
 
 def _builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder:
-  if name in BUNDLED:
-    return BUNDLED[name](data_dir=data_dir)
-  known = set(BUNDLED) | set(STATS) | set(tfds.list_builders(with_community_datasets=False))
-  base = _base_name(name)
-  if base not in known:
-    close = [c for c in STATS if c.startswith(base)] + difflib.get_close_matches(base, sorted(known))
-    close = list(dict.fromkeys(close))[:3]
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ''
-    raise ValueError(f"Unknown dataset '{name}'.{hint} Cataloged: {', '.join(STATS)}; "
-                     'any TFDS dataset name also works.')
-  return tfds.builder(name, data_dir=data_dir)
+    if name in BUNDLED:
+        return BUNDLED[name](data_dir=data_dir)
+    known = set(BUNDLED) | set(STATS) | set(tfds.list_builders(with_community_datasets=False))
+    base = _base_name(name)
+    if base not in known:
+        close = [c for c in STATS if c.startswith(base)] + difflib.get_close_matches(base, sorted(known))
+        close = list(dict.fromkeys(close))[:3]
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(
+            f"Unknown dataset '{name}'.{hint} Cataloged: {', '.join(STATS)}; any TFDS dataset name also works."
+        )
+    return tfds.builder(name, data_dir=data_dir)
 
 
 def _base_name(name: str) -> str:
-  """'imagenet2012_subset/1pct:5.0.0' -> 'imagenet2012_subset'."""
-  return name.split('/')[0].split(':')[0]
+    """'imagenet2012_subset/1pct:5.0.0' -> 'imagenet2012_subset'."""
+    return name.split("/")[0].split(":")[0]
 
 
 def _not_prepared_reason(builder: tfds.core.DatasetBuilder) -> str | None:
-  """Why `builder`'s data is not readable as array_record, or None when it is."""
-  if not (builder.data_path / 'dataset_info.json').exists():
-    return f'nothing found at {builder.data_path}'
-  if builder.info.file_format != tfds.core.FileFormat.ARRAY_RECORD:
-    return (f'{builder.data_path} holds {builder.info.file_format.value} files, which cannot be '
-            'read without TensorFlow; delete that folder and prepare it again as array_record')
-  missing = [p for split in builder.info.splits.values() for p in split.filepaths if not p.exists()]
-  if missing:
-    return f'{len(missing)} array_record file(s) missing, e.g. {missing[0]}'
-  return None
+    """Why `builder`'s data is not readable as array_record, or None when it is."""
+    if not (builder.data_path / "dataset_info.json").exists():
+        return f"nothing found at {builder.data_path}"
+    if builder.info.file_format != tfds.core.FileFormat.ARRAY_RECORD:
+        return (
+            f"{builder.data_path} holds {builder.info.file_format.value} files, which cannot be "
+            "read without TensorFlow; delete that folder and prepare it again as array_record"
+        )
+    missing = [p for split in builder.info.splits.values() for p in split.filepaths if not p.exists()]
+    if missing:
+        return f"{len(missing)} array_record file(s) missing, e.g. {missing[0]}"
+    return None
 
 
 def _info(name: str, builder: tfds.core.DatasetBuilder) -> DatasetInfo:
-  features = builder.info.features
-  if 'image' not in features or 'label' not in features:
-    raise ValueError(f"Dataset '{name}' needs 'image' and 'label' features; it has "
-                     f'{", ".join(features)}.')
-  image_shape = tuple(features['image'].shape)
-  channels = image_shape[-1]
-  mean, std = STATS.get(_base_name(name), ((DEFAULT_MEAN_STD,) * channels,) * 2)
-  return DatasetInfo(
-      name=name,
-      image_shape=image_shape,
-      num_classes=features['label'].num_classes,
-      split_sizes={split: info.num_examples for split, info in builder.info.splits.items()},
-      mean=tuple(mean),
-      std=tuple(std),
-  )
+    features = builder.info.features
+    if "image" not in features or "label" not in features:
+        raise ValueError(f"Dataset '{name}' needs 'image' and 'label' features; it has {', '.join(features)}.")
+    image_shape = tuple(features["image"].shape)
+    channels = image_shape[-1]
+    mean, std = STATS.get(_base_name(name), ((DEFAULT_MEAN_STD,) * channels,) * 2)
+    return DatasetInfo(
+        name=name,
+        image_shape=image_shape,
+        num_classes=features["label"].num_classes,
+        split_sizes={split: info.num_examples for split, info in builder.info.splits.items()},
+        mean=tuple(mean),
+        std=tuple(std),
+    )

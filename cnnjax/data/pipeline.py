@@ -18,77 +18,77 @@ from cnnjax.data import augment
 
 @dataclasses.dataclass(frozen=True)
 class Preprocess:
-  """uint8 -> [0, 1] -> bilinear resize to image_size -> (train) pad-crop, hflip -> normalise."""
+    """uint8 -> [0, 1] -> bilinear resize to image_size -> (train) pad-crop, hflip -> normalise."""
 
-  image_size: int
-  mean: tuple
-  std: tuple
-  pad_crop: int = 0
-  hflip: bool = False
+    image_size: int
+    mean: tuple
+    std: tuple
+    pad_crop: int = 0
+    hflip: bool = False
 
-  def apply(self, example, rng: np.random.Generator | None = None) -> dict:
-    """Preprocesses one example; augments only when given an `rng`."""
-    image = np.asarray(example['image'], np.float32) / 255.0
-    image = augment.resize_bilinear(image, self.image_size)
-    if rng is not None and self.pad_crop:
-      image = augment.random_pad_crop(image, self.pad_crop, rng)
-    if rng is not None and self.hflip:
-      image = augment.random_hflip(image, rng)
-    return {'image': augment.normalize(image, self.mean, self.std),
-            'label': np.int32(example['label'])}
-
-
-def train_iterator(source, *, preprocess: Preprocess, global_batch_size: int, seed: int,
-                   process_index: int = 0, process_count: int = 1) -> grain.DatasetIterator:
-  """This process's endless stream of {'image': float32 (L, S, S, C), 'label': int32 (L,)}.
-
-  The iterator's get_state()/set_state() resume exactly; save it with Orbax through
-  `grain.checkpoint.CheckpointSave(it)` / `CheckpointRestore(it)`.
-  """
-  local_batch_size = _local_batch_size(global_batch_size, process_count)
-
-  def load(position, example):
-    return preprocess.apply(example, np.random.default_rng([seed, position]))
-
-  # Grain reshuffles epoch e with seed (shuffle_seed + e); hashing `seed` keeps runs with
-  # neighbouring seeds from sharing permutations an epoch apart.
-  shuffle_seed = int(np.random.SeedSequence(seed).generate_state(1)[0])
-  stream = grain.MapDataset.source(source).shuffle(seed=shuffle_seed).repeat()
-  stream = stream.map_with_index(load)
-  # Chunk c of L positions is process c % P's share of global batch c // P.
-  local = stream.batch(local_batch_size)[process_index::process_count]
-  return iter(local.to_iter_dataset(_read_options()))
+    def apply(self, example, rng: np.random.Generator | None = None) -> dict:
+        """Preprocesses one example; augments only when given an `rng`."""
+        image = np.asarray(example["image"], np.float32) / 255.0
+        image = augment.resize_bilinear(image, self.image_size)
+        if rng is not None and self.pad_crop:
+            image = augment.random_pad_crop(image, self.pad_crop, rng)
+        if rng is not None and self.hflip:
+            image = augment.random_hflip(image, rng)
+        return {"image": augment.normalize(image, self.mean, self.std), "label": np.int32(example["label"])}
 
 
-def eval_batches(source, *, preprocess: Preprocess, global_batch_size: int,
-                 process_index: int = 0, process_count: int = 1) -> grain.IterDataset:
-  """This process's share of the split, in order, as {'image', 'label', 'mask'} batches.
+def train_iterator(
+    source, *, preprocess: Preprocess, global_batch_size: int, seed: int, process_index: int = 0, process_count: int = 1
+) -> grain.DatasetIterator:
+    """This process's endless stream of {'image': float32 (L, S, S, C), 'label': int32 (L,)}.
 
-  The split is padded to whole global batches; padding repeats real examples with mask 0.0, so
-  over all processes and batches each example appears exactly once with mask 1.0.
-  """
-  local_batch_size = _local_batch_size(global_batch_size, process_count)
-  size = len(source)
-  padded_size = -(-size // global_batch_size) * global_batch_size
+    The iterator's get_state()/set_state() resume exactly; save it with Orbax through
+    `grain.checkpoint.CheckpointSave(it)` / `CheckpointRestore(it)`.
+    """
+    local_batch_size = _local_batch_size(global_batch_size, process_count)
 
-  def load(index):
-    batch = preprocess.apply(source[index % size])
-    batch['mask'] = np.float32(index < size)
-    return batch
+    def load(position, example):
+        return preprocess.apply(example, np.random.default_rng([seed, position]))
 
-  positions = grain.MapDataset.range(padded_size).map(load)
-  local = positions.batch(local_batch_size)[process_index::process_count]
-  return local.to_iter_dataset(_read_options())
+    # Grain reshuffles epoch e with seed (shuffle_seed + e); hashing `seed` keeps runs with
+    # neighbouring seeds from sharing permutations an epoch apart.
+    shuffle_seed = int(np.random.SeedSequence(seed).generate_state(1)[0])
+    stream = grain.MapDataset.source(source).shuffle(seed=shuffle_seed).repeat()
+    stream = stream.map_with_index(load)
+    # Chunk c of L positions is process c % P's share of global batch c // P.
+    local = stream.batch(local_batch_size)[process_index::process_count]
+    return iter(local.to_iter_dataset(_read_options()))
+
+
+def eval_batches(
+    source, *, preprocess: Preprocess, global_batch_size: int, process_index: int = 0, process_count: int = 1
+) -> grain.IterDataset:
+    """This process's share of the split, in order, as {'image', 'label', 'mask'} batches.
+
+    The split is padded to whole global batches; padding repeats real examples with mask 0.0, so
+    over all processes and batches each example appears exactly once with mask 1.0.
+    """
+    local_batch_size = _local_batch_size(global_batch_size, process_count)
+    size = len(source)
+    padded_size = -(-size // global_batch_size) * global_batch_size
+
+    def load(index):
+        batch = preprocess.apply(source[index % size])
+        batch["mask"] = np.float32(index < size)
+        return batch
+
+    positions = grain.MapDataset.range(padded_size).map(load)
+    local = positions.batch(local_batch_size)[process_index::process_count]
+    return local.to_iter_dataset(_read_options())
 
 
 def _local_batch_size(global_batch_size: int, process_count: int) -> int:
-  if global_batch_size % process_count:
-    raise ValueError(f'global_batch_size {global_batch_size} is not divisible by the '
-                     f'{process_count} processes.')
-  return global_batch_size // process_count
+    if global_batch_size % process_count:
+        raise ValueError(f"global_batch_size {global_batch_size} is not divisible by the {process_count} processes.")
+    return global_batch_size // process_count
 
 
 def _read_options() -> grain.ReadOptions:
-  """Batches are built in threads, a few ahead (Grain's default buffer of 500 would hold 500 batches)."""
-  threads = min(8, os.cpu_count() or 1)
-  return grain.ReadOptions(num_threads=threads, prefetch_buffer_size=2 * threads)
+    """Batches are built in threads, a few ahead (Grain's default buffer of 500 would hold 500 batches)."""
+    threads = min(8, os.cpu_count() or 1)
+    return grain.ReadOptions(num_threads=threads, prefetch_buffer_size=2 * threads)

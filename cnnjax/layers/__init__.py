@@ -4,12 +4,20 @@ from flax.linen import Dropout
 
 from cnnjax.layers.blocks import ConvNormAct, batch_norm
 from cnnjax.layers.conv import Conv, he_fan_out_normal
-from cnnjax.layers.conv_arithmetic import (conv_output_size, per_dim, resolve_padding,
-                                           resolve_padding_nd)
+from cnnjax.layers.conv_arithmetic import conv_output_size, per_dim, resolve_padding, resolve_padding_nd
 from cnnjax.layers.pooling import avg_pool, global_avg_pool, max_pool
 
 __all__ = [
-    'Conv', 'ConvNormAct', 'Dropout', 'avg_pool', 'batch_norm', 'conv_output_size',
-    'global_avg_pool', 'he_fan_out_normal', 'max_pool', 'per_dim', 'resolve_padding',
-    'resolve_padding_nd',
+    "Conv",
+    "ConvNormAct",
+    "Dropout",
+    "avg_pool",
+    "batch_norm",
+    "conv_output_size",
+    "global_avg_pool",
+    "he_fan_out_normal",
+    "max_pool",
+    "per_dim",
+    "resolve_padding",
+    "resolve_padding_nd",
 ]

@@ -13,15 +13,17 @@ from cnnjax.layers.conv import Conv, he_fan_out_normal
 from cnnjax.layers.conv_arithmetic import Padding
 
 
-def batch_norm(train: bool, axis_name: str | None = None, momentum: float = 0.9,
-               epsilon: float = 1e-5) -> Callable[..., nn.BatchNorm]:
+def batch_norm(
+    train: bool, axis_name: str | None = None, momentum: float = 0.9, epsilon: float = 1e-5
+) -> Callable[..., nn.BatchNorm]:
     """``nn.BatchNorm`` factory with PyTorch's defaults (flax momentum 0.9 = PyTorch 0.1).
 
     Batch statistics when ``train``, running averages otherwise; ``axis_name`` (e.g. ``'data'``)
     averages the statistics over that mapped axis, ``None`` keeps them per device.
     """
-    return functools.partial(nn.BatchNorm, use_running_average=not train, momentum=momentum,
-                             epsilon=epsilon, axis_name=axis_name)
+    return functools.partial(
+        nn.BatchNorm, use_running_average=not train, momentum=momentum, epsilon=epsilon, axis_name=axis_name
+    )
 
 
 class ConvNormAct(nn.Module):
@@ -35,7 +37,7 @@ class ConvNormAct(nn.Module):
     features: int
     kernel_size: int | Sequence[int] = 3
     strides: int | Sequence[int] = 1
-    padding: Padding = 'same'
+    padding: Padding = "same"
     dilation: int | Sequence[int] = 1
     groups: int = 1
     norm: Callable[..., nn.Module] | None = None
@@ -46,12 +48,21 @@ class ConvNormAct(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        x = Conv(self.features, self.kernel_size, strides=self.strides, padding=self.padding,
-                 dilation=self.dilation, groups=self.groups, use_bias=self.norm is None,
-                 kernel_init=self.kernel_init, dtype=self.dtype, param_dtype=self.param_dtype,
-                 name='conv')(x)
+        x = Conv(
+            self.features,
+            self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+            use_bias=self.norm is None,
+            kernel_init=self.kernel_init,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+            name="conv",
+        )(x)
         if self.norm is not None:
-            x = self.norm(dtype=self.dtype, param_dtype=self.param_dtype, name='norm')(x)
+            x = self.norm(dtype=self.dtype, param_dtype=self.param_dtype, name="norm")(x)
         if self.activation is not None:
             x = self.activation(x)
         return x

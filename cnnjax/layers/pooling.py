@@ -17,25 +17,28 @@ from cnnjax.layers.conv_arithmetic import Padding, per_dim, resolve_padding_nd
 
 def _window_args(x, window, strides, padding):
     ndim = x.ndim - 2
-    window = per_dim(window, ndim, 'window')
-    strides = window if strides is None else per_dim(strides, ndim, 'strides')
+    window = per_dim(window, ndim, "window")
+    strides = window if strides is None else per_dim(strides, ndim, "strides")
     pads = resolve_padding_nd(padding, x.shape[1:-1], window, strides, (1,) * ndim)
     return window, strides, pads
 
 
-def max_pool(x, window: int | Sequence[int], strides: int | Sequence[int] | None = None,
-             padding: Padding = 'valid'):
+def max_pool(x, window: int | Sequence[int], strides: int | Sequence[int] | None = None, padding: Padding = "valid"):
     """Max over each window; padded positions are -inf, so they never win."""
     window, strides, pads = _window_args(x, window, strides, padding)
     return nn.max_pool(x, window, strides=strides, padding=pads)
 
 
-def avg_pool(x, window: int | Sequence[int], strides: int | Sequence[int] | None = None,
-             padding: Padding = 'valid', count_include_pad: bool = True):
+def avg_pool(
+    x,
+    window: int | Sequence[int],
+    strides: int | Sequence[int] | None = None,
+    padding: Padding = "valid",
+    count_include_pad: bool = True,
+):
     """Mean over each window; padded zeros count unless ``count_include_pad=False``."""
     window, strides, pads = _window_args(x, window, strides, padding)
-    return nn.avg_pool(x, window, strides=strides, padding=pads,
-                       count_include_pad=count_include_pad)
+    return nn.avg_pool(x, window, strides=strides, padding=pads, count_include_pad=count_include_pad)
 
 
 def global_avg_pool(x, keepdims: bool = False):

@@ -24,14 +24,14 @@ from cnnjax.layers import ConvNormAct, batch_norm, global_avg_pool
 from cnnjax.models.input_checks import check_image_batch
 from cnnjax.models.registry import register_model
 
-SHORTCUTS = ('A', 'B')
+SHORTCUTS = ("A", "B")
 
 
 def zero_pad_shortcut(x, features: int, strides: int):
     """Option A: subsample by ``strides`` and zero-pad channels up to ``features``, split evenly
     before and after the existing channels (the extra one, if odd, after)."""
     if features < x.shape[-1]:
-        raise ValueError(f'option A shortcut cannot reduce channels ({x.shape[-1]} -> {features})')
+        raise ValueError(f"option A shortcut cannot reduce channels ({x.shape[-1]} -> {features})")
     x = x[:, ::strides, ::strides, :]
     extra = features - x.shape[-1]
     return jnp.pad(x, ((0, 0), (0, 0), (0, 0), (extra // 2, extra - extra // 2)))
@@ -43,26 +43,35 @@ class BasicBlock(nn.Module):
     features: int
     strides: int
     norm: Callable[..., nn.Module]
-    shortcut: str | None = 'A'
+    shortcut: str | None = "A"
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
-        layer = functools.partial(ConvNormAct, self.features, 3, padding=1, norm=self.norm,
-                                  dtype=self.dtype, param_dtype=self.param_dtype)
-        y = layer(strides=self.strides, name='conv1')(x)
-        y = layer(activation=None, name='conv2')(y)
+        layer = functools.partial(
+            ConvNormAct, self.features, 3, padding=1, norm=self.norm, dtype=self.dtype, param_dtype=self.param_dtype
+        )
+        y = layer(strides=self.strides, name="conv1")(x)
+        y = layer(activation=None, name="conv2")(y)
         if self.shortcut is None:
             return nn.relu(y)
         if self.strides == 1 and x.shape[-1] == self.features:
             residual = x
-        elif self.shortcut == 'A':
+        elif self.shortcut == "A":
             residual = zero_pad_shortcut(x, self.features, self.strides)
         else:
-            residual = ConvNormAct(self.features, 1, strides=self.strides, padding=0,
-                                   norm=self.norm, activation=None, dtype=self.dtype,
-                                   param_dtype=self.param_dtype, name='projection')(x)
+            residual = ConvNormAct(
+                self.features,
+                1,
+                strides=self.strides,
+                padding=0,
+                norm=self.norm,
+                activation=None,
+                dtype=self.dtype,
+                param_dtype=self.param_dtype,
+                name="projection",
+            )(x)
         return nn.relu(y + residual)
 
 
@@ -79,7 +88,7 @@ class CifarResNet(nn.Module):
     in_channels: int = 3
     stage_sizes: Sequence[int] = (3, 3, 3)
     width: int = 16
-    shortcut: str = 'A'
+    shortcut: str = "A"
     plain: bool = False
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
@@ -88,28 +97,31 @@ class CifarResNet(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool = False):
         name = type(self).__name__
-        check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size,
-                          model_name=name)
+        check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size, model_name=name)
         if self.shortcut not in SHORTCUTS:
-            raise ValueError(f'{name}: shortcut must be one of {SHORTCUTS}, got {self.shortcut!r}')
+            raise ValueError(f"{name}: shortcut must be one of {SHORTCUTS}, got {self.shortcut!r}")
         norm = batch_norm(train, self.bn_axis_name)
-        x = ConvNormAct(self.width, 3, padding=1, norm=norm, dtype=self.dtype,
-                        param_dtype=self.param_dtype, name='stem_conv')(x)
-        self.sow('intermediates', 'stem', x)
+        x = ConvNormAct(
+            self.width, 3, padding=1, norm=norm, dtype=self.dtype, param_dtype=self.param_dtype, name="stem_conv"
+        )(x)
+        self.sow("intermediates", "stem", x)
         for stage, num_blocks in enumerate(self.stage_sizes):
             for block in range(num_blocks):
-                x = BasicBlock(self.width * 2 ** stage, 2 if stage > 0 and block == 0 else 1,
-                               norm, shortcut=None if self.plain else self.shortcut,
-                               dtype=self.dtype, param_dtype=self.param_dtype,
-                               name=f'stage{stage + 1}_block{block + 1}')(x)
-            self.sow('intermediates', f'stage{stage + 1}', x)
+                x = BasicBlock(
+                    self.width * 2**stage,
+                    2 if stage > 0 and block == 0 else 1,
+                    norm,
+                    shortcut=None if self.plain else self.shortcut,
+                    dtype=self.dtype,
+                    param_dtype=self.param_dtype,
+                    name=f"stage{stage + 1}_block{block + 1}",
+                )(x)
+            self.sow("intermediates", f"stage{stage + 1}", x)
         x = global_avg_pool(x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
-                        name='head')(x)
+        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="head")(x)
 
 
 for _depth in (20, 32, 44, 56, 110):
     _sizes = ((_depth - 2) // 6,) * 3
-    register_model(f'cifar_resnet{_depth}')(functools.partial(CifarResNet, stage_sizes=_sizes))
-    register_model(f'cifar_plain{_depth}')(
-        functools.partial(CifarResNet, stage_sizes=_sizes, plain=True))
+    register_model(f"cifar_resnet{_depth}")(functools.partial(CifarResNet, stage_sizes=_sizes))
+    register_model(f"cifar_plain{_depth}")(functools.partial(CifarResNet, stage_sizes=_sizes, plain=True))

@@ -14,7 +14,7 @@ from cnnjax.models.input_checks import check_image_batch
 from cnnjax.models.registry import register_model
 
 
-@register_model('lenet5')
+@register_model("lenet5")
 class LeNet5(nn.Module):
     """C1 conv5x5 6 -> act -> S2 2x2 pool -> C3 conv5x5 16 -> act -> S4 pool -> F5 dense 120 ->
     act -> F6 dense 84 -> act -> dense num_classes; valid convs, 32x32 inputs as in the paper.
@@ -41,15 +41,19 @@ class LeNet5(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size,
-                          model_name=type(self).__name__)
-        conv = dict(kernel_size=5, padding='valid', kernel_init=nn.initializers.lecun_normal(),
-                    dtype=self.dtype, param_dtype=self.param_dtype)
+        check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size, model_name=type(self).__name__)
+        conv = dict(
+            kernel_size=5,
+            padding="valid",
+            kernel_init=nn.initializers.lecun_normal(),
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+        )
         dense = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-        x = self.pool(self.activation(Conv(6, name='c1', **conv)(x)), 2)
-        x = self.pool(self.activation(Conv(16, name='c3', **conv)(x)), 2)
-        self.sow('intermediates', 's4', x)
+        x = self.pool(self.activation(Conv(6, name="c1", **conv)(x)), 2)
+        x = self.pool(self.activation(Conv(16, name="c3", **conv)(x)), 2)
+        self.sow("intermediates", "s4", x)
         x = x.reshape(x.shape[0], -1)
-        x = self.activation(nn.Dense(120, name='f5', **dense)(x))
-        x = self.activation(nn.Dense(84, name='f6', **dense)(x))
-        return nn.Dense(self.num_classes, name='output', **dense)(x)
+        x = self.activation(nn.Dense(120, name="f5", **dense)(x))
+        x = self.activation(nn.Dense(84, name="f6", **dense)(x))
+        return nn.Dense(self.num_classes, name="output", **dense)(x)

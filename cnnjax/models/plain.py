@@ -13,7 +13,7 @@ from cnnjax.models.input_checks import check_image_batch
 from cnnjax.models.registry import register_model
 
 
-@register_model('simple_cnn')
+@register_model("simple_cnn")
 class SimpleCNN(nn.Module):
     """Stages of [3x3 conv (padding 1, no bias) -> BN -> ReLU] x ``convs_per_stage``, each followed
     by a 2x2 max-pool, then global average pool -> dropout -> dense.
@@ -37,16 +37,21 @@ class SimpleCNN(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool = False):
-        check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size,
-                          model_name=type(self).__name__)
+        check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size, model_name=type(self).__name__)
         norm = batch_norm(train, self.bn_axis_name)
         for stage, width in enumerate(self.widths, start=1):
             for i in range(1, self.convs_per_stage + 1):
-                x = ConvNormAct(width, 3, padding=1, norm=norm, dtype=self.dtype,
-                                param_dtype=self.param_dtype, name=f'stage{stage}_conv{i}')(x)
+                x = ConvNormAct(
+                    width,
+                    3,
+                    padding=1,
+                    norm=norm,
+                    dtype=self.dtype,
+                    param_dtype=self.param_dtype,
+                    name=f"stage{stage}_conv{i}",
+                )(x)
             x = max_pool(x, 2)
-            self.sow('intermediates', f'stage{stage}', x)
+            self.sow("intermediates", f"stage{stage}", x)
         x = global_avg_pool(x)
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype,
-                        name='head')(x)
+        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="head")(x)

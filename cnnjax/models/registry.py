@@ -11,41 +11,45 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 _FACTORIES: dict[str, Callable[..., nn.Module]] = {}
-_DTYPE_FIELDS = ('dtype', 'param_dtype')
+_DTYPE_FIELDS = ("dtype", "param_dtype")
 
 
 def register_model(name: str):
     """Decorator registering ``factory(num_classes=, in_channels=, **overrides) -> nn.Module``."""
+
     def decorate(factory):
         if name in _FACTORIES:
-            raise ValueError(f'model {name!r} is already registered')
+            raise ValueError(f"model {name!r} is already registered")
         _FACTORIES[name] = factory
         return factory
+
     return decorate
 
 
-def list_models(pattern: str = '*') -> list[str]:
+def list_models(pattern: str = "*") -> list[str]:
     """Sorted registered names matching a shell wildcard (``fnmatch``), e.g. ``'cifar_resnet*'``."""
     return sorted(fnmatch.filter(_FACTORIES, pattern))
 
 
 def _suggest(name: str, choices) -> str:
     close = difflib.get_close_matches(name, list(choices), n=3)
-    return f'; did you mean {" or ".join(map(repr, close))}?' if close else ''
+    return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
 
 
 def create_model(name: str, *, num_classes: int, in_channels: int = 3, **overrides) -> nn.Module:
     """Build a registered model; ``overrides`` (``dtype``, ``width``, ``stage_sizes``, ...) reach
     its constructor.  ``dtype`` / ``param_dtype`` may be strings such as ``'bfloat16'``."""
     if name not in _FACTORIES:
-        raise ValueError(f'unknown model {name!r}{_suggest(name, _FACTORIES)} '
-                         f'(list_models() gives all {len(_FACTORIES)})')
+        raise ValueError(
+            f"unknown model {name!r}{_suggest(name, _FACTORIES)} (list_models() gives all {len(_FACTORIES)})"
+        )
     factory = _FACTORIES[name]
-    accepted = set(inspect.signature(factory).parameters) - {'parent', 'name'}
+    accepted = set(inspect.signature(factory).parameters) - {"parent", "name"}
     for key in overrides:
         if key not in accepted:
-            raise ValueError(f'model {name!r} has no option {key!r}{_suggest(key, accepted)}; '
-                             f'options: {sorted(accepted)}')
+            raise ValueError(
+                f"model {name!r} has no option {key!r}{_suggest(key, accepted)}; options: {sorted(accepted)}"
+            )
     for key in _DTYPE_FIELDS:
         if isinstance(overrides.get(key), str):
             overrides[key] = jnp.dtype(overrides[key])

@@ -47,7 +47,9 @@ class DataParallel:
                 f"use a multiple of {self.num_devices}"
             )
         if global_batch_size % jax.process_count():
-            raise ValueError(f"{what} {global_batch_size} is not divisible by the process count ({jax.process_count()})")
+            raise ValueError(
+                f"{what} {global_batch_size} is not divisible by the process count ({jax.process_count()})"
+            )
 
     def replicate(self, tree):
         """Host pytree → one copy per device (leading device axis)."""

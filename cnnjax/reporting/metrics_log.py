@@ -48,9 +48,7 @@ class MetricsLog:
         self._truncate(resume_step)
         self._file = open(self._path, "a", encoding="utf-8")
         # tensorboardX writes events from a background thread; flush_secs bounds how stale TB gets.
-        self._tb = SummaryWriter(
-            os.path.join(workdir, TENSORBOARD_DIR), purge_step=resume_step + 1, flush_secs=10
-        )
+        self._tb = SummaryWriter(os.path.join(workdir, TENSORBOARD_DIR), purge_step=resume_step + 1, flush_secs=10)
 
     def _truncate(self, resume_step: int) -> None:
         """Atomically rewrites the JSONL file keeping only rows with ``step <= resume_step``."""

@@ -26,7 +26,7 @@ def format_summary(summary: Mapping[str, object]) -> str:
 
 
 def write_summary(workdir: str, summary: Mapping[str, object]) -> str:
-    """Writes ``workdir/summary.json`` and ``workdir/summary.txt``; returns the one-line summary.
+    """Writes ``workdir/summary.json`` (with the line) and ``workdir/summary.txt``; returns the one-line summary.
 
     Expects experiment, test_accuracy (fraction), test_loss, num_test_examples, steps and
     train_seconds; extra keys are kept in the JSON.
@@ -34,7 +34,7 @@ def write_summary(workdir: str, summary: Mapping[str, object]) -> str:
     line = format_summary(summary)
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as f:
-        json.dump(dict(summary), f, indent=2, default=_to_json)
+        json.dump({**summary, "line": line}, f, indent=2, default=_to_json)
         f.write("\n")
     with open(os.path.join(workdir, "summary.txt"), "w", encoding="utf-8") as f:
         f.write(line + "\n")

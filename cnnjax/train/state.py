@@ -1,4 +1,4 @@
-"""The train state: everything a run needs to continue exactly (params, BatchNorm statistics, optimizer state, step, RNG)."""
+"""The train state: what a run needs to continue exactly (params, BatchNorm statistics, optimizer state, step, RNG)."""
 
 from typing import Any
 
@@ -18,7 +18,9 @@ class TrainState:
     rng: jax.Array  # raw uint32 PRNG key; each step folds in the step number and device index
 
 
-def create_train_state(model, tx: optax.GradientTransformation, image_shape: tuple[int, int, int], seed: int) -> TrainState:
+def create_train_state(
+    model, tx: optax.GradientTransformation, image_shape: tuple[int, int, int], seed: int
+) -> TrainState:
     """Initialises the model and optimizer for inputs of `image_shape` (H, W, C); returns host numpy arrays."""
     # Initialisers draw from an 'rbg' key: compiling `init` of a ResNet takes ~1.3 s instead of ~7 s
     # with threefry. The training RNG (dropout) stays a raw threefry key, folded per step and device.

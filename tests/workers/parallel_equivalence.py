@@ -76,14 +76,18 @@ def main():
         global_step, global_loss = dp1.first(global_step), float(dp1.first(global_metrics["loss"]))
         quarters = []  # each device's own step on its quarter of the batch
         for i in range(4):
-            part = jax.tree.map(lambda x: x[i * GLOBAL_BATCH // 4 : (i + 1) * GLOBAL_BATCH // 4], batch)
+            part = jax.tree.map(lambda x, i=i: x[i * GLOBAL_BATCH // 4 : (i + 1) * GLOBAL_BATCH // 4], batch)
             _, local, local_metrics = one_step(config, jax.devices()[:1], "pmap", state, part)
             quarters.append((dp1.first(local), float(dp1.first(local_metrics["loss"]))))
-        mean_of_quarters = jax.tree.map(lambda *xs: np.mean(np.asarray(xs, np.float64), axis=0), *[q[0] for q in quarters])
+        mean_of_quarters = jax.tree.map(
+            lambda *xs: np.mean(np.asarray(xs, np.float64), axis=0), *[q[0] for q in quarters]
+        )
         # Synced BatchNorm: the 4-device step is the 1-device step of the global batch. Per-device
         # BatchNorm normalises each quarter by its own statistics: the first SGD update is linear in the
         # gradient, so the reference is the mean of the quarters' steps.
-        ref, ref_loss = (global_step, global_loss) if sync else (mean_of_quarters, float(np.mean([q[1] for q in quarters])))
+        ref, ref_loss = (
+            (global_step, global_loss) if sync else (mean_of_quarters, float(np.mean([q[1] for q in quarters])))
+        )
 
         # What a wrong gradient would look like: one device's own (unsynced) update, and a 4x sum.
         unsynced_error = relative_update_error(state.params, ref.params, quarters[0][0].params)
@@ -98,7 +102,10 @@ def main():
             params_error = relative_update_error(state.params, ref.params, first.params)
             opt_error = relative_update_error(state.opt_state, ref.opt_state, first.opt_state)
             loss_error = abs(float(dp4.first(metrics["loss"])) - ref_loss)
-            print(f"sync={sync} {backend}: update error params {params_error:.2e}, opt_state {opt_error:.2e}, loss {loss_error:.2e}")
+            print(
+                f"sync={sync} {backend}: update error params {params_error:.2e}, "
+                f"opt_state {opt_error:.2e}, loss {loss_error:.2e}"
+            )
             # Per-device reference: each quarter's params were rounded to float32 before averaging
             # (≈6e-8·|w|), which shows at ~1e-5 of a small update; its gradient (opt_state) is exact.
             params_tolerance = 1e-5 if sync else 5e-5
@@ -110,13 +117,16 @@ def main():
                 assert stats_error <= 1e-6
             else:
                 for device in range(4):  # each device keeps its own quarter's statistics ...
-                    own = jax.tree.map(lambda x: np.asarray(x.addressable_shards[device].data)[0], new.batch_stats)
+                    own = jax.tree.map(lambda x, d=device: np.asarray(x.addressable_shards[d].data)[0], new.batch_stats)
                     assert max_abs_difference(own, quarters[device][0].batch_stats) <= 1e-6
                 # ... until they are averaged across devices (before evaluation and checkpoints).
                 synced = dp4.first(dp4.map(sync_batch_stats)(new).batch_stats)
                 mean_error = max_abs_difference(synced, mean_of_quarters.batch_stats)
                 spread = max_abs_difference(quarters[0][0].batch_stats, quarters[1][0].batch_stats)
-                print(f"sync=False {backend}: per-device spread {spread:.3g}, averaged vs mean of devices {mean_error:.2e}")
+                print(
+                    f"sync=False {backend}: per-device spread {spread:.3g}, "
+                    f"averaged vs mean of devices {mean_error:.2e}"
+                )
                 assert spread > 1e-4 and mean_error <= 1e-6
 
     # Exact evaluation: 270 validation examples, global batch 64 (4 full batches + 14), 1 and 4 devices.
@@ -126,7 +136,11 @@ def main():
     state = create_train_state(model, tx, (8, 8, 1), seed=0)
     validation = open_split("digits", "validation", data_dir)
     results = {}
-    for name, devices, backend in (("1", jax.devices()[:1], "pmap"), ("4 pmap", jax.devices(), "pmap"), ("4 shard_map", jax.devices(), "shard_map")):
+    for name, devices, backend in (
+        ("1", jax.devices()[:1], "pmap"),
+        ("4 pmap", jax.devices(), "pmap"),
+        ("4 shard_map", jax.devices(), "shard_map"),
+    ):
         dp = DataParallel(backend, devices)
         batches = eval_batches(validation, preprocess=preprocess, global_batch_size=64)
         results[name] = evaluate(dp.map(make_eval_step(model)), dp, dp.replicate(state), batches)
