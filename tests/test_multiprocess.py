@@ -1,11 +1,14 @@
 """Two local processes joined by jax.distributed (2 CPU devices each) match one 4-device process."""
 
+import signal
 import socket
+import time
 
 import jax
 import numpy as np
 from subprocesses import REPO, TINY_RUN, cnnjax_train_command, read_checkpoint_state, run, start
 
+from cnnjax.checkpoint import is_committed
 from cnnjax.config import load_config
 from cnnjax.reporting import read_metrics
 from cnnjax.train.loop import prepare_experiment
@@ -67,3 +70,36 @@ def test_two_processes_match_one_four_device_process(tmp_path):
     for start_value, a, b in zip(jax.tree.leaves(initial), jax.tree.leaves(params), jax.tree.leaves(reference_params)):
         reference_update = b - start_value
         assert np.max(np.abs((a - start_value) - reference_update)) <= 1e-5 * np.max(np.abs(reference_update))
+
+
+def test_sigterm_to_one_process_stops_both_at_the_same_step(tmp_path):
+    port = free_port()
+    command_args = (*TINY_RUN, "--config.train.num_steps=5000", "--config.train.checkpoint_every_steps=1000")
+    processes = [
+        start(
+            cnnjax_train_command(
+                "experiments/digits_simple_cnn.py",
+                tmp_path,
+                *command_args,
+                "--config.parallel.num_processes=2",
+                f"--config.parallel.process_id={i}",
+                f"--config.parallel.coordinator_address=127.0.0.1:{port}",
+            ),
+            num_devices=2,
+            stdout=-1,
+            stderr=-1,
+        )
+        for i in range(2)
+    ]
+    deadline = time.time() + 300
+    while not read_metrics(str(tmp_path), "train") or read_metrics(str(tmp_path), "train")[-1]["step"] < 50:
+        assert all(p.poll() is None for p in processes) and time.time() < deadline
+        time.sleep(0.05)
+    processes[1].send_signal(signal.SIGTERM)  # the preemption notice reaches one process only
+    outputs = [p.communicate(timeout=300) for p in processes]
+    stops = []
+    for p, (out, err) in zip(processes, outputs):
+        assert p.returncode == 0, err[-3000:]
+        stops.append(int(out.split("stopped by SIGTERM at step")[1].split(";")[0]))
+    assert stops[0] == stops[1] and 50 <= stops[0] < 5000
+    assert is_committed(str(tmp_path / "checkpoints" / str(stops[0])))

@@ -170,8 +170,7 @@ def _finish(config, workdir, log, evaluate_split, step, train_seconds, is_primar
         "train_seconds": train_seconds,
     }
     if is_primary:
-        log.close()
-        plot_training_curves(workdir)
+        plot_training_curves(workdir)  # reads metrics.jsonl, which is flushed at every write
         summary["line"] = write_summary(workdir, summary)
     return summary
 
