@@ -157,4 +157,4 @@ def test_summary(tmp_path):
     expected = "digits_lenet5: test accuracy 98.15% (270 examples) · test loss 0.0712 · 1200 steps · 41.3 s"
     assert line == expected
     assert (tmp_path / "run" / "summary.txt").read_text(encoding="utf-8") == expected + "\n"
-    assert json.loads((tmp_path / "run" / "summary.json").read_text()) == summary
+    assert json.loads((tmp_path / "run" / "summary.json").read_text()) == {**summary, "line": expected}
