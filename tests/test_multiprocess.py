@@ -32,15 +32,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_match_one_four_device_process(tmp_path):
-    single, multi = tmp_path / "single", tmp_path / "multi"
+def start_two_processes(workdir, *args: str) -> list:
+    """Starts the two processes (2 CPU devices each) of one jax.distributed run of digits_simple_cnn."""
     port = free_port()
-    processes = [
+    return [
         start(
             cnnjax_train_command(
                 "experiments/digits_simple_cnn.py",
-                multi,
-                *ARGS,
+                workdir,
+                *args,
                 "--config.parallel.num_processes=2",
                 f"--config.parallel.process_id={i}",
                 f"--config.parallel.coordinator_address=127.0.0.1:{port}",
@@ -51,6 +51,11 @@ def test_two_processes_match_one_four_device_process(tmp_path):
         )
         for i in range(2)
     ]
+
+
+def test_two_processes_match_one_four_device_process(tmp_path):
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    processes = start_two_processes(multi, *ARGS)
     done = run(cnnjax_train_command("experiments/digits_simple_cnn.py", single, *ARGS), num_devices=4)
     outputs = [p.communicate(timeout=600) for p in processes]
     for p, (_, err) in zip(processes, outputs):
@@ -73,24 +78,8 @@ def test_two_processes_match_one_four_device_process(tmp_path):
 
 
 def test_sigterm_to_one_process_stops_both_at_the_same_step(tmp_path):
-    port = free_port()
     command_args = (*TINY_RUN, "--config.train.num_steps=5000", "--config.train.checkpoint_every_steps=1000")
-    processes = [
-        start(
-            cnnjax_train_command(
-                "experiments/digits_simple_cnn.py",
-                tmp_path,
-                *command_args,
-                "--config.parallel.num_processes=2",
-                f"--config.parallel.process_id={i}",
-                f"--config.parallel.coordinator_address=127.0.0.1:{port}",
-            ),
-            num_devices=2,
-            stdout=-1,
-            stderr=-1,
-        )
-        for i in range(2)
-    ]
+    processes = start_two_processes(tmp_path, *command_args)
     deadline = time.time() + 300
     while not read_metrics(str(tmp_path), "train") or read_metrics(str(tmp_path), "train")[-1]["step"] < 50:
         assert all(p.poll() is None for p in processes) and time.time() < deadline
