@@ -3,8 +3,11 @@
 import json
 import os
 
-# How a run is launched, not what it computes: may differ between its processes and between restarts.
+# How a run is launched, not what it computes (batches do not depend on the device or process count):
+# these may differ between a run's processes and between its restarts.
 LAUNCH_KEYS = (
+    "parallel.backend",
+    "parallel.num_devices",
     "parallel.coordinator_address",
     "parallel.num_processes",
     "parallel.process_id",
@@ -23,11 +26,11 @@ def claim_workdir(workdir: str, config_dict: dict, is_primary: bool) -> bool:
     naming the differing keys, when it held another run. Nothing in the workdir is changed then.
     """
     path = os.path.join(workdir, "config.json")
-    current = _without_launch_keys(json.loads(json.dumps(config_dict)))  # tuples → lists, as stored
+    current = json.loads(json.dumps(config_dict))  # tuples → lists, as stored
     if os.path.exists(path):
         with open(path) as f:
-            stored = _without_launch_keys(json.load(f))
-        differences = _differences(stored, current)
+            stored = json.load(f)
+        differences = _differences(_without_launch_keys(stored), _without_launch_keys(current))
         if differences:
             shown = "\n".join(f"  {key}: stored {a!r}, now {b!r}" for key, a, b in differences[:10])
             raise WorkdirConflictError(
@@ -44,10 +47,11 @@ def claim_workdir(workdir: str, config_dict: dict, is_primary: bool) -> bool:
 
 
 def _without_launch_keys(config: dict) -> dict:
-    for key in LAUNCH_KEYS:
-        section, name = key.split(".")
-        config.get(section, {}).pop(name, None)
-    return config
+    launch = {tuple(key.split(".")) for key in LAUNCH_KEYS}
+    return {
+        section: {k: v for k, v in value.items() if (section, k) not in launch} if isinstance(value, dict) else value
+        for section, value in config.items()
+    }
 
 
 def _differences(stored, current, prefix: str = "") -> list[tuple[str, object, object]]:
