@@ -1,0 +1,127 @@
+"""MobileNetV2 (Sandler et al., 2018) as in torchvision."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+import flax.linen as nn
+import jax.numpy as jnp
+from flax.typing import Dtype
+
+from cnnjax.layers import ConvNormAct, batch_norm, global_avg_pool
+from cnnjax.models.input_checks import check_image_batch
+from cnnjax.models.registry import register_model
+
+# (expansion t, output channels c, repeats n, first stride s), the paper's Table 2.
+INVERTED_RESIDUAL_SETTING = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+
+
+def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """torchvision's ``_make_divisible``: round ``v`` to the nearest multiple of ``divisor``
+    (at least ``min_value``, default ``divisor``), going up one step if that lost over 10%."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+class InvertedResidual(nn.Module):
+    """Expand 1x1 (skipped when ``expand_ratio == 1``) -> depthwise 3x3 (padding 1, ``strides``)
+    -> linear 1x1 projection, each conv without bias and followed by BatchNorm, ReLU6 after the
+    first two; identity shortcut when ``strides == 1`` and the channel count is unchanged."""
+
+    features: int
+    strides: int
+    expand_ratio: int
+    norm: Callable[..., nn.Module]
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        dt = dict(norm=self.norm, dtype=self.dtype, param_dtype=self.param_dtype)
+        in_channels = x.shape[-1]
+        hidden = int(round(in_channels * self.expand_ratio))
+        y = x
+        if self.expand_ratio != 1:
+            y = ConvNormAct(hidden, 1, padding=0, activation=nn.relu6, name="expand", **dt)(y)
+        y = ConvNormAct(
+            hidden, 3, strides=self.strides, padding=1, groups=hidden, activation=nn.relu6, name="depthwise", **dt
+        )(y)
+        y = ConvNormAct(self.features, 1, padding=0, activation=None, name="project", **dt)(y)
+        if self.strides == 1 and in_channels == self.features:
+            y = x + y
+        return y
+
+
+@register_model("mobilenet_v2")
+class MobileNetV2(nn.Module):
+    """torchvision's MobileNetV2: stem conv 3x3/2 (32) -> BN -> ReLU6, the 17 inverted residual
+    blocks of :data:`INVERTED_RESIDUAL_SETTING`, conv 1x1 (1280) -> BN -> ReLU6, global average
+    pool, dropout 0.2, Dense ``num_classes``.
+
+    ``width_multiplier`` scales every width, rounded with :func:`make_divisible` (multiples of
+    8); the last conv keeps 1280 unless the multiplier exceeds 1.  Differences from the paper:
+    symmetric padding 1 on the 3x3 convs (TensorFlow's 'same' pads stride-2 convs asymmetrically),
+    dropout before the classifier and the rounding rule are torchvision's; He (fan-out) / N(0,
+    0.01) init.  Intermediates: ``stem``, ``stage1`` ... ``stage7`` (after each row of the
+    setting table), ``pre_logits``.  ``min_input_size`` = 1: each stride-2 conv maps n to
+    ceil(n / 2).  ``inverted_residual_setting`` may be overridden (``(t, c, n, s)`` rows) to shrink
+    the net (tests).
+    """
+
+    num_classes: int
+    in_channels: int = 3
+    width_multiplier: float = 1.0
+    inverted_residual_setting: Sequence[tuple[int, int, int, int]] = INVERTED_RESIDUAL_SETTING
+    dropout_rate: float = 0.2
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+    bn_axis_name: str | None = None
+
+    min_input_size: ClassVar[int] = 1
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size, model_name=type(self).__name__)
+        norm = batch_norm(train, self.bn_axis_name)
+        dt = dict(norm=norm, dtype=self.dtype, param_dtype=self.param_dtype)
+        width = self.width_multiplier
+        x = ConvNormAct(
+            make_divisible(32 * width), 3, strides=2, padding=1, activation=nn.relu6, name="stem_conv", **dt
+        )(x)
+        self.sow("intermediates", "stem", x)
+        for stage, (t, c, n, s) in enumerate(self.inverted_residual_setting, start=1):
+            for i in range(n):
+                x = InvertedResidual(
+                    make_divisible(c * width),
+                    s if i == 0 else 1,
+                    t,
+                    norm,
+                    dtype=self.dtype,
+                    param_dtype=self.param_dtype,
+                    name=f"stage{stage}_block{i + 1}",
+                )(x)
+            self.sow("intermediates", f"stage{stage}", x)
+        last = make_divisible(1280 * max(1.0, width))
+        x = ConvNormAct(last, 1, padding=0, activation=nn.relu6, name="last_conv", **dt)(x)
+        x = global_avg_pool(x)
+        self.sow("intermediates", "pre_logits", x)
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        return nn.Dense(
+            self.num_classes,
+            kernel_init=nn.initializers.normal(0.01),
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+            name="head",
+        )(x)

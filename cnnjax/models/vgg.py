@@ -1,0 +1,119 @@
+"""VGG (Simonyan & Zisserman, 2015) as in torchvision: configurations A / B / D / E, with or
+without BatchNorm."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import ClassVar
+
+import flax.linen as nn
+import jax.numpy as jnp
+from flax.typing import Dtype
+
+from cnnjax.layers import Conv, batch_norm, max_pool
+from cnnjax.models.input_checks import check_image_batch
+from cnnjax.models.registry import register_model
+
+# torchvision's cfgs: ints are 3x3 conv widths, "M" a 2x2 / stride-2 max-pool.
+VGG_CFGS: dict[str, tuple[int | str, ...]] = {
+    "A": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "B": (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "D": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+    "E": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"),
+}
+_DEPTHS = {"A": 11, "B": 13, "D": 16, "E": 19}
+
+# torchvision's Linear init for VGG: N(0, 0.01), zero bias.
+dense_init = nn.initializers.normal(0.01)
+
+
+def _adaptive_avg_1d(x, axis: int, out: int):
+    size = x.shape[axis]
+    if size == out:
+        return x
+    if size % out == 0:  # even bins: one reshape + mean
+        shape = x.shape[:axis] + (out, size // out) + x.shape[axis + 1 :]
+        return jnp.mean(x.reshape(shape), axis=axis + 1)
+    # PyTorch's bins: [floor(i * size / out), ceil((i + 1) * size / out)), possibly overlapping
+    # (or repeating one input when size < out).
+    bins = []
+    for i in range(out):
+        lo, hi = (i * size) // out, -((-(i + 1) * size) // out)
+        bins.append(jnp.mean(jnp.take(x, jnp.arange(lo, hi), axis=axis), axis=axis, keepdims=True))
+    return jnp.concatenate(bins, axis=axis)
+
+
+def adaptive_avg_pool(x, output_size: int | Sequence[int]):
+    """PyTorch's ``AdaptiveAvgPool2d`` on NHWC: ``(N, H, W, C) -> (N, oh, ow, C)``.
+
+    Exact for every size: identity when ``H == oh``, a reshape-mean when ``oh`` divides ``H``,
+    otherwise PyTorch's (possibly overlapping) bins ``[floor(i H / oh), ceil((i + 1) H / oh))``,
+    which for ``H < oh`` repeat input pixels (e.g. 1x1 -> 7x7 copies the pixel).  The bins are
+    products of per-axis bins, so pooling rows then columns gives the same means.
+    """
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    return _adaptive_avg_1d(_adaptive_avg_1d(x, 1, oh), 2, ow)
+
+
+class VGG(nn.Module):
+    """torchvision's VGG: the ``cfg`` conv stack, adaptive average pool to ``pool_size`` x
+    ``pool_size`` (7), then Dense 4096 -> ReLU -> dropout 0.5 -> Dense 4096 -> ReLU -> dropout
+    0.5 -> Dense ``num_classes``.
+
+    Every conv is 3x3, padding 1, with bias (kept even before BatchNorm, as torchvision).
+    ``use_bn`` inserts BatchNorm between each conv and its ReLU (the ``_bn`` variants: not in the
+    paper, added by torchvision).  Differences from the paper: the adaptive pool (the paper's
+    fully-convolutional evaluation on arbitrary sizes is replaced by pooling to 7x7, so the
+    classifier accepts any input >= 32), no local response norm in config A-LRN, dropout
+    placement as torchvision (after each hidden FC layer), and He (fan-out) / N(0, 0.01) init
+    instead of the paper's staged initialisation from the shallower net.
+
+    ``cfg`` / ``pool_size`` / ``hidden_features`` may be overridden to shrink the net (tests).
+    Intermediates: ``stage1`` ... ``stage5`` after each max-pool, ``pre_logits`` before the
+    last Dense.  ``min_input_size`` = 32: five floor-halving max-pools.
+    """
+
+    num_classes: int
+    in_channels: int = 3
+    cfg: Sequence[int | str] = VGG_CFGS["D"]
+    use_bn: bool = False
+    pool_size: int = 7
+    hidden_features: int = 4096
+    dropout_rate: float = 0.5
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+    bn_axis_name: str | None = None
+
+    min_input_size: ClassVar[int] = 32
+
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size, model_name=type(self).__name__)
+        norm = batch_norm(train, self.bn_axis_name)
+        dt = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        stage, conv = 1, 1
+        for item in self.cfg:
+            if item == "M":
+                x = max_pool(x, 2)
+                self.sow("intermediates", f"stage{stage}", x)
+                stage, conv = stage + 1, 1
+                continue
+            x = Conv(int(item), 3, padding=1, use_bias=True, name=f"stage{stage}_conv{conv}", **dt)(x)
+            if self.use_bn:
+                x = norm(name=f"stage{stage}_bn{conv}", **dt)(x)
+            x = nn.relu(x)
+            conv += 1
+        x = adaptive_avg_pool(x, self.pool_size)
+        x = x.reshape(x.shape[0], -1)  # NHWC flatten (torchvision flattens NCHW: permute to port)
+        for i in (1, 2):
+            x = nn.Dense(self.hidden_features, kernel_init=dense_init, name=f"fc{i}", **dt)(x)
+            x = nn.relu(x)
+            x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        self.sow("intermediates", "pre_logits", x)
+        return nn.Dense(self.num_classes, kernel_init=dense_init, name="head", **dt)(x)
+
+
+for _cfg, _depth in _DEPTHS.items():
+    register_model(f"vgg{_depth}")(functools.partial(VGG, cfg=VGG_CFGS[_cfg]))
+    register_model(f"vgg{_depth}_bn")(functools.partial(VGG, cfg=VGG_CFGS[_cfg], use_bn=True))
