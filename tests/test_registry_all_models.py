@@ -1,0 +1,24 @@
+"""Every registered model, at full size, through `jax.eval_shape` (traced, never compiled)."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from cnnjax.models import create_model, list_models
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_full_size_model_gives_logits_at_two_input_sizes(name):
+    model = create_model(name, num_classes=7, in_channels=3)
+    smallest = max(model.min_input_size, 32)
+    for size in (smallest, smallest + 17):  # initialised per size: LeNet-5's dense layer fixes its input size
+        variables = jax.eval_shape(
+            lambda s=size: model.init(jax.random.key(0, impl="rbg"), jnp.zeros((1, s, s, 3)), train=False)
+        )
+        logits = jax.eval_shape(lambda v, s=size: model.apply(v, jnp.zeros((2, s, s, 3)), train=False), variables)
+        assert logits.shape == (2, 7), (name, size)
+
+
+def test_list_models_takes_shell_wildcards():
+    assert list_models("resnet*") == ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50"]
+    assert set(list_models("vgg*_bn")) == {"vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"}
