@@ -9,9 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import cnnjax.models.alexnet
-import cnnjax.models.mobilenet
-import cnnjax.models.vgg  # noqa: F401  (registers the families before cnnjax.models imports them)
 from cnnjax.models.mobilenet import make_divisible
 from cnnjax.models.registry import create_model
 from cnnjax.models.vgg import adaptive_avg_pool

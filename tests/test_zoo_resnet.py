@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import cnnjax.models.resnet  # noqa: F401  (registers the family before cnnjax.models imports it)
 from cnnjax.models.registry import create_model, list_models
 from cnnjax.models.resnet import BasicBlock, Bottleneck, ResNet
 
