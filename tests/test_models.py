@@ -81,17 +81,18 @@ def test_full_size_output_shapes(name, height, width):
         assert jax.tree.structure(updates["batch_stats"]) == jax.tree.structure(variables["batch_stats"])
 
 
-def test_resnet_stage_shapes_and_intermediates():
+def test_resnet_stage_shapes_and_features():
     model = create_model("cifar_resnet20", num_classes=10)
     x = images((2, 32, 32, 3))
     variables = jax.eval_shape(model.init, KEY, x)
-    _, state = jax.eval_shape(functools.partial(model.apply, mutable=["intermediates"]), variables, x)
-    shapes = {k: v[0].shape for k, v in state["intermediates"].items()}
+    _, features = jax.eval_shape(functools.partial(model.apply, return_features=True), variables, x)
+    shapes = {k: v.shape for k, v in features.items()}
     assert shapes == {
         "stem": (2, 32, 32, 16),
         "stage1": (2, 32, 32, 16),
         "stage2": (2, 16, 16, 32),
         "stage3": (2, 8, 8, 64),
+        "pre_logits": (2, 64),
     }
 
 
@@ -250,3 +251,21 @@ def test_bfloat16_from_string():
     model = create_model("simple_cnn", num_classes=10, dtype="bfloat16", param_dtype="bfloat16")
     variables = jax.eval_shape(model.init, KEY, x)
     assert jax.tree.leaves(variables["params"])[0].dtype == jnp.bfloat16
+
+
+def test_lenet_params_applied_at_another_size_name_both_sizes():
+    model = create_model("lenet5", num_classes=10, in_channels=1)
+    variables = jax.eval_shape(model.init, KEY, images((1, 32, 32, 1)))
+    with pytest.raises(ValueError, match="LeNet5: .*initialised for inputs whose S4 map has 400 values; 28x28"):
+        jax.eval_shape(model.apply, variables, images((1, 28, 28, 1)))
+
+
+@pytest.mark.parametrize("name", ["lenet5", "simple_cnn", "cifar_resnet20"])
+def test_return_features_is_opt_in_and_leaves_logits_unchanged(name):
+    model = create_model(name, num_classes=10)
+    x = images((2, 32, 32, 3))
+    variables = jax.eval_shape(model.init, KEY, x)
+    logits = jax.eval_shape(model.apply, variables, x)
+    logits_too, features = jax.eval_shape(functools.partial(model.apply, return_features=True), variables, x)
+    assert logits.shape == logits_too.shape == (2, 10)
+    assert features and all(f.shape[0] == 2 for f in features.values())

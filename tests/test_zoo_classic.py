@@ -57,21 +57,21 @@ def test_full_size_forward_shape(name):
     assert out.shape == (2, 1000) and out.dtype == jnp.float32
 
 
-def test_intermediates_at_full_size():
+def test_features_at_full_size():
     model = create_model("vgg16", num_classes=1000)
     x = jax.ShapeDtypeStruct((1, 224, 224, 3), jnp.float32)
-    _, state = jax.eval_shape(
-        lambda v, x: model.apply(v, x, mutable="intermediates"), abstract_variables("vgg16", size=224), x
+    _, features = jax.eval_shape(
+        lambda v, x: model.apply(v, x, return_features=True), abstract_variables("vgg16", size=224), x
     )
-    shapes = {k: v[0].shape for k, v in state["intermediates"].items()}
+    shapes = {k: v.shape for k, v in features.items()}
     assert shapes["stage1"] == (1, 112, 112, 64) and shapes["stage5"] == (1, 7, 7, 512)
     assert shapes["pre_logits"] == (1, 4096)
 
     model = create_model("mobilenet_v2", num_classes=1000)
-    _, state = jax.eval_shape(
-        lambda v, x: model.apply(v, x, mutable="intermediates"), abstract_variables("mobilenet_v2"), x
+    _, features = jax.eval_shape(
+        lambda v, x: model.apply(v, x, return_features=True), abstract_variables("mobilenet_v2"), x
     )
-    shapes = {k: v[0].shape for k, v in state["intermediates"].items()}
+    shapes = {k: v.shape for k, v in features.items()}
     assert shapes["stem"] == (1, 112, 112, 32) and shapes["stage7"] == (1, 7, 7, 320)
     assert shapes["pre_logits"] == (1, 1280)
 

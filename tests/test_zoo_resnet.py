@@ -47,13 +47,13 @@ def test_param_count_matches_torchvision(name):
 def test_full_size_forward_shape(name, size):
     model = create_model(name, num_classes=1000)
     variables = abstract_variables(name)
-    out, state = jax.eval_shape(
-        lambda v, x: model.apply(v, x, mutable=["intermediates"]),
+    out, features = jax.eval_shape(
+        lambda v, x: model.apply(v, x, return_features=True),
         variables,
         jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32),
     )
     assert out.shape == (2, 1000) and out.dtype == jnp.float32
-    feats = {k: v[0].shape for k, v in state["intermediates"].items()}
+    feats = {k: v.shape for k, v in features.items()}
     channels = 512 * (4 if name == "resnet50" else 1)
     assert feats["stem"] == (2, size // 2, size // 2, 64)
     assert feats["stage4"] == (2, size // 32, size // 32, channels)
@@ -66,12 +66,12 @@ def test_output_stride_dilates_with_same_params(name, output_stride):
     variables = abstract_variables(name, output_stride=output_stride)
     assert count(variables["params"]) == TORCHVISION_PARAMS[name]
     assert jax.tree.map(lambda a: a.shape, variables) == jax.tree.map(lambda a: a.shape, abstract_variables(name))
-    _, state = jax.eval_shape(
-        lambda v, x: model.apply(v, x, mutable=["intermediates"]),
+    _, features = jax.eval_shape(
+        lambda v, x: model.apply(v, x, return_features=True),
         variables,
         jax.ShapeDtypeStruct((2, 224, 224, 3), jnp.float32),
     )
-    feats = {k: v[0].shape[1:3] for k, v in state["intermediates"].items()}
+    feats = {k: v.shape[1:3] for k, v in features.items()}
     side = 224 // output_stride
     assert feats["stage4"] == (side, side)
     assert feats["stage3"] == ((side, side) if output_stride == 8 else (14, 14))
@@ -105,19 +105,19 @@ def test_train_forward_and_grad_shrunk(block):
     @jax.jit
     def step(params, batch_stats):
         def loss(p):
-            logits, state = model.apply(
-                {"params": p, "batch_stats": batch_stats}, x, train=True, mutable=["batch_stats", "intermediates"]
+            (logits, features), state = model.apply(
+                {"params": p, "batch_stats": batch_stats}, x, train=True, return_features=True, mutable=["batch_stats"]
             )
-            return jnp.mean(logits**2), state
+            return jnp.mean(logits**2), (state, features)
 
         return jax.value_and_grad(loss, has_aux=True)(params)
 
-    (value, state), grads = step(variables["params"], variables["batch_stats"])
+    (value, (state, features)), grads = step(variables["params"], variables["batch_stats"])
     assert np.isfinite(value)
     assert jax.tree.structure(grads) == jax.tree.structure(variables["params"])
     assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
     assert np.abs(np.asarray(grads["head"]["kernel"])).sum() > 0
-    feats = {k: v[0].shape for k, v in state["intermediates"].items()}
+    feats = {k: v.shape for k, v in features.items()}
     expansion = block.expansion
     assert feats["stem"] == (2, 16, 16, 8)
     assert feats["stage1"] == (2, 8, 8, 8 * expansion)

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
 from flax.typing import Dtype
 
-from cnnjax.layers import ConvNormAct, batch_norm, global_avg_pool
-from cnnjax.models.input_checks import check_image_batch
+from cnnjax.layers import ConvNormAct, global_avg_pool
+from cnnjax.models.classifier import Classifier
 from cnnjax.models.registry import register_model
 
 SHORTCUTS = ("A", "B")
@@ -75,36 +74,25 @@ class BasicBlock(nn.Module):
         return nn.relu(y + residual)
 
 
-class CifarResNet(nn.Module):
+class CifarResNet(Classifier):
     """CIFAR ResNet-(6n+2) with ``stage_sizes=(n, n, n)``; ``plain=True`` drops the shortcuts.
 
     ``width`` is the first stage's channel count (16 in the paper), doubled at each stage.
-    ``min_input_size`` = 1: every stride-2 layer maps n to ceil(n / 2).
+    ``min_input_size`` = 1: every stride-2 layer maps n to ceil(n / 2).  Features: ``stem``,
+    ``stage1`` ... ``stage3``, ``pre_logits``.
     """
 
-    min_input_size: ClassVar[int] = 1
-
-    num_classes: int
-    in_channels: int = 3
     stage_sizes: Sequence[int] = (3, 3, 3)
     width: int = 16
     shortcut: str = "A"
     plain: bool = False
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
-    bn_axis_name: str | None = None
 
-    @nn.compact
-    def __call__(self, x, train: bool = False):
-        name = type(self).__name__
-        check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size, model_name=name)
+    def forward(self, x, train):
         if self.shortcut not in SHORTCUTS:
-            raise ValueError(f"{name}: shortcut must be one of {SHORTCUTS}, got {self.shortcut!r}")
-        norm = batch_norm(train, self.bn_axis_name)
-        x = ConvNormAct(
-            self.width, 3, padding=1, norm=norm, dtype=self.dtype, param_dtype=self.param_dtype, name="stem_conv"
-        )(x)
-        self.sow("intermediates", "stem", x)
+            self.fail(f"shortcut must be one of {SHORTCUTS}, got {self.shortcut!r}")
+        norm = self.norm(train)
+        x = ConvNormAct(self.width, 3, padding=1, norm=norm, name="stem_conv", **self.dtypes)(x)
+        features = {"stem": x}
         for stage, num_blocks in enumerate(self.stage_sizes):
             for block in range(num_blocks):
                 x = BasicBlock(
@@ -116,9 +104,9 @@ class CifarResNet(nn.Module):
                     param_dtype=self.param_dtype,
                     name=f"stage{stage + 1}_block{block + 1}",
                 )(x)
-            self.sow("intermediates", f"stage{stage + 1}", x)
-        x = global_avg_pool(x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="head")(x)
+            features[f"stage{stage + 1}"] = x
+        x = features["pre_logits"] = global_avg_pool(x)
+        return self.head(x), features
 
 
 for _depth in (20, 32, 44, 56, 110):

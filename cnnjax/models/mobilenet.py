@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
 from flax.typing import Dtype
 
-from cnnjax.layers import ConvNormAct, batch_norm, global_avg_pool
-from cnnjax.models.input_checks import check_image_batch
+from cnnjax.layers import ConvNormAct, global_avg_pool
+from cnnjax.models.classifier import Classifier
 from cnnjax.models.registry import register_model
 
 # (expansion t, output channels c, repeats n, first stride s), the paper's Table 2.
@@ -65,7 +64,7 @@ class InvertedResidual(nn.Module):
 
 
 @register_model("mobilenet_v2")
-class MobileNetV2(nn.Module):
+class MobileNetV2(Classifier):
     """torchvision's MobileNetV2: stem conv 3x3/2 (32) -> BN -> ReLU6, the 17 inverted residual
     blocks of :data:`INVERTED_RESIDUAL_SETTING`, conv 1x1 (1280) -> BN -> ReLU6, global average
     pool, dropout 0.2, Dense ``num_classes``.
@@ -74,33 +73,24 @@ class MobileNetV2(nn.Module):
     8); the last conv keeps 1280 unless the multiplier exceeds 1.  Differences from the paper:
     symmetric padding 1 on the 3x3 convs (TensorFlow's 'same' pads stride-2 convs asymmetrically),
     dropout before the classifier and the rounding rule are torchvision's; He (fan-out) / N(0,
-    0.01) init.  Intermediates: ``stem``, ``stage1`` ... ``stage7`` (after each row of the
+    0.01) init.  Features: ``stem``, ``stage1`` ... ``stage7`` (after each row of the
     setting table), ``pre_logits``.  ``min_input_size`` = 1: each stride-2 conv maps n to
     ceil(n / 2).  ``inverted_residual_setting`` may be overridden (``(t, c, n, s)`` rows) to shrink
     the net (tests).
     """
 
-    num_classes: int
-    in_channels: int = 3
     width_multiplier: float = 1.0
     inverted_residual_setting: Sequence[tuple[int, int, int, int]] = INVERTED_RESIDUAL_SETTING
     dropout_rate: float = 0.2
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
-    bn_axis_name: str | None = None
 
-    min_input_size: ClassVar[int] = 1
-
-    @nn.compact
-    def __call__(self, x, train: bool = False):
-        check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size, model_name=type(self).__name__)
-        norm = batch_norm(train, self.bn_axis_name)
-        dt = dict(norm=norm, dtype=self.dtype, param_dtype=self.param_dtype)
+    def forward(self, x, train):
+        norm = self.norm(train)
+        dt = dict(norm=norm, **self.dtypes)
         width = self.width_multiplier
         x = ConvNormAct(
             make_divisible(32 * width), 3, strides=2, padding=1, activation=nn.relu6, name="stem_conv", **dt
         )(x)
-        self.sow("intermediates", "stem", x)
+        features = {"stem": x}
         for stage, (t, c, n, s) in enumerate(self.inverted_residual_setting, start=1):
             for i in range(n):
                 x = InvertedResidual(
@@ -112,16 +102,9 @@ class MobileNetV2(nn.Module):
                     param_dtype=self.param_dtype,
                     name=f"stage{stage}_block{i + 1}",
                 )(x)
-            self.sow("intermediates", f"stage{stage}", x)
+            features[f"stage{stage}"] = x
         last = make_divisible(1280 * max(1.0, width))
         x = ConvNormAct(last, 1, padding=0, activation=nn.relu6, name="last_conv", **dt)(x)
-        x = global_avg_pool(x)
-        self.sow("intermediates", "pre_logits", x)
+        x = features["pre_logits"] = global_avg_pool(x)
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        return nn.Dense(
-            self.num_classes,
-            kernel_init=nn.initializers.normal(0.01),
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-            name="head",
-        )(x)
+        return self.head(x, kernel_init=nn.initializers.normal(0.01)), features

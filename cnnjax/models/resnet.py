@@ -14,7 +14,7 @@ stage uses the previous dilation on its 3x3 conv, the others the new one (paddin
 Parameters with 1000 classes (= torchvision): ResNet-18 11,689,512, -34 21,797,672,
 -50 25,557,032, -101 44,549,160, -152 60,192,808.
 
-Intermediates: ``stem`` (after the stem ReLU, 1/2 resolution, before the max-pool), ``stage1`` ..
+Features: ``stem`` (after the stem ReLU, 1/2 resolution, before the max-pool), ``stage1`` ..
 ``stage4`` (1/4 .. 1/32 at ``output_stride=32``), ``pre_logits`` (pooled features).
 """
 
@@ -28,8 +28,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 from flax.typing import Dtype
 
-from cnnjax.layers import ConvNormAct, batch_norm, global_avg_pool, max_pool
-from cnnjax.models.input_checks import check_image_batch
+from cnnjax.layers import ConvNormAct, global_avg_pool, max_pool
+from cnnjax.models.classifier import Classifier
 from cnnjax.models.registry import register_model
 
 OUTPUT_STRIDES = (8, 16, 32)
@@ -115,47 +115,28 @@ class Bottleneck(_Block):
 BLOCKS: dict[str, type[_Block]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
-class ResNet(nn.Module):
+class ResNet(Classifier):
     """ImageNet ResNet; ``block`` is :class:`BasicBlock` / :class:`Bottleneck` (or ``'basic'`` /
     ``'bottleneck'``), ``stage_sizes`` the blocks per stage, ``width`` the first stage's inner
     channels (64).  ``min_input_size`` = 1: every stride-2 layer maps n to ceil(n / 2)."""
 
-    min_input_size: ClassVar[int] = 1
-
-    num_classes: int
-    in_channels: int = 3
     stage_sizes: Sequence[int] = (2, 2, 2, 2)
     block: type[_Block] | str = BasicBlock
     width: int = 64
     output_stride: int = 32
     zero_init_residual: bool = False
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
-    bn_axis_name: str | None = None
 
-    @nn.compact
-    def __call__(self, x, train: bool = False):
-        name = type(self).__name__
-        check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size, model_name=name)
+    def forward(self, x, train):
         if self.output_stride not in OUTPUT_STRIDES:
-            raise ValueError(f"{name}: output_stride must be one of {OUTPUT_STRIDES}, got {self.output_stride!r}")
+            self.fail(f"output_stride must be one of {OUTPUT_STRIDES}, got {self.output_stride!r}")
         block = BLOCKS.get(self.block, self.block) if isinstance(self.block, str) else self.block
         if isinstance(block, str):
-            raise ValueError(f"{name}: block must be one of {sorted(BLOCKS)} or a block class, got {block!r}")
+            self.fail(f"block must be one of {sorted(BLOCKS)} or a block class, got {block!r}")
         if len(self.stage_sizes) != 4:
-            raise ValueError(f"{name}: stage_sizes needs 4 entries, got {tuple(self.stage_sizes)}")
-        norm = batch_norm(train, self.bn_axis_name)
-        x = ConvNormAct(
-            self.width,
-            7,
-            strides=2,
-            padding=3,
-            norm=norm,
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-            name="stem_conv",
-        )(x)
-        self.sow("intermediates", "stem", x)
+            self.fail(f"stage_sizes needs 4 entries, got {tuple(self.stage_sizes)}")
+        norm = self.norm(train)
+        x = ConvNormAct(self.width, 7, strides=2, padding=3, norm=norm, name="stem_conv", **self.dtypes)(x)
+        features = {"stem": x}
         x = max_pool(x, 3, strides=2, padding=1)
         # Stages whose stride becomes dilation: none at 32, stage 4 at 16, stages 3-4 at 8.
         dilate_from = {32: 4, 16: 3, 8: 2}[self.output_stride]
@@ -177,10 +158,9 @@ class ResNet(nn.Module):
                     param_dtype=self.param_dtype,
                     name=f"stage{stage + 1}_block{i + 1}",
                 )(x)
-            self.sow("intermediates", f"stage{stage + 1}", x)
-        x = global_avg_pool(x)
-        self.sow("intermediates", "pre_logits", x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, param_dtype=self.param_dtype, name="head")(x)
+            features[f"stage{stage + 1}"] = x
+        x = features["pre_logits"] = global_avg_pool(x)
+        return self.head(x), features
 
 
 RESNET_CFGS = {

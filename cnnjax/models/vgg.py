@@ -9,10 +9,9 @@ from typing import ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
-from flax.typing import Dtype
 
-from cnnjax.layers import Conv, batch_norm, max_pool
-from cnnjax.models.input_checks import check_image_batch
+from cnnjax.layers import Conv, max_pool
+from cnnjax.models.classifier import Classifier
 from cnnjax.models.registry import register_model
 
 # torchvision's cfgs: ints are 3x3 conv widths, "M" a 2x2 / stride-2 max-pool.
@@ -56,7 +55,7 @@ def adaptive_avg_pool(x, output_size: int | Sequence[int]):
     return _adaptive_avg_1d(_adaptive_avg_1d(x, 1, oh), 2, ow)
 
 
-class VGG(nn.Module):
+class VGG(Classifier):
     """torchvision's VGG: the ``cfg`` conv stack, adaptive average pool to ``pool_size`` x
     ``pool_size`` (7), then Dense 4096 -> ReLU -> dropout 0.5 -> Dense 4096 -> ReLU -> dropout
     0.5 -> Dense ``num_classes``.
@@ -70,33 +69,27 @@ class VGG(nn.Module):
     instead of the paper's staged initialisation from the shallower net.
 
     ``cfg`` / ``pool_size`` / ``hidden_features`` may be overridden to shrink the net (tests).
-    Intermediates: ``stage1`` ... ``stage5`` after each max-pool, ``pre_logits`` before the
+    Features: ``stage1`` ... ``stage5`` after each max-pool, ``pre_logits`` before the
     last Dense.  ``min_input_size`` = 32: five floor-halving max-pools.
     """
 
-    num_classes: int
-    in_channels: int = 3
     cfg: Sequence[int | str] = VGG_CFGS["D"]
     use_bn: bool = False
     pool_size: int = 7
     hidden_features: int = 4096
     dropout_rate: float = 0.5
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
-    bn_axis_name: str | None = None
 
     min_input_size: ClassVar[int] = 32
 
-    @nn.compact
-    def __call__(self, x, train: bool = False):
-        check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size, model_name=type(self).__name__)
-        norm = batch_norm(train, self.bn_axis_name)
-        dt = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+    def forward(self, x, train):
+        norm = self.norm(train)
+        dt = self.dtypes
+        features = {}
         stage, conv = 1, 1
         for item in self.cfg:
             if item == "M":
                 x = max_pool(x, 2)
-                self.sow("intermediates", f"stage{stage}", x)
+                features[f"stage{stage}"] = x
                 stage, conv = stage + 1, 1
                 continue
             x = Conv(int(item), 3, padding=1, use_bias=True, name=f"stage{stage}_conv{conv}", **dt)(x)
@@ -110,8 +103,8 @@ class VGG(nn.Module):
             x = nn.Dense(self.hidden_features, kernel_init=dense_init, name=f"fc{i}", **dt)(x)
             x = nn.relu(x)
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        self.sow("intermediates", "pre_logits", x)
-        return nn.Dense(self.num_classes, kernel_init=dense_init, name="head", **dt)(x)
+        features["pre_logits"] = x
+        return self.head(x, kernel_init=dense_init), features
 
 
 for _cfg, _depth in _DEPTHS.items():

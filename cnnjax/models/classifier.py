@@ -1,0 +1,67 @@
+"""The interface every image classifier of the zoo shares: fields, input checks, features API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import flax.linen as nn
+import jax.numpy as jnp
+from flax.typing import Dtype
+
+from cnnjax.layers import batch_norm
+from cnnjax.models.input_checks import check_image_batch
+
+Features = dict[str, jnp.ndarray]
+
+
+class Classifier(nn.Module, kw_only=True):
+    """Base of the zoo's classifiers; a family implements :meth:`forward`.
+
+    ``model.apply(variables, images, train=False, return_features=False)`` returns logits, or with
+    ``return_features=True`` a pair ``(logits, features)`` whose dict holds the named intermediate
+    features (``stem``, ``stage1`` ..., ``pre_logits``; each family's docstring lists its names),
+    so segmentation heads and visualisation reuse a classifier unchanged.  Images are NHWC floats;
+    a wrong rank, channel count, dtype or a size below ``min_input_size`` raises ``ValueError``
+    while tracing, before anything compiles.
+
+    Common fields (keyword-only): ``num_classes``, ``in_channels``, ``dtype`` (compute, e.g.
+    bfloat16), ``param_dtype`` (parameters and BatchNorm statistics), ``bn_axis_name`` (the mapped
+    axis over which BatchNorm averages batch statistics; ``None`` keeps them per device; accepted
+    and unused by models without BatchNorm).
+    """
+
+    min_input_size: ClassVar[int] = 1
+
+    num_classes: int
+    in_channels: int = 3
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+    bn_axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x, train: bool = False, return_features: bool = False):
+        check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size, model_name=type(self).__name__)
+        logits, features = self.forward(x, train)
+        return (logits, features) if return_features else logits
+
+    def forward(self, x, train: bool) -> tuple[jnp.ndarray, Features]:
+        """Logits and the dict of named features; called inside the compact ``__call__``."""
+        raise NotImplementedError
+
+    @property
+    def dtypes(self) -> dict:
+        """``dtype`` / ``param_dtype`` keyword arguments for layers."""
+        return {"dtype": self.dtype, "param_dtype": self.param_dtype}
+
+    def norm(self, train: bool) -> Callable[..., nn.Module]:
+        """The BatchNorm factory for this call (batch statistics when training)."""
+        return batch_norm(train, self.bn_axis_name)
+
+    def head(self, x, **kwargs):
+        """The final ``Dense(num_classes)`` named ``head``."""
+        return nn.Dense(self.num_classes, name="head", **self.dtypes, **kwargs)(x)
+
+    def fail(self, message: str):
+        """Raises ``ValueError`` prefixed with the model's name."""
+        raise ValueError(f"{type(self).__name__}: {message}")
