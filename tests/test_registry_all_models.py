@@ -5,9 +5,10 @@ import jax.numpy as jnp
 import pytest
 
 from cnnjax.models import create_model, list_models
+from cnnjax.models.registry import model_task
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(task="classification"))
 def test_full_size_model_gives_logits_at_two_input_sizes(name):
     model = create_model(name, num_classes=7, in_channels=3)
     smallest = max(model.min_input_size, 32)
@@ -22,3 +23,10 @@ def test_full_size_model_gives_logits_at_two_input_sizes(name):
 def test_list_models_takes_shell_wildcards():
     assert list_models("resnet*") == ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50"]
     assert set(list_models("vgg*_bn")) == {"vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"}
+
+
+def test_every_model_has_a_task_and_unknown_names_suggest_close_ones():
+    assert set(list_models()) == set(list_models(task="classification")) | set(list_models(task="segmentation"))
+    assert model_task("resnet18") == "classification"
+    with pytest.raises(ValueError, match="did you mean 'resnet18'"):
+        model_task("resnet81")

@@ -1,4 +1,8 @@
-"""Model registry: ``create_model('lenet5', num_classes=10)``, ``list_models('cifar_*')``."""
+"""Model registry: ``create_model('lenet5', num_classes=10)``, ``list_models('cifar_*')``.
+
+Each model is registered with its task: ``'classification'`` models map images to ``(N, classes)``
+logits, ``'segmentation'`` models to per-pixel ``(N, H, W, classes)`` logits.
+"""
 
 from __future__ import annotations
 
@@ -11,24 +15,43 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 _FACTORIES: dict[str, Callable[..., nn.Module]] = {}
+_TASKS: dict[str, str] = {}
+TASKS = ("classification", "segmentation")
 _DTYPE_FIELDS = ("dtype", "param_dtype")
 
 
-def register_model(name: str):
+def register_model(name: str, task: str = "classification"):
     """Decorator registering ``factory(num_classes=, in_channels=, **overrides) -> nn.Module``."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
 
     def decorate(factory):
         if name in _FACTORIES:
             raise ValueError(f"model {name!r} is already registered")
         _FACTORIES[name] = factory
+        _TASKS[name] = task
         return factory
 
     return decorate
 
 
-def list_models(pattern: str = "*") -> list[str]:
-    """Sorted registered names matching a shell wildcard (``fnmatch``), e.g. ``'cifar_resnet*'``."""
-    return sorted(fnmatch.filter(_FACTORIES, pattern))
+def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
+    """Sorted registered names matching a shell wildcard (``fnmatch``), e.g. ``'cifar_resnet*'``,
+    of one ``task`` (``None``: every task)."""
+    return sorted(n for n in fnmatch.filter(_FACTORIES, pattern) if task is None or _TASKS[n] == task)
+
+
+def model_task(name: str) -> str:
+    """The task a registered model solves: ``'classification'`` or ``'segmentation'``."""
+    _check_registered(name)
+    return _TASKS[name]
+
+
+def _check_registered(name: str) -> None:
+    if name not in _FACTORIES:
+        raise ValueError(
+            f"unknown model {name!r}{_suggest(name, _FACTORIES)} (list_models() gives all {len(_FACTORIES)})"
+        )
 
 
 def _suggest(name: str, choices) -> str:
@@ -39,10 +62,7 @@ def _suggest(name: str, choices) -> str:
 def create_model(name: str, *, num_classes: int, in_channels: int = 3, **overrides) -> nn.Module:
     """Build a registered model; ``overrides`` (``dtype``, ``width``, ``stage_sizes``, ...) reach
     its constructor.  ``dtype`` / ``param_dtype`` may be strings such as ``'bfloat16'``."""
-    if name not in _FACTORIES:
-        raise ValueError(
-            f"unknown model {name!r}{_suggest(name, _FACTORIES)} (list_models() gives all {len(_FACTORIES)})"
-        )
+    _check_registered(name)
     factory = _FACTORIES[name]
     accepted = set(inspect.signature(factory).parameters) - {"parent", "name"}
     for key in overrides:
