@@ -4,21 +4,9 @@ import json
 import os
 
 import pytest
-import tensorflow_datasets as tfds
-from tfds_fakes import fake_prepared
+from experiment_runs import experiment, train, train_on_mock_data
 
-from cnnjax.cli import main
 from cnnjax.reporting import read_metrics
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def experiment(name: str) -> str:
-    return os.path.join(REPO, "experiments", name)
-
-
-def train(workdir, config: str, *overrides: str) -> int:
-    return main(["train", "--config", config, "--workdir", str(workdir), *[f"--config.{o}" for o in overrides]])
 
 
 def test_default_experiment_reaches_97_percent_on_the_digits_test_split(tmp_path, capsys):
@@ -46,20 +34,9 @@ def test_digits_simple_cnn_trains_and_skips_an_uncommitted_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("arg", ["resnet20", "plain20"])
 def test_cifar10_resnet_trains_a_step_on_mock_data(tmp_path, arg):
-    data_dir = str(tmp_path / "data")
-    fake_prepared("cifar10", data_dir, size=16)
-    shrink = ("model.overrides.stage_sizes=(1, 1, 1)", "model.overrides.width=4", "train.batch_size=8")
-    with tfds.testing.mock_data(num_examples=16, data_dir=data_dir):
-        code = train(
-            tmp_path / "run",
-            f"{experiment('cifar10_resnet.py')}:{arg}",
-            *shrink,
-            "train.num_steps=1",
-            "train.eval_batch_size=8",
-            f"dataset.data_dir='{data_dir}'",
-        )
-    assert code == 0
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["num_test_examples"] == 16
+    shrink = ("model.overrides.stage_sizes=(1, 1, 1)", "model.overrides.width=4")
+    summary = train_on_mock_data(tmp_path, "cifar10", f"{experiment('cifar10_resnet.py')}:{arg}", *shrink)
+    assert summary["num_test_examples"] == 16
 
 
 @pytest.mark.parametrize(

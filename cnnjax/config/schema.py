@@ -7,8 +7,12 @@ import ml_collections
 from ml_collections.config_dict import placeholder
 
 BACKENDS = ("pmap", "shard_map")
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("constant", "piecewise", "cosine")
+OPTIMIZERS = ("sgd", "adamw", "rmsprop")
+SCHEDULES = ("constant", "piecewise", "cosine", "exponential")
+WARMUP_MODES = ("linear", "constant")
+NORMALIZATIONS = ("per_channel", "per_pixel_mean")
+TRAIN_CROPS = ("pad_crop", "random_resized")
+PAD_MODES = ("zeros", "reflect")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -25,8 +29,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.train_split = "train"
     c.dataset.eval_split = "validation"  # periodic evaluation
     c.dataset.test_split = "test"  # evaluated once, at the end
+    c.dataset.normalization = "per_channel"  # (x - mean) / std per channel, or minus the train split's mean image
+    c.dataset.train_crop = "pad_crop"  # 'pad_crop': resize, then pad_crop; 'random_resized': Inception crop
     c.dataset.pad_crop = 0  # random pad-and-crop by this many pixels (train only)
+    c.dataset.pad_mode = "zeros"  # pad_crop fills with 'zeros' or 'reflect'ions of the image
     c.dataset.hflip = False  # random horizontal flips (train only)
+    c.dataset.eval_resize = 0  # 0: resize to image_size; n: shorter side to n, then centre crop image_size
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "lenet5"
@@ -45,19 +53,24 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"
     c.optimizer.learning_rate = 0.1
-    c.optimizer.momentum = 0.9  # sgd
+    c.optimizer.momentum = 0.9  # sgd, rmsprop (0: none)
     c.optimizer.nesterov = False  # sgd
     c.optimizer.b1 = 0.9  # adamw
     c.optimizer.b2 = 0.999  # adamw
-    c.optimizer.eps = 1e-8  # adamw
-    c.optimizer.weight_decay = 1e-4  # sgd: L2 added to the gradient (PyTorch style); adamw: decoupled
+    c.optimizer.eps = 1e-8  # adamw; rmsprop (inside the square root, as TensorFlow)
+    c.optimizer.decay = 0.9  # rmsprop: decay of the squared-gradient average
+    c.optimizer.initial_scale = 0.0  # rmsprop: start of the squared-gradient average (TensorFlow 1: 1.0)
+    c.optimizer.weight_decay = 1e-4  # sgd, rmsprop: L2 added to the gradient (PyTorch style); adamw: decoupled
     c.optimizer.decay_biases_and_norms = False  # False: biases and norm scales/offsets get no weight decay
 
     c.schedule = ml_collections.ConfigDict()
     c.schedule.name = "constant"
-    c.schedule.warmup_steps = 0  # linear warm-up from 0 to the learning rate
+    c.schedule.warmup_steps = 0  # warm-up steps, starting at warmup_factor × the learning rate
+    c.schedule.warmup_mode = "linear"  # 'linear': ramp to the learning rate; 'constant': hold, then jump
+    c.schedule.warmup_factor = 0.0
     c.schedule.boundaries = ()  # piecewise: steps at which the rate is multiplied by decay_factor
-    c.schedule.decay_factor = 0.1  # piecewise
+    c.schedule.decay_factor = 0.1  # piecewise; exponential
+    c.schedule.decay_every_steps = 0  # exponential: × decay_factor every this many steps after warm-up (staircase)
     c.schedule.final_fraction = 0.0  # cosine: final rate as a fraction of the peak
 
     c.loss = ml_collections.ConfigDict()
@@ -80,6 +93,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         "parallel.backend": (config.parallel.backend, BACKENDS),
         "optimizer.name": (config.optimizer.name, OPTIMIZERS),
         "schedule.name": (config.schedule.name, SCHEDULES),
+        "schedule.warmup_mode": (config.schedule.warmup_mode, WARMUP_MODES),
+        "dataset.normalization": (config.dataset.normalization, NORMALIZATIONS),
+        "dataset.train_crop": (config.dataset.train_crop, TRAIN_CROPS),
+        "dataset.pad_mode": (config.dataset.pad_mode, PAD_MODES),
         "model.dtype": (config.model.dtype, DTYPES),
     }
     for key, (value, allowed) in choices.items():
@@ -99,3 +116,18 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"config.{key} must be at least 1, got {value}")
     if list(config.schedule.boundaries) != sorted(config.schedule.boundaries):
         raise ValueError(f"config.schedule.boundaries must be increasing, got {config.schedule.boundaries}")
+    if config.schedule.name == "exponential" and config.schedule.decay_every_steps < 1:
+        raise ValueError("config.schedule.decay_every_steps must be at least 1 for the exponential schedule")
+    eval_resize, size = config.dataset.eval_resize, config.dataset.image_size
+    if eval_resize and eval_resize < size:
+        raise ValueError(f"config.dataset.eval_resize ({eval_resize}) must be 0 or at least image_size ({size})")
+    if config.dataset.normalization == "per_pixel_mean" and (config.dataset.train_crop != "pad_crop" or eval_resize):
+        raise ValueError(
+            "config.dataset.normalization='per_pixel_mean' needs whole images resized to image_size "
+            "(train_crop='pad_crop', eval_resize=0)"
+        )
+
+
+def epochs_to_steps(epochs: float, num_examples: int, batch_size: int) -> int:
+    """Steps that pass `epochs` times over `num_examples` (the stream runs on across epochs, no partial batches)."""
+    return round(epochs * num_examples / batch_size)

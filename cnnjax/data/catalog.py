@@ -10,10 +10,12 @@ download retries.
 import dataclasses
 import difflib
 import os
+import tempfile
 
+import numpy as np
 import tensorflow_datasets as tfds
 
-from cnnjax.data import digits_builder
+from cnnjax.data import augment, digits_builder
 
 BUNDLED = {"digits": digits_builder.Digits}
 
@@ -114,6 +116,27 @@ def open_split(name: str, split: str, data_dir: str):
     if split not in info.split_sizes:
         raise ValueError(f"Dataset '{name}' has no split '{split}'; available: {', '.join(info.split_sizes)}.")
     return _builder(name, data_dir).as_data_source(split)
+
+
+def mean_image(name: str, split: str, data_dir: str, image_size: int) -> np.ndarray:
+    """The split's per-pixel mean image, float32 (image_size, image_size, C) in [0, 1] pixel units.
+
+    Images are resized to image_size first. Summed in float64 in index order, so it is deterministic;
+    computed once and cached beside the prepared data (written atomically, safe for several processes).
+    """
+    path = os.path.join(os.fspath(_builder(name, data_dir).data_path), f"cnnjax_mean_image_{split}_{image_size}.npy")
+    if os.path.exists(path):
+        return np.load(path)
+    source = open_split(name, split, data_dir)
+    total = 0.0
+    for index in range(len(source)):
+        image = augment.resize_bilinear(np.asarray(source[index]["image"], np.float32) / 255.0, image_size)
+        total = total + image.astype(np.float64)
+    mean = (total / len(source)).astype(np.float32)
+    with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), suffix=".npy.tmp", delete=False) as f:
+        np.save(f, mean)
+    os.replace(f.name, path)
+    return mean
 
 
 def _builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder:

@@ -18,23 +18,42 @@ from cnnjax.data import augment
 
 @dataclasses.dataclass(frozen=True)
 class Preprocess:
-    """uint8 -> [0, 1] -> bilinear resize to image_size -> (train) pad-crop, hflip -> normalise."""
+    """uint8 -> [0, 1] -> crop/resize to image_size -> (train) pad-crop, hflip -> normalise.
+
+    Train: 'pad_crop' resizes the whole image (bilinear) and pads-and-crops by `pad_crop` pixels;
+    'random_resized' takes the Inception crop. Eval: the whole image resized, or with `eval_resize`
+    the shorter side resized to it and the centre cropped. `mean` is per channel, or a per-pixel
+    mean image (image_size, image_size, C), subtracted before padding so pads hold the mean (He et al.).
+    """
 
     image_size: int
-    mean: tuple
+    mean: tuple | np.ndarray
     std: tuple
     pad_crop: int = 0
     hflip: bool = False
+    pad_mode: str = "zeros"
+    train_crop: str = "pad_crop"
+    eval_resize: int = 0
 
     def apply(self, example, rng: np.random.Generator | None = None) -> dict:
         """Preprocesses one example; augments only when given an `rng`."""
         image = np.asarray(example["image"], np.float32) / 255.0
-        image = augment.resize_bilinear(image, self.image_size)
+        if rng is not None and self.train_crop == "random_resized":
+            image = augment.random_resized_crop(image, self.image_size, rng)
+        elif rng is None and self.eval_resize:
+            image = augment.resize_center_crop(image, self.eval_resize, self.image_size)
+        else:
+            image = augment.resize_bilinear(image, self.image_size)
+        per_pixel = np.ndim(self.mean) == 3
+        if per_pixel:
+            image = augment.normalize(image, self.mean, self.std)
         if rng is not None and self.pad_crop:
-            image = augment.random_pad_crop(image, self.pad_crop, rng)
+            image = augment.random_pad_crop(image, self.pad_crop, rng, self.pad_mode)
         if rng is not None and self.hflip:
             image = augment.random_hflip(image, rng)
-        return {"image": augment.normalize(image, self.mean, self.std), "label": np.int32(example["label"])}
+        if not per_pixel:
+            image = augment.normalize(image, self.mean, self.std)
+        return {"image": image, "label": np.int32(example["label"])}
 
 
 def train_iterator(

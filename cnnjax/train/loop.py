@@ -10,7 +10,7 @@ from jax.experimental import multihost_utils
 
 from cnnjax.checkpoint import Checkpointer, PreemptionWatcher, claim_workdir
 from cnnjax.config import validate_config
-from cnnjax.data.catalog import ensure_prepared, open_split, resolve_data_dir
+from cnnjax.data.catalog import ensure_prepared, mean_image, open_split, resolve_data_dir
 from cnnjax.data.pipeline import Preprocess, eval_batches, train_iterator
 from cnnjax.models import create_model
 from cnnjax.parallel import AXIS, DataParallel, initialize_distributed, select_devices
@@ -60,10 +60,25 @@ def prepare_experiment(config) -> Experiment:
     image_shape = (size, size, info.image_shape[-1])
     model = build_model(config, info.num_classes, image_shape[-1])
     jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, *image_shape)), train=False))
-    preprocess = Preprocess(
-        image_size=size, mean=info.mean, std=info.std, pad_crop=config.dataset.pad_crop, hflip=config.dataset.hflip
+    return Experiment(model, image_shape, make_preprocess(config.dataset, info, data_dir), data_dir, data_parallel)
+
+
+def make_preprocess(dataset, info, data_dir: str) -> Preprocess:
+    """The config's preprocessing; 'per_pixel_mean' subtracts the train split's mean image (cached on disk)."""
+    mean, std = info.mean, info.std
+    if dataset.normalization == "per_pixel_mean":
+        mean = mean_image(dataset.name, dataset.train_split, data_dir, dataset.image_size)
+        std = (1.0,) * len(info.std)
+    return Preprocess(
+        image_size=dataset.image_size,
+        mean=mean,
+        std=std,
+        pad_crop=dataset.pad_crop,
+        hflip=dataset.hflip,
+        pad_mode=dataset.pad_mode,
+        train_crop=dataset.train_crop,
+        eval_resize=dataset.eval_resize,
     )
-    return Experiment(model, image_shape, preprocess, data_dir, data_parallel)
 
 
 def run(config, workdir: str) -> dict:

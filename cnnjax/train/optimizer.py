@@ -5,24 +5,35 @@ import optax
 
 
 def make_schedule(config) -> optax.Schedule:
-    """Linear warm-up (if any) followed by a constant, piecewise (step) or cosine schedule.
+    """Warm-up (if any) followed by a constant, piecewise (step), cosine or exponential schedule.
 
-    Piecewise boundaries are absolute step numbers; cosine decays over the steps after warm-up.
+    Warm-up starts at `warmup_factor` × the rate and ramps linearly to it ('linear') or holds until
+    the end of warm-up ('constant'). Piecewise boundaries are absolute step numbers; cosine and the
+    exponential staircase (× decay_factor every decay_every_steps) count from the end of warm-up.
     """
-    lr, warmup, total = config.optimizer.learning_rate, config.schedule.warmup_steps, config.train.num_steps
-    name = config.schedule.name
-    if name == "constant":
+    s = config.schedule
+    lr, warmup, total = config.optimizer.learning_rate, s.warmup_steps, config.train.num_steps
+    if s.name == "constant":
         main = optax.constant_schedule(lr)
-    elif name == "piecewise":
-        scales = {b - warmup: config.schedule.decay_factor for b in config.schedule.boundaries if b > warmup}
+    elif s.name == "piecewise":
+        scales = {b - warmup: s.decay_factor for b in s.boundaries if b > warmup}
         main = optax.piecewise_constant_schedule(lr, scales)
-    elif name == "cosine":
-        main = optax.cosine_decay_schedule(lr, decay_steps=max(total - warmup, 1), alpha=config.schedule.final_fraction)
+    elif s.name == "cosine":
+        main = optax.cosine_decay_schedule(lr, decay_steps=max(total - warmup, 1), alpha=s.final_fraction)
+    elif s.name == "exponential":
+        main = optax.exponential_decay(lr, s.decay_every_steps, s.decay_factor, staircase=True)
     else:
-        raise ValueError(f"unknown schedule {name!r}")
+        raise ValueError(f"unknown schedule {s.name!r}")
     if not warmup:
         return main
-    return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), main], [warmup])
+    start = s.warmup_factor * lr
+    if s.warmup_mode == "linear":
+        ramp = optax.linear_schedule(start, lr, warmup)
+    elif s.warmup_mode == "constant":
+        ramp = optax.constant_schedule(start)
+    else:
+        raise ValueError(f"unknown warm-up mode {s.warmup_mode!r}")
+    return optax.join_schedules([ramp, main], [warmup])
 
 
 def weight_decay_mask(params):
@@ -31,15 +42,25 @@ def weight_decay_mask(params):
 
 
 def make_optimizer(config) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """SGD (momentum / Nesterov, L2 added to the gradient as in PyTorch) or AdamW (decoupled decay)."""
+    """SGD (momentum / Nesterov) or RMSProp (TensorFlow's: eps inside the root, momentum on the scaled
+    step), both with L2 added to the gradient as in PyTorch, or AdamW (decoupled decay)."""
     c = config.optimizer
     schedule = make_schedule(config)
     mask = None if c.decay_biases_and_norms else weight_decay_mask
+    l2 = optax.add_decayed_weights(c.weight_decay, mask=mask)
     if c.name == "sgd":
-        tx = optax.chain(
-            optax.add_decayed_weights(c.weight_decay, mask=mask),
-            optax.sgd(schedule, momentum=c.momentum or None, nesterov=c.nesterov),
+        tx = optax.chain(l2, optax.sgd(schedule, momentum=c.momentum or None, nesterov=c.nesterov))
+    elif c.name == "rmsprop":
+        rmsprop = optax.rmsprop(
+            schedule,
+            decay=c.decay,
+            eps=c.eps,
+            initial_scale=c.initial_scale,
+            eps_in_sqrt=True,
+            centered=False,
+            momentum=c.momentum or None,
         )
+        tx = optax.chain(l2, rmsprop)
     elif c.name == "adamw":
         tx = optax.adamw(schedule, b1=c.b1, b2=c.b2, eps=c.eps, weight_decay=c.weight_decay, mask=mask)
     else:

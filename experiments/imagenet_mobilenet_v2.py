@@ -1,0 +1,56 @@
+"""ImageNet MobileNetV2, Sandler et al. 2018 (arXiv 1801.04381, Sec. 6.1), TensorFlow-slim training.
+
+    cnnjax train --config experiments/imagenet_mobilenet_v2.py:1.0 --workdir runs/imagenet_mobilenet_v2
+    arg: the width multiplier, one of 0.35, 0.5, 0.75, 1.0 (default), 1.3, 1.4
+
+Recipe: RMSProp with decay 0.9, momentum 0.9 and TensorFlow's epsilon 1.0 (slim's --opt_epsilon,
+inside the square root, squared-gradient average starting at 1 as TF1's RMSPropOptimizer), weight
+decay 4e-5 (L2), batch 96, lr 0.045 multiplied by 0.98 after every epoch (staircase; slim's
+int(1,281,167 / 96) = 13,345 steps). The paper does not state the length: 300 epochs (4,003,647
+steps), by which the rate is 0.2 % of its start. Train: Inception crop to 224, horizontal flip;
+eval: shorter side resized to 256, centre 224 crop; ImageNet mean/std. Differences from slim:
+depthwise kernels get weight decay here, and slim's colour distortion is not applied.
+Evaluated on the validation split. Needs imagenet2012 prepared as array_record.
+"""
+
+from cnnjax.config import base_config
+from cnnjax.config.schema import epochs_to_steps
+
+TRAIN_EXAMPLES, BATCH_SIZE, EPOCHS = 1_281_167, 96, 300
+WIDTHS = ("0.35", "0.5", "0.75", "1.0", "1.3", "1.4")
+
+
+def get_config(arg=None):
+    arg = arg or "1.0"
+    if arg not in WIDTHS:
+        raise ValueError(f"unknown arg {arg!r}: use a width multiplier, one of {', '.join(WIDTHS)}")
+    steps_per_epoch = TRAIN_EXAMPLES // BATCH_SIZE  # slim's decay_steps
+    c = base_config()
+    c.name = f"imagenet_mobilenet_v2_{arg}"
+    c.dataset.name = "imagenet2012"
+    c.dataset.image_size = 224
+    c.dataset.train_crop = "random_resized"
+    c.dataset.hflip = True
+    c.dataset.eval_resize = 256
+    c.dataset.eval_split = "validation"
+    c.dataset.test_split = "validation"
+    c.model.name = "mobilenet_v2"
+    c.model.overrides.width_multiplier = float(arg)
+    c.train.batch_size = BATCH_SIZE
+    c.train.eval_batch_size = 250
+    c.train.num_steps = epochs_to_steps(EPOCHS, TRAIN_EXAMPLES, BATCH_SIZE)
+    c.train.log_every_steps = 100
+    c.train.eval_every_steps = 10 * steps_per_epoch
+    c.train.checkpoint_every_steps = steps_per_epoch
+    c.optimizer.name = "rmsprop"
+    c.optimizer.learning_rate = 0.045
+    c.optimizer.decay = 0.9
+    c.optimizer.momentum = 0.9
+    c.optimizer.eps = 1.0
+    c.optimizer.initial_scale = 1.0
+    c.optimizer.weight_decay = 4e-5
+    c.optimizer.decay_biases_and_norms = False  # slim regularises conv and dense weights only
+    c.schedule.name = "exponential"
+    c.schedule.decay_factor = 0.98
+    c.schedule.decay_every_steps = steps_per_epoch
+    return c
