@@ -1,4 +1,4 @@
-"""Every registered model, at full size, through `jax.eval_shape` (traced, never compiled)."""
+"""Every registered model, classifier or segmenter, at full size through `jax.eval_shape` (traced, never compiled)."""
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +18,16 @@ def test_full_size_model_gives_logits_at_two_input_sizes(name):
         )
         logits = jax.eval_shape(lambda v, s=size: model.apply(v, jnp.zeros((2, s, s, 3)), train=False), variables)
         assert logits.shape == (2, 7), (name, size)
+
+
+@pytest.mark.parametrize("name", list_models(task="segmentation"))
+def test_full_size_segmenter_gives_per_pixel_logits_at_two_input_sizes(name):
+    model = create_model(name, num_classes=7, in_channels=3)
+    smallest = max(model.min_input_size, 32)
+    variables = jax.eval_shape(lambda: model.init(jax.random.key(0, impl="rbg"), jnp.zeros((1, 32, 32, 3))))
+    for size in ((smallest, smallest), (smallest + 17, smallest + 4)):  # parameters do not depend on the size
+        logits = jax.eval_shape(lambda v, s=size: model.apply(v, jnp.zeros((2, *s, 3)), train=False), variables)
+        assert logits.shape == (2, *size, 7), (name, size)
 
 
 def test_list_models_takes_shell_wildcards():

@@ -1,4 +1,5 @@
-"""The interface every image classifier of the zoo shares: fields, input checks, features API."""
+"""The interface every model of the zoo shares (:class:`ImageModel`: fields, input checks, features API)
+and the classifiers' base."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from cnnjax.models.input_checks import check_image_batch
 Features = dict[str, jnp.ndarray]
 
 
-class Classifier(nn.Module, kw_only=True):
-    """Base of the zoo's classifiers; a family implements :meth:`forward`.
+class ImageModel(nn.Module, kw_only=True):
+    """Base of the zoo's models (:class:`Classifier`, :class:`~cnnjax.models.segmenter.Segmenter`);
+    a family implements :meth:`forward`.
 
     ``model.apply(variables, images, train=False, return_features=False)`` returns logits, or with
     ``return_features=True`` a pair ``(logits, features)`` whose dict holds the named intermediate
@@ -58,10 +60,21 @@ class Classifier(nn.Module, kw_only=True):
         """The BatchNorm factory for this call (batch statistics when training)."""
         return batch_norm(train, self.bn_axis_name)
 
-    def head(self, x, **kwargs):
-        """The final ``Dense(num_classes)`` named ``head``."""
-        return nn.Dense(self.num_classes, name="head", **self.dtypes, **kwargs)(x)
-
     def fail(self, message: str):
         """Raises ``ValueError`` prefixed with the model's name."""
         raise ValueError(f"{type(self).__name__}: {message}")
+
+
+class Classifier(ImageModel):
+    """Base of the zoo's classifiers: :class:`ImageModel` with logits of shape ``(N, num_classes)``.
+
+    ``num_classes=0`` builds it without its head (as timm): no ``head`` parameters, and the
+    "logits" are the ``pre_logits`` features.  Segmentation models embed backbones this way, so a
+    backbone's parameters are the classifier's minus ``head``.
+    """
+
+    def head(self, x, **kwargs):
+        """The final ``Dense(num_classes)`` named ``head``; the identity when ``num_classes == 0``."""
+        if self.num_classes == 0:
+            return x
+        return nn.Dense(self.num_classes, name="head", **self.dtypes, **kwargs)(x)

@@ -1,0 +1,201 @@
+"""DenseNet, GoogLeNet, EfficientNet and the paper's AlexNet: parameter counts (torchvision's, or
+derived by formula) and full-size features by abstract evaluation; GoogLeNet's auxiliary heads;
+one compiled train-mode forward + gradient per family on shrunk instances."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cnnjax.models.inception import INCEPTION_STAGES, googlenet_loss
+from cnnjax.models.registry import create_model
+from cnnjax.train.losses import cross_entropy
+
+KEY = jax.random.key(0, impl="rbg")
+
+# torchvision.models.<name>(num_classes=1000): sum(p.numel() for p in model.parameters()).
+TORCHVISION_PARAMS = {
+    "densenet121": 7_978_856,
+    "densenet161": 28_681_000,
+    "densenet169": 14_149_480,
+    "densenet201": 20_013_928,
+    "googlenet": 6_624_904,
+    "efficientnet_b0": 5_288_548,
+    "efficientnet_b1": 7_794_184,
+    "efficientnet_b2": 9_109_994,
+    "efficientnet_b3": 12_233_232,
+    "efficientnet_b4": 19_341_616,
+    "efficientnet_b5": 30_389_784,
+    "efficientnet_b6": 43_040_704,
+    "efficientnet_b7": 66_347_960,
+}
+
+
+@functools.cache
+def abstract_variables(name, size=224, **overrides):
+    model = create_model(name, num_classes=1000, **overrides)
+    return jax.eval_shape(model.init, KEY, jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32))
+
+
+def count(name, size=224, **overrides):
+    return sum(leaf.size for leaf in jax.tree.leaves(abstract_variables(name, size, **overrides)["params"]))
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION_PARAMS))
+def test_param_count_matches_torchvision(name):
+    assert count(name) == TORCHVISION_PARAMS[name]
+
+
+def test_googlenet_aux_heads_param_count():
+    # torchvision.models.googlenet(aux_logits=True, init_weights=True).
+    assert count("googlenet", aux_logits=True) == 13_004_888
+
+
+def test_googlenet_paper_param_count():
+    # From torchvision's: each conv unit trades BatchNorm's 2 parameters per channel for a bias
+    # (-1 per channel), and the third branch's 3x3 convs become 5x5 (+16 * reduce * out each).
+    # Aux heads: 1x1 conv (C*128 + 128) + Dense 2048*1024 + 1024 + Dense 1024*1000 + 1000.
+    rows = [row for stage in INCEPTION_STAGES for row in stage]
+    conv_channels = 64 + 64 + 192 + sum(r[0] + r[1] + r[2] + r[3] + r[4] + r[5] for r in rows)
+    five = sum(16 * r[3] * r[4] for r in rows)
+    expected = TORCHVISION_PARAMS["googlenet"] - conv_channels + five
+    assert count("googlenet_paper") == expected == 6_998_552
+    aux = sum(c * 128 + 128 + 2048 * 1024 + 1024 + 1024 * 1000 + 1000 for c in (512, 528))
+    assert count("googlenet_paper", aux_logits=True) == expected + aux
+
+
+def test_alexnet_paper_param_count():
+    convs = [(11, 3, 96), (5, 48, 256), (3, 256, 384), (3, 192, 384), (3, 192, 256)]  # (kernel, in per tower, out)
+    dense = [(6 * 6 * 256, 4096), (4096, 4096), (4096, 1000)]
+    expected = sum(k * k * c_in * c_out + c_out for k, c_in, c_out in convs) + sum(i * o + o for i, o in dense)
+    assert count("alexnet_paper", size=227) == expected == 60_965_224
+
+
+def feature_shapes(name, size=224, train=False, **overrides):
+    model = create_model(name, num_classes=1000, **overrides)
+    x = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
+    apply = functools.partial(model.apply, train=train, return_features=True, rngs={"dropout": KEY})
+    if train:
+        apply = functools.partial(apply, mutable=["batch_stats"])
+    out = jax.eval_shape(apply, abstract_variables(name, size, **overrides), x)
+    (logits, features) = out[0] if train else out
+    assert logits.shape == (1, 1000)
+    return {k: v.shape for k, v in features.items()}
+
+
+def test_features_at_full_size():
+    assert feature_shapes("densenet121") == {
+        "stem": (1, 56, 56, 64),
+        "stage1": (1, 56, 56, 256),
+        "stage2": (1, 28, 28, 512),
+        "stage3": (1, 14, 14, 1024),
+        "stage4": (1, 7, 7, 1024),
+        "pre_logits": (1, 1024),
+    }
+    assert feature_shapes("googlenet") == {
+        "stem": (1, 28, 28, 192),
+        "stage3": (1, 28, 28, 480),
+        "stage4": (1, 14, 14, 832),
+        "stage5": (1, 7, 7, 1024),
+        "pre_logits": (1, 1024),
+    }
+    shapes = feature_shapes("efficientnet_b0")
+    assert shapes["stem"] == (1, 112, 112, 32) and shapes["stage1"] == (1, 112, 112, 16)
+    assert shapes["stage6"] == (1, 7, 7, 192) and shapes["stage7"] == (1, 7, 7, 320)
+    assert shapes["pre_logits"] == (1, 1280)
+    assert feature_shapes("alexnet_paper", size=227) == {
+        "stem": (1, 27, 27, 96),
+        "stage2": (1, 13, 13, 256),
+        "stage3": (1, 6, 6, 256),
+        "pre_logits": (1, 4096),
+    }
+
+
+@pytest.mark.parametrize("name", ["googlenet", "googlenet_paper"])
+def test_googlenet_aux_logits_in_train_mode_only(name):
+    train = feature_shapes(name, train=True, aux_logits=True)
+    assert train["aux1"] == train["aux2"] == (1, 1000)
+    assert "aux1" not in feature_shapes(name, aux_logits=True)
+
+
+def test_googlenet_paper_aux_heads_need_79_pixels():
+    model = create_model("googlenet_paper", num_classes=10, aux_logits=True)
+    with pytest.raises(ValueError, match="inputs >= 79"):
+        jax.eval_shape(model.init, KEY, jax.ShapeDtypeStruct((1, 78, 78, 3), jnp.float32))
+
+
+def test_googlenet_loss_weights_aux_heads():
+    logits, aux1, aux2 = jax.random.normal(jax.random.key(3), (3, 4, 6))
+    labels = jnp.array([0, 5, 2, 1])
+    ce = lambda z: cross_entropy(z, labels).mean()  # noqa: E731
+    np.testing.assert_allclose(googlenet_loss(logits, {"stem": aux1}, labels), ce(logits), rtol=1e-6)
+    combined = googlenet_loss(logits, {"aux1": aux1, "aux2": aux2, "pre_logits": aux1}, labels)
+    np.testing.assert_allclose(combined, ce(logits) + 0.3 * (ce(aux1) + ce(aux2)), rtol=1e-6)
+
+
+# Shrunk instances: compile time grows with depth, so each keeps only what its family adds.
+_ROW = (4, 4, 8, 4, 8, 4)
+SHRUNK = {
+    # Two dense blocks (one of two layers: concatenation) and a transition; dropout on.
+    "densenet121": (dict(block_config=(2, 1), growth_rate=4, num_init_features=8, drop_rate=0.1), 32),
+    # Two inception modules, an auxiliary head after each.
+    "googlenet": (
+        dict(stem_widths=(8, 8, 8), stages=((_ROW,), (_ROW,)), aux_logits=True, aux_after=("3a", "4a")),
+        32,
+    ),
+    # Width 0.25, a shortened table: an unexpanded block, a residual block with drop-path, stride 2.
+    "efficientnet_b0": (dict(width_mult=0.25, setting=((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2))), 32),
+    "alexnet_paper": (dict(widths=(8, 8, 8, 8, 8), hidden_features=16), 67),
+}
+
+
+@functools.cache
+def train_step(name, **extra):
+    """Compiled loss + gradient of a shrunk model in train mode; returns loss, features, grads, params."""
+    overrides, size = SHRUNK[name]
+    model = create_model(name, num_classes=5, **{**overrides, **extra})
+    x = jax.random.normal(jax.random.key(1), (2, size, size, 3))
+    labels = jnp.array([0, 3])
+    variables = jax.jit(functools.partial(model.init, train=False))(KEY, x)
+    params, state = variables["params"], {k: v for k, v in variables.items() if k != "params"}
+
+    @jax.jit
+    def loss_and_grad(params, state, x, rng):
+        def loss_fn(params):
+            (logits, features), new_state = model.apply(
+                {"params": params, **state},
+                x,
+                train=True,
+                return_features=True,
+                rngs={"dropout": rng},
+                mutable=list(state),
+            )
+            return googlenet_loss(logits, features, labels), (logits, features, new_state)
+
+        return jax.value_and_grad(loss_fn, has_aux=True)(params)
+
+    (loss, (logits, features, new_state)), grads = loss_and_grad(params, state, x, jax.random.key(2, impl="rbg"))
+    assert logits.shape == (2, 5) and np.isfinite(float(loss))
+    return loss, features, new_state, grads, params
+
+
+@pytest.mark.parametrize("name", sorted(SHRUNK))
+def test_shrunk_train_step_compiles_and_has_gradients(name):
+    loss, features, new_state, grads, params = train_step(name)
+    assert jax.tree.structure(grads) == jax.tree.structure(params)
+    assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+    assert all(float(jnp.abs(g).sum()) > 0 for g in jax.tree.leaves(grads["head"]))
+    assert ("batch_stats" in new_state) == (name != "alexnet_paper")
+    if name == "googlenet":
+        assert features["aux1"].shape == features["aux2"].shape == (2, 5)
+        assert float(jnp.abs(grads["aux2"]["fc2"]["kernel"]).sum()) > 0
+
+
+def test_densenet_memory_efficient_gives_same_loss_and_gradients():
+    loss, _, _, grads, params = train_step("densenet121")
+    loss_remat, _, _, grads_remat, params_remat = train_step("densenet121", memory_efficient=True)
+    assert jax.tree.structure(params_remat) == jax.tree.structure(params)
+    np.testing.assert_allclose(loss_remat, loss, rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), grads_remat, grads)
