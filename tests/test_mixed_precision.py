@@ -7,6 +7,7 @@ import pytest
 
 from cnnjax.config import base_config
 from cnnjax.parallel import DataParallel
+from cnnjax.tasks import Classification
 from cnnjax.train.loop import build_model
 from cnnjax.train.optimizer import make_optimizer
 from cnnjax.train.state import create_train_state
@@ -26,7 +27,9 @@ def one_step(dtype: str):
         "label": rng.integers(0, 10, 16).astype(np.int32),
     }
     dp = DataParallel("pmap", jax.devices()[:1])
-    new, metrics = dp.map(make_train_step(model, tx, schedule, 0.0))(dp.replicate(state), dp.shard_batch(batch))
+    new, metrics = dp.map(make_train_step(model, tx, schedule, Classification()))(
+        dp.replicate(state), dp.shard_batch(batch)
+    )
     return state, dp.first(new), dp.first(metrics)
 
 

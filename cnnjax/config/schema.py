@@ -6,6 +6,7 @@ Code reads `config.x` directly; configs are locked, so a misspelt key is an erro
 import ml_collections
 from ml_collections.config_dict import placeholder
 
+TASKS = ("classification", "segmentation")
 BACKENDS = ("pmap", "shard_map")
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 SCHEDULES = ("constant", "piecewise", "cosine", "exponential")
@@ -21,6 +22,7 @@ def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "experiment"
     c.seed = 0
+    c.task = "classification"  # or 'segmentation': per-pixel labels, mIoU; must match the model and dataset
 
     c.dataset = ml_collections.ConfigDict()
     c.dataset.name = "digits"
@@ -35,6 +37,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.pad_mode = "zeros"  # pad_crop fills with 'zeros' or 'reflect'ions of the image
     c.dataset.hflip = False  # random horizontal flips (train only)
     c.dataset.eval_resize = 0  # 0: resize to image_size; n: shorter side to n, then centre crop image_size
+    c.dataset.scale_range = (0.5, 2.0)  # segmentation, train: random rescale, then crop image_size (hflip too)
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "lenet5"
@@ -49,6 +52,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.eval_every_steps = 250  # 0: evaluate only at the end
     c.train.checkpoint_every_steps = 500  # 0: checkpoint only at the end
     c.train.keep_checkpoints = 3
+    c.train.eval_panels = 8  # segmentation: examples in the image / truth / prediction PNG of each evaluation
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"
@@ -74,7 +78,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.schedule.final_fraction = 0.0  # cosine: final rate as a fraction of the peak
 
     c.loss = ml_collections.ConfigDict()
-    c.loss.label_smoothing = 0.0
+    c.loss.label_smoothing = 0.0  # classification
+    c.loss.ignore_index = 255  # segmentation: pixels with this label count nowhere (crop padding uses it)
+    c.loss.class_weights = ()  # segmentation: per-class cross-entropy weights; () for none
+    c.loss.dice_weight = 0.0  # segmentation: loss = cross-entropy + dice_weight × soft Dice
 
     c.parallel = ml_collections.ConfigDict()
     c.parallel.backend = "pmap"  # 'pmap' or 'shard_map' (under jit over a ('data',) mesh)
@@ -90,6 +97,7 @@ def base_config() -> ml_collections.ConfigDict:
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks values that a type alone cannot, before anything is built or compiled."""
     choices = {
+        "task": (config.task, TASKS),
         "parallel.backend": (config.parallel.backend, BACKENDS),
         "optimizer.name": (config.optimizer.name, OPTIMIZERS),
         "schedule.name": (config.schedule.name, SCHEDULES),
@@ -116,6 +124,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"config.{key} must be at least 1, got {value}")
     if list(config.schedule.boundaries) != sorted(config.schedule.boundaries):
         raise ValueError(f"config.schedule.boundaries must be increasing, got {config.schedule.boundaries}")
+    low, high = config.dataset.scale_range
+    if not 0 < low <= high:
+        raise ValueError(f"config.dataset.scale_range must be (low, high) with 0 < low <= high, got {(low, high)}")
     if config.schedule.name == "exponential" and config.schedule.decay_every_steps < 1:
         raise ValueError("config.schedule.decay_every_steps must be at least 1 for the exponential schedule")
     eval_resize, size = config.dataset.eval_resize, config.dataset.image_size

@@ -1,10 +1,10 @@
 """Which datasets cnnjax knows, where they live on disk, and how to prepare and open them.
 
 Every dataset is a TFDS dataset stored as `array_record` (random access, read without TensorFlow).
-Bundled datasets ('digits') are generated offline on first use. Standard datasets (mnist, cifar10,
-cifar100, imagenet2012, or any TFDS name) are prepared once with `cnnjax data prepare NAME`, which
-needs TensorFlow and network; `ensure_prepared` only looks at the disk, so it never blocks on TFDS's
-download retries.
+Bundled datasets ('digits', 'shapes_segmentation') are generated offline on first use. Standard
+datasets (mnist, cifar10, cifar100, imagenet2012, oxford_iiit_pet, or any TFDS name) are prepared once
+with `cnnjax data prepare NAME`, which needs TensorFlow and network; `ensure_prepared` only looks at
+the disk, so it never blocks on TFDS's download retries.
 """
 
 import dataclasses
@@ -15,9 +15,9 @@ import tempfile
 import numpy as np
 import tensorflow_datasets as tfds
 
-from cnnjax.data import augment, digits_builder
+from cnnjax.data import augment, digits_builder, shapes_builder
 
-BUNDLED = {"digits": digits_builder.Digits}
+BUNDLED = {"digits": digits_builder.Digits, "shapes_segmentation": shapes_builder.ShapesSegmentation}
 
 # Per-channel mean and std in [0, 1] pixel units. Digits: measured on its train split (population
 # std over all pixels). Others: the values used throughout the literature.
@@ -27,9 +27,29 @@ STATS = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "imagenet2012": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "oxford_iiit_pet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's, as for pretrained backbones
+    "shapes_segmentation": (shapes_builder.MEAN, shapes_builder.STD),
 }
 # TFDS datasets without measured statistics are normalised to [-1, 1].
 DEFAULT_MEAN_STD = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class PixelLabels:
+    """Where a segmentation dataset keeps its per-pixel classes: feature `key`, whose stored values plus
+    `offset` are the class indices 0 .. len(class_names) - 1 (other values: the ignore label)."""
+
+    key: str
+    class_names: tuple[str, ...]
+    offset: int = 0
+
+
+# Segmentation datasets; every other dataset is a classification one ('label' a ClassLabel).
+PIXEL_LABELS = {
+    "shapes_segmentation": PixelLabels("label", shapes_builder.CLASS_NAMES),
+    # The Oxford-IIIT Pet trimap stores 1 pet, 2 background, 3 border (unclassified).
+    "oxford_iiit_pet": PixelLabels("segmentation_mask", ("pet", "background", "border"), offset=-1),
+}
 
 
 class DatasetNotPreparedError(RuntimeError):
@@ -41,6 +61,8 @@ class DatasetInfo:
     """What a training loop needs to know about a prepared dataset.
 
     `image_shape` is the stored (H, W, C); H and W are None where images vary in size (imagenet2012).
+    `task` is 'classification' (one 'label' per image) or 'segmentation' (a label per pixel);
+    `class_names` name the classes 0 .. num_classes - 1.
     """
 
     name: str
@@ -49,6 +71,8 @@ class DatasetInfo:
     split_sizes: dict[str, int]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    task: str = "classification"
+    class_names: tuple[str, ...] = ()
 
 
 def resolve_data_dir(data_dir: str | None) -> str:
@@ -106,7 +130,8 @@ def prepare(name: str, data_dir: str) -> DatasetInfo:
 
 
 def open_split(name: str, split: str, data_dir: str):
-    """A random-access source (len, getitem) of dicts with 'image' uint8 (H, W, C) and 'label' int.
+    """A random-access source (len, getitem) of dicts with 'image' uint8 (H, W, C) and 'label': an int, or
+    for segmentation datasets the int32 (H, W) class map (see `PIXEL_LABELS`).
 
     Raises:
       ValueError: unknown dataset or split.
@@ -115,7 +140,26 @@ def open_split(name: str, split: str, data_dir: str):
     info = ensure_prepared(name, data_dir)
     if split not in info.split_sizes:
         raise ValueError(f"Dataset '{name}' has no split '{split}'; available: {', '.join(info.split_sizes)}.")
-    return _builder(name, data_dir).as_data_source(split)
+    source = _builder(name, data_dir).as_data_source(split)
+    pixel_labels = PIXEL_LABELS.get(_base_name(name))
+    return source if pixel_labels is None else _PixelLabelSource(source, pixel_labels)
+
+
+class _PixelLabelSource:
+    """A source whose examples are {'image', 'label' int32 (H, W)}, read from a segmentation dataset."""
+
+    def __init__(self, source, pixel_labels: PixelLabels):
+        self._source, self._labels = source, pixel_labels
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __getitem__(self, index):
+        example = self._source[index]
+        label = np.asarray(example[self._labels.key], np.int32)
+        if label.ndim == 3:  # (H, W, 1) masks
+            label = label[..., 0]
+        return {"image": example["image"], "label": label + self._labels.offset}
 
 
 def mean_image(name: str, split: str, data_dir: str, image_size: int) -> np.ndarray:
@@ -176,16 +220,20 @@ def _not_prepared_reason(builder: tfds.core.DatasetBuilder) -> str | None:
 
 def _info(name: str, builder: tfds.core.DatasetBuilder) -> DatasetInfo:
     features = builder.info.features
-    if "image" not in features or "label" not in features:
-        raise ValueError(f"Dataset '{name}' needs 'image' and 'label' features; it has {', '.join(features)}.")
+    pixel_labels = PIXEL_LABELS.get(_base_name(name))
+    label_key = "label" if pixel_labels is None else pixel_labels.key
+    if "image" not in features or label_key not in features:
+        raise ValueError(f"Dataset '{name}' needs 'image' and '{label_key}' features; it has {', '.join(features)}.")
     image_shape = tuple(features["image"].shape)
     channels = image_shape[-1]
     mean, std = STATS.get(_base_name(name), ((DEFAULT_MEAN_STD,) * channels,) * 2)
     return DatasetInfo(
         name=name,
         image_shape=image_shape,
-        num_classes=features["label"].num_classes,
+        num_classes=features["label"].num_classes if pixel_labels is None else len(pixel_labels.class_names),
         split_sizes={split: info.num_examples for split, info in builder.info.splits.items()},
         mean=tuple(mean),
         std=tuple(std),
+        task="classification" if pixel_labels is None else "segmentation",
+        class_names=tuple(features["label"].names if pixel_labels is None else pixel_labels.class_names),
     )

@@ -14,9 +14,10 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cnnjax.config.schema import TASKS
+
 _FACTORIES: dict[str, Callable[..., nn.Module]] = {}
 _TASKS: dict[str, str] = {}
-TASKS = ("classification", "segmentation")
 _DTYPE_FIELDS = ("dtype", "param_dtype")
 
 

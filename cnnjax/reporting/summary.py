@@ -15,10 +15,17 @@ def _to_json(value: object) -> object:
 
 
 def format_summary(summary: Mapping[str, object]) -> str:
-    """E.g. ``digits_lenet5: test accuracy 98.15% (270 examples) · test loss 0.0712 · 1200 steps · 41.3 s``."""
+    """E.g. ``digits_lenet5: test accuracy 98.15% (270 examples) · test loss 0.0712 · 1200 steps · 41.3 s``;
+    segmentation runs (``test_miou``) lead with ``test mIoU 84.10% · pixel accuracy 96.30% (300 images)``."""
+    if "test_miou" in summary:
+        headline = (
+            f"test mIoU {float(summary['test_miou']):.2%} · pixel accuracy {float(summary['test_pixel_accuracy']):.2%}"
+            f" ({int(summary['num_test_examples'])} images)"
+        )
+    else:
+        headline = f"test accuracy {float(summary['test_accuracy']):.2%} ({int(summary['num_test_examples'])} examples)"
     return (
-        f"{summary['experiment']}: test accuracy {float(summary['test_accuracy']):.2%}"
-        f" ({int(summary['num_test_examples'])} examples)"
+        f"{summary['experiment']}: {headline}"
         f" · test loss {float(summary['test_loss']):.4f}"
         f" · {int(summary['steps'])} steps"
         f" · {float(summary['train_seconds']):.1f} s"
@@ -28,8 +35,8 @@ def format_summary(summary: Mapping[str, object]) -> str:
 def write_summary(workdir: str, summary: Mapping[str, object]) -> str:
     """Writes ``workdir/summary.json`` (with the line) and ``workdir/summary.txt``; returns the one-line summary.
 
-    Expects experiment, test_accuracy (fraction), test_loss, num_test_examples, steps and
-    train_seconds; extra keys are kept in the JSON.
+    Expects experiment, test_accuracy (or test_miou and test_pixel_accuracy; fractions), test_loss,
+    num_test_examples, steps and train_seconds; extra keys are kept in the JSON.
     """
     line = format_summary(summary)
     os.makedirs(workdir, exist_ok=True)

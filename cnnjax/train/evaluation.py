@@ -1,17 +1,20 @@
-"""Exact evaluation over a whole split: padded batches, masked examples, sums across devices."""
+"""Exact evaluation over a whole split: padded batches, masked examples, sums across devices and batches."""
 
 import numpy as np
 
 from cnnjax.parallel import DataParallel
 
 
-def evaluate(eval_step, data_parallel: DataParallel, state, batches) -> dict[str, float]:
-    """Runs the mapped `eval_step` over `batches`; every real example counts exactly once."""
-    sums = [eval_step(state, data_parallel.shard_batch(batch)) for batch in batches]
-    host = [data_parallel.first(s) for s in sums]
-    count = int(sum(int(s["count"]) for s in host))
-    if count == 0:
+def evaluate(eval_step, data_parallel: DataParallel, state, batches, task) -> dict:
+    """Runs the mapped `eval_step` over `batches` and summarises the task's sums (every real example
+    counts exactly once); integer sums add up in int64, the others in float64."""
+    totals = None
+    for batch in batches:
+        sums = data_parallel.first(eval_step(state, data_parallel.shard_batch(batch)))
+        sums = {
+            k: np.asarray(v, np.int64 if np.issubdtype(v.dtype, np.integer) else np.float64) for k, v in sums.items()
+        }
+        totals = sums if totals is None else {k: totals[k] + v for k, v in sums.items()}
+    if totals is None or int(totals["count"]) == 0:
         raise ValueError("the evaluation split is empty")
-    correct = int(sum(int(s["correct"]) for s in host))
-    loss_sum = float(sum(np.float64(s["loss_sum"]) for s in host))
-    return {"loss": loss_sum / count, "accuracy": correct / count, "count": count}
+    return task.summarize(totals)

@@ -10,11 +10,15 @@ from jax.experimental import multihost_utils
 
 from cnnjax.checkpoint import Checkpointer, PreemptionWatcher, claim_workdir
 from cnnjax.config import validate_config
-from cnnjax.data.catalog import ensure_prepared, mean_image, open_split, resolve_data_dir
+from cnnjax.data.catalog import DatasetInfo, ensure_prepared, mean_image, open_split, resolve_data_dir
 from cnnjax.data.pipeline import Preprocess, eval_batches, train_iterator
+from cnnjax.data.segmentation_augment import SegmentationPreprocess
 from cnnjax.models import create_model
+from cnnjax.models.registry import model_task
 from cnnjax.parallel import AXIS, DataParallel, initialize_distributed, select_devices
 from cnnjax.reporting import MetricsLog, Progress, plot_training_curves, write_summary
+from cnnjax.reporting.panels import write_segmentation_panels
+from cnnjax.tasks import make_task
 from cnnjax.train.evaluation import evaluate
 from cnnjax.train.optimizer import make_optimizer
 from cnnjax.train.state import create_train_state
@@ -27,9 +31,11 @@ class Experiment:
 
     model: object
     image_shape: tuple[int, int, int]
-    preprocess: Preprocess
+    preprocess: Preprocess | SegmentationPreprocess
     data_dir: str
     data_parallel: DataParallel
+    task: object  # `cnnjax.tasks.Classification` or `Segmentation`
+    info: DatasetInfo
 
 
 def build_model(config, num_classes: int, in_channels: int):
@@ -56,15 +62,42 @@ def prepare_experiment(config) -> Experiment:
     data_parallel = DataParallel(config.parallel.backend, select_devices(config.parallel.num_devices))
     data_parallel.check_batch_size(config.train.batch_size, "train.batch_size")
     data_parallel.check_batch_size(config.train.eval_batch_size, "train.eval_batch_size")
+    _check_task(config, info)
     size = config.dataset.image_size
     image_shape = (size, size, info.image_shape[-1])
     model = build_model(config, info.num_classes, image_shape[-1])
     jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, *image_shape)), train=False))
-    return Experiment(model, image_shape, make_preprocess(config.dataset, info, data_dir), data_dir, data_parallel)
+    preprocess = make_preprocess(config, info, data_dir)
+    task = make_task(config, info.num_classes)
+    return Experiment(model, image_shape, preprocess, data_dir, data_parallel, task, info)
 
 
-def make_preprocess(dataset, info, data_dir: str) -> Preprocess:
+def _check_task(config, info: DatasetInfo) -> None:
+    """The config's task, its model's and its dataset's must agree."""
+    if info.task != config.task:
+        raise ValueError(
+            f"config.task is {config.task!r} but dataset {config.dataset.name!r} is a {info.task} dataset; "
+            f"set --config.task={info.task}"
+        )
+    if model_task(config.model.name) != config.task:
+        raise ValueError(
+            f"config.task is {config.task!r} but model {config.model.name!r} is a {model_task(config.model.name)} "
+            f"model; pick one from cnnjax.models.list_models(task={config.task!r})"
+        )
+
+
+def make_preprocess(config, info, data_dir: str) -> Preprocess | SegmentationPreprocess:
     """The config's preprocessing; 'per_pixel_mean' subtracts the train split's mean image (cached on disk)."""
+    dataset = config.dataset
+    if config.task == "segmentation":
+        return SegmentationPreprocess(
+            image_size=dataset.image_size,
+            mean=info.mean,
+            std=info.std,
+            scale_range=tuple(dataset.scale_range),
+            hflip=dataset.hflip,
+            ignore_index=config.loss.ignore_index,
+        )
     mean, std = info.mean, info.std
     if dataset.normalization == "per_pixel_mean":
         mean = mean_image(dataset.name, dataset.train_split, data_dir, dataset.image_size)
@@ -109,11 +142,11 @@ def run(config, workdir: str) -> dict:
     if start_step:
         state = checkpointer.restore(start_step, state, train_data)
 
-    train_step = dp.map(make_train_step(exp.model, tx, schedule, config.loss.label_smoothing), donate_argnums=(0,))
-    eval_step = dp.map(make_eval_step(exp.model))
+    train_step = dp.map(make_train_step(exp.model, tx, schedule, exp.task), donate_argnums=(0,))
+    eval_step = dp.map(make_eval_step(exp.model, exp.task))
     sync = None if config.parallel.sync_batch_stats else dp.map(sync_batch_stats)
 
-    def evaluate_split(split: str) -> dict[str, float]:
+    def evaluate_split(split: str, step: int) -> dict[str, float]:
         batches = eval_batches(
             open_split(config.dataset.name, split, exp.data_dir),
             preprocess=exp.preprocess,
@@ -121,7 +154,10 @@ def run(config, workdir: str) -> dict:
             process_index=jax.process_index(),
             process_count=jax.process_count(),
         )
-        return evaluate(eval_step, dp, device_state, batches)
+        result = evaluate(eval_step, dp, device_state, batches, exp.task)
+        if config.task == "segmentation" and is_primary and c.eval_panels:
+            _write_panels(exp, workdir, split, step, dp.first(device_state), next(iter(batches)), c.eval_panels)
+        return result
 
     log = MetricsLog(workdir, resume_step=start_step, enabled=is_primary)
     progress = Progress(c.num_steps, initial_step=start_step, enabled=is_primary)
@@ -147,9 +183,9 @@ def run(config, workdir: str) -> dict:
             if sync is not None and (is_eval_step or is_checkpoint_step or preempted or step == c.num_steps):
                 device_state = sync(device_state)  # one set of statistics for evaluation and saving
             if is_eval_step and step < c.num_steps and not preempted:
-                result = evaluate_split(config.dataset.eval_split)
-                log.write(step, config.dataset.eval_split, result)
-                progress.write(f"step {step}: {config.dataset.eval_split} {_describe(result)}")
+                result = evaluate_split(config.dataset.eval_split, step)
+                log.write(step, config.dataset.eval_split, _scalars(result))
+                progress.write(f"step {step}: {config.dataset.eval_split} {exp.task.describe(result)}")
             if is_checkpoint_step or preempted or step == c.num_steps:
                 checkpointer.save(step, dp.first(device_state), train_data, config_dict)
             if preempted:
@@ -161,26 +197,28 @@ def run(config, workdir: str) -> dict:
         if preempted:
             return {"status": "preempted", "step": step}
         already_finished = start_step >= c.num_steps  # its final results are logged already
-        return _finish(config, workdir, log, evaluate_split, step, train_seconds, is_primary, already_finished)
+        return _finish(
+            config, exp.task, workdir, log, evaluate_split, step, train_seconds, is_primary, already_finished
+        )
     finally:
         watcher.close()
         log.close()
         checkpointer.close()
 
 
-def _finish(config, workdir, log, evaluate_split, step, train_seconds, is_primary, already_finished) -> dict:
-    validation = evaluate_split(config.dataset.eval_split)
-    test = evaluate_split(config.dataset.test_split)
+def _finish(config, task, workdir, log, evaluate_split, step, train_seconds, is_primary, already_finished) -> dict:
+    validation = evaluate_split(config.dataset.eval_split, step)
+    test = evaluate_split(config.dataset.test_split, step)
     if not already_finished:
-        log.write(step, config.dataset.eval_split, validation)
-        log.write(step, config.dataset.test_split, test)
+        log.write(step, config.dataset.eval_split, _scalars(validation))
+        log.write(step, config.dataset.test_split, _scalars(test))
     summary = {
         "status": "completed",
         "experiment": config.name,
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
+        "task": task.name,
+        **{f"test_{k}": v for k, v in test.items() if k != "count"},
         "num_test_examples": test["count"],
-        "validation_accuracy": validation["accuracy"],
+        f"validation_{task.headline}": validation[task.headline],
         "steps": step,
         "train_seconds": train_seconds,
     }
@@ -190,5 +228,21 @@ def _finish(config, workdir, log, evaluate_split, step, train_seconds, is_primar
     return summary
 
 
-def _describe(result: dict[str, float]) -> str:
-    return f"accuracy {100 * result['accuracy']:.2f}% loss {result['loss']:.4f} ({result['count']} examples)"
+def _scalars(result: dict) -> dict[str, float]:
+    """The scalar metrics of an evaluation (per-class lists stay in the summary)."""
+    return {k: v for k, v in result.items() if not isinstance(v, list)}
+
+
+def _write_panels(exp: Experiment, workdir: str, split: str, step: int, state, batch: dict, count: int) -> None:
+    """PNG of image / ground truth / prediction for the first `count` examples of `split`."""
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    images = batch["image"][:count]
+    predictions = jax.jit(lambda v, x: jnp.argmax(exp.model.apply(v, x, train=False), -1))(variables, images)
+    write_segmentation_panels(
+        f"{workdir}/panels/{split}_step{step:07d}.png",
+        images=images * np.asarray(exp.info.std, np.float32) + np.asarray(exp.info.mean, np.float32),
+        labels=batch["label"][:count],
+        predictions=np.asarray(predictions),
+        class_names=exp.info.class_names,
+        title=f"{split} at step {step}",
+    )

@@ -10,12 +10,12 @@ import optax
 from jax import lax
 
 from cnnjax.parallel import AXIS
-from cnnjax.train.losses import cross_entropy
 from cnnjax.train.state import TrainState
 
 
-def make_train_step(model, tx: optax.GradientTransformation, schedule: optax.Schedule, label_smoothing: float):
-    """Returns `train_step(state, batch) -> (state, metrics)` for one device's share of the global batch."""
+def make_train_step(model, tx: optax.GradientTransformation, schedule: optax.Schedule, task):
+    """Returns `train_step(state, batch) -> (state, metrics)` for one device's share of the global batch;
+    `task` (`cnnjax.tasks`) gives the loss and the metrics."""
 
     def train_step(state: TrainState, batch):
         rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), lax.axis_index(AXIS))
@@ -28,8 +28,7 @@ def make_train_step(model, tx: optax.GradientTransformation, schedule: optax.Sch
                 mutable=["batch_stats"],
                 rngs={"dropout": rng},
             )
-            loss = cross_entropy(logits, batch["label"], label_smoothing).mean()
-            return loss, (logits, updates)
+            return task.loss(logits, batch), (logits, updates)
 
         (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         grads = lax.pmean(grads, AXIS)  # the 1-device gradient of the global batch (equal shards)
@@ -40,10 +39,9 @@ def make_train_step(model, tx: optax.GradientTransformation, schedule: optax.Sch
             batch_stats=updates.get("batch_stats", state.batch_stats),
             opt_state=opt_state,
         )
-        accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
         metrics = {
             "loss": lax.pmean(loss, AXIS),
-            "accuracy": lax.pmean(accuracy, AXIS),
+            **task.train_metrics(logits, batch),
             "learning_rate": jnp.asarray(schedule(state.step), jnp.float32),
         }
         return new_state, metrics
@@ -51,19 +49,12 @@ def make_train_step(model, tx: optax.GradientTransformation, schedule: optax.Sch
     return train_step
 
 
-def make_eval_step(model):
-    """Returns `eval_step(state, batch) -> sums` over the real (mask 1) examples of all devices."""
+def make_eval_step(model, task):
+    """Returns `eval_step(state, batch) -> sums`: the task's sums over the real (mask 1) examples of all devices."""
 
     def eval_step(state: TrainState, batch):
         logits = model.apply({"params": state.params, "batch_stats": state.batch_stats}, batch["image"], train=False)
-        real = batch["mask"] > 0
-        loss = jnp.where(real, cross_entropy(logits, batch["label"]), 0.0)
-        correct = real & (jnp.argmax(logits, -1) == batch["label"])
-        return {
-            "loss_sum": lax.psum(loss.sum(), AXIS),
-            "correct": lax.psum(correct.sum(dtype=jnp.int32), AXIS),
-            "count": lax.psum(real.sum(dtype=jnp.int32), AXIS),
-        }
+        return jax.tree.map(lambda s: lax.psum(s, AXIS), task.eval_sums(logits, batch))
 
     return eval_step
 

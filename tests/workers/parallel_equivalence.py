@@ -15,6 +15,7 @@ from cnnjax.config import base_config  # noqa: E402
 from cnnjax.data.catalog import ensure_prepared, open_split, resolve_data_dir  # noqa: E402
 from cnnjax.data.pipeline import Preprocess, eval_batches, train_iterator  # noqa: E402
 from cnnjax.parallel import DataParallel  # noqa: E402
+from cnnjax.tasks import Classification  # noqa: E402
 from cnnjax.train.evaluation import evaluate  # noqa: E402
 from cnnjax.train.loop import build_model, prepare_experiment  # noqa: E402
 from cnnjax.train.optimizer import make_optimizer  # noqa: E402
@@ -42,7 +43,7 @@ def one_step(config, devices, backend, state, batch):
     model = build_model(config, info.num_classes, 1)
     tx, schedule = make_optimizer(config)
     dp = DataParallel(backend, devices)
-    step = dp.map(make_train_step(model, tx, schedule, 0.0))
+    step = dp.map(make_train_step(model, tx, schedule, Classification()))
     new_state, metrics = step(dp.replicate(state), dp.shard_batch(batch))
     return dp, new_state, metrics
 
@@ -143,7 +144,9 @@ def main():
     ):
         dp = DataParallel(backend, devices)
         batches = eval_batches(validation, preprocess=preprocess, global_batch_size=64)
-        results[name] = evaluate(dp.map(make_eval_step(model)), dp, dp.replicate(state), batches)
+        results[name] = evaluate(
+            dp.map(make_eval_step(model, Classification())), dp, dp.replicate(state), batches, Classification()
+        )
         print(f"eval on {name} device(s): {results[name]}")
     assert {r["count"] for r in results.values()} == {len(validation)} == {270}
     assert len({r["accuracy"] for r in results.values()}) == 1

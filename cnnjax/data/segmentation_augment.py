@@ -1,0 +1,133 @@
+"""Joint image + label-map ops for semantic segmentation, in NumPy; randomness comes from the caller's rng.
+
+Images are float32 (H, W, C), label maps integer (H, W). Images are resampled bilinearly (half-pixel centres,
+edges clamped, as `augment.resize_bilinear`); label maps with nearest neighbour, so every output label is an
+input label (labels are never interpolated). Padding gives the image `fill` and the label map `ignore_index`,
+which losses and metrics skip. Every op is deterministic given its rng.
+"""
+
+import dataclasses
+import functools
+
+import numpy as np
+
+IGNORE_INDEX = 255
+
+
+@functools.lru_cache(maxsize=128)
+def _bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
+    """(size_out, size_in) bilinear weights, half-pixel centres, edges clamped; no antialiasing."""
+    centres = np.clip((np.arange(size_out) + 0.5) * size_in / size_out - 0.5, 0, size_in - 1)
+    low = np.floor(centres).astype(int)
+    high = np.minimum(low + 1, size_in - 1)
+    weights = np.zeros((size_out, size_in))
+    np.add.at(weights, (np.arange(size_out), low), 1 - (centres - low))
+    np.add.at(weights, (np.arange(size_out), high), centres - low)
+    return weights.astype(np.float32)
+
+
+def _nearest_index(size_in: int, size_out: int) -> np.ndarray:
+    """Source index of each output position: the input pixel containing the output pixel's centre."""
+    return np.minimum(((np.arange(size_out) + 0.5) * size_in / size_out).astype(int), size_in - 1)
+
+
+def resize(image: np.ndarray, label: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resizes the image bilinearly and the label map by nearest neighbour to (height, width)."""
+    h, w = label.shape
+    if (h, w) == (height, width):
+        return image, label
+    rows, cols = _bilinear_matrix(h, height), _bilinear_matrix(w, width)
+    image = np.einsum("oh,hwc,pw->opc", rows, image, cols, optimize=True).astype(np.float32)
+    return image, label[np.ix_(_nearest_index(h, height), _nearest_index(w, width))]
+
+
+def random_scale(
+    image: np.ndarray, label: np.ndarray, rng: np.random.Generator, scale_range=(0.5, 2.0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resizes both by one factor drawn uniformly from `scale_range` (sides rounded, at least 1 pixel)."""
+    scale = rng.uniform(*scale_range)
+    h, w = label.shape
+    return resize(image, label, max(1, round(h * scale)), max(1, round(w * scale)))
+
+
+def pad_to(
+    image: np.ndarray, label: np.ndarray, height: int, width: int, *, fill=0.0, ignore_index: int = IGNORE_INDEX
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pads at the bottom and right to at least (height, width): image with `fill` (a scalar or one value
+    per channel), label map with `ignore_index` (which must fit its dtype)."""
+    h, w = label.shape
+    if h >= height and w >= width:
+        return image, label
+    padded_image = np.empty((max(h, height), max(w, width), image.shape[2]), np.float32)
+    padded_image[...] = np.asarray(fill, np.float32)
+    padded_image[:h, :w] = image
+    padded_label = np.full(padded_image.shape[:2], ignore_index, label.dtype)
+    padded_label[:h, :w] = label
+    return padded_image, padded_label
+
+
+def random_crop(
+    image: np.ndarray,
+    label: np.ndarray,
+    size: int,
+    rng: np.random.Generator,
+    *,
+    fill=0.0,
+    ignore_index: int = IGNORE_INDEX,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pads to at least (size, size) as `pad_to`, then crops (size, size) at the same random offset from both."""
+    image, label = pad_to(image, label, size, size, fill=fill, ignore_index=ignore_index)
+    h, w = label.shape
+    top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    return image[top : top + size, left : left + size], label[top : top + size, left : left + size]
+
+
+def random_hflip(image: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Mirrors both left-right with probability 1/2."""
+    if rng.random() < 0.5:
+        return image[:, ::-1], label[:, ::-1]
+    return image, label
+
+
+def resize_pad(
+    image: np.ndarray, label: np.ndarray, size: int, *, fill=0.0, ignore_index: int = IGNORE_INDEX
+) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluation rule: resize (aspect kept) so the longer side is `size`, then pad the bottom and right
+    to (size, size) as `pad_to`; the identity when the input is already (size, size). Metrics are then over
+    the resized label map's pixels; padding is ignored."""
+    h, w = label.shape
+    scale = size / max(h, w)
+    image, label = resize(image, label, max(1, round(h * scale)), max(1, round(w * scale)))
+    return pad_to(image, label, size, size, fill=fill, ignore_index=ignore_index)
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentationPreprocess:
+    """uint8 image -> [0, 1] -> normalise -> train: random scale, pad-crop to image_size, hflip;
+    eval: `resize_pad` to image_size. Pads hold 0 (the mean, after normalising) and `ignore_index`.
+
+    `apply` has the signature of `pipeline.Preprocess.apply`, so `pipeline.train_iterator` and
+    `pipeline.eval_batches` take it as their `preprocess`; it returns {'image': float32 (S, S, C),
+    'label': int32 (S, S)}.
+    """
+
+    image_size: int
+    mean: tuple
+    std: tuple
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    hflip: bool = True
+    ignore_index: int = IGNORE_INDEX
+
+    def apply(self, example, rng: np.random.Generator | None = None) -> dict:
+        """Preprocesses one example; augments only when given an `rng`."""
+        image = np.asarray(example["image"], np.float32) / 255.0
+        image = (image - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        label = np.asarray(example["label"], np.int32)
+        if rng is None:
+            image, label = resize_pad(image, label, self.image_size, ignore_index=self.ignore_index)
+        else:
+            image, label = random_scale(image, label, rng, self.scale_range)
+            image, label = random_crop(image, label, self.image_size, rng, ignore_index=self.ignore_index)
+            if self.hflip:
+                image, label = random_hflip(image, label, rng)
+        return {"image": np.ascontiguousarray(image), "label": np.ascontiguousarray(label)}

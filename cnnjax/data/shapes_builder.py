@@ -1,0 +1,195 @@
+"""TFDS builder for a generated semantic-segmentation dataset of shapes (offline, NumPy only, no TensorFlow).
+
+Each example is a 64x64 RGB image, uint8 (64, 64, 3), and its per-pixel class map 'label', uint8 (64, 64):
+0 background, 1 circle, 2 rectangle, 3 triangle (`CLASS_NAMES`; also in the dataset's metadata).
+
+Generation of example i of a split uses only `np.random.default_rng([SEED, SPLIT_IDS[split], i])`:
+1. Background (in [0, 1]), one of: smooth noise (a sum of 4 random low-frequency cosine waves per channel),
+   soft stripes between two colours (period 8-20 px, random angle and sharpness), or a linear gradient between
+   two colours in a random direction. Shapes cannot be told from the background by colour or by flatness alone.
+2. 2-3 shapes of uniformly random class, drawn in order (later ones on top, so they may occlude):
+   circle (radius 7-15 px), rectangle (half sides 6-14 px, aspect <= 2.2, rotated 0-90 deg), triangle
+   (vertices at 0.8-1 times a radius of 9-17 px around the centre, at angles 120 deg apart +-23 deg).
+   Centres lie in [6, 58] px, so shapes may be cut by the border. A shape's colour is the best of 8 random
+   colours by contrast with what it covers (10th percentile of the distance to every 4th covered pixel);
+   it is shaded by up to +-15 % along a random direction.
+3. Geometry is analytic: a pixel is labelled with the topmost shape containing its centre; the image blends
+   each shape by its coverage of a 3x3 grid of sub-pixel samples (antialiased edges), then adds Gaussian
+   noise (sigma 0.03) and rounds to uint8.
+
+Splits: train 2,000 / validation 300 / test 300 examples, stored in index order. `MEAN` and `STD` are the
+per-channel mean and (population) std over the train images in [0, 1] pixel units.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+CLASS_NAMES = ("background", "circle", "rectangle", "triangle")
+IMAGE_SIZE = 64
+SPLIT_SIZES = {"train": 2000, "validation": 300, "test": 300}
+SPLIT_IDS = {"train": 0, "validation": 1, "test": 2}
+SEED = 20261
+MEAN = (0.4985, 0.4954, 0.4936)
+STD = (0.2502, 0.2494, 0.2482)
+
+_SUBSAMPLES = (np.arange(3) + 0.5) / 3  # sub-pixel sample offsets; the middle one is the pixel centre
+_NOISE_STD = 0.03
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """One drawn shape: `label` (index into CLASS_NAMES), `params` in pixels (x right, y down, pixel (r, c)
+    covers [c, c+1) x [r, r+1)), and its base `colour` in [0, 1]. Circle params: (cx, cy, radius); rectangle:
+    (cx, cy, half_width, half_height, angle in radians); triangle: (x0, y0, x1, y1, x2, y2)."""
+
+    label: int
+    params: tuple[float, ...]
+    colour: tuple[float, float, float]
+
+
+def contains(shape: Shape, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether the points (x, y) lie inside `shape` (boundary included)."""
+    p = shape.params
+    if CLASS_NAMES[shape.label] == "circle":
+        return (x - p[0]) ** 2 + (y - p[1]) ** 2 <= p[2] ** 2
+    if CLASS_NAMES[shape.label] == "rectangle":
+        dx, dy = x - p[0], y - p[1]
+        cos, sin = np.cos(p[4]), np.sin(p[4])
+        return (np.abs(dx * cos + dy * sin) <= p[2]) & (np.abs(-dx * sin + dy * cos) <= p[3])
+    vertices = np.reshape(p, (3, 2))
+    sides = [(b[0] - a[0]) * (y - a[1]) - (b[1] - a[1]) * (x - a[0]) for a, b in zip(vertices, vertices[[1, 2, 0]])]
+    return (np.min(sides, axis=0) >= 0) | (np.max(sides, axis=0) <= 0)
+
+
+def generate_example(split: str, index: int) -> tuple[np.ndarray, np.ndarray, list[Shape]]:
+    """Example `index` of `split`: (image uint8 (64, 64, 3), label uint8 (64, 64), shapes in drawing order)."""
+    rng = np.random.default_rng([SEED, SPLIT_IDS[split], index])
+    image = _background(rng)
+    label = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    shapes = []
+    for _ in range(rng.integers(2, 4)):
+        shape = _random_shape(rng)
+        rows, cols = _pixel_box(shape)
+        sub_y = (np.arange(rows.start, rows.stop)[:, None] + _SUBSAMPLES).reshape(-1, 1)
+        sub_x = (np.arange(cols.start, cols.stop)[:, None] + _SUBSAMPLES).reshape(1, -1)
+        inside = contains(shape, sub_x, sub_y).reshape(sub_y.size // 3, 3, sub_x.size // 3, 3)
+        coverage = np.count_nonzero(inside, axis=(1, 3))[..., None] / 9
+        centre_inside = inside[:, 1, :, 1]  # never empty: every shape contains its centre (cx, cy)
+        window = image[rows, cols]  # a view: drawing below writes into `image`
+        colour = _contrasting_colour(rng, window[centre_inside])
+        direction = rng.normal(size=2)
+        ramp = (sub_x[:, 1::3] - shape.params[0]) * direction[0] + (sub_y[1::3] - shape.params[1]) * direction[1]
+        shading = 1 + 0.15 * ramp / max(np.abs(ramp[centre_inside]).max(), 1e-6)
+        window[:] = window * (1 - coverage) + np.clip(colour * shading[..., None], 0, 1) * coverage
+        label[rows, cols][centre_inside] = shape.label
+        shapes.append(dataclasses.replace(shape, colour=tuple(colour.tolist())))
+    image = image + rng.normal(0, _NOISE_STD, image.shape)
+    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), label, shapes
+
+
+def _pixel_box(shape: Shape) -> tuple[slice, slice]:
+    """The rows and columns of the pixels that `shape` may touch."""
+    p = shape.params
+    if CLASS_NAMES[shape.label] == "triangle":
+        xs, ys = p[0::2], p[1::2]
+        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    else:
+        reach = p[2] if CLASS_NAMES[shape.label] == "circle" else np.hypot(p[2], p[3])
+        x0, x1, y0, y1 = p[0] - reach, p[0] + reach, p[1] - reach, p[1] + reach
+
+    def span(low, high):
+        return slice(max(int(np.floor(low)), 0), min(int(np.ceil(high)), IMAGE_SIZE))
+
+    return span(y0, y1), span(x0, x1)
+
+
+def _background(rng: np.random.Generator) -> np.ndarray:
+    """A (64, 64, 3) float background in [0, 1]: smooth noise, soft stripes or a gradient."""
+    centres = np.arange(IMAGE_SIZE) + 0.5
+    y, x = centres[:, None, None], centres[None, :, None]
+    kind = rng.integers(3)
+    if kind == 0:  # smooth noise: 4 cosine waves per channel, 0.5-2.5 cycles per image
+        freq = rng.uniform(0.5, 2.5, (2, 3, 4, 1)) * rng.choice([-1, 1], (2, 3, 4, 1)) * 2 * np.pi / IMAGE_SIZE
+        phase_x = freq[0] * centres  # (channel, wave, x)
+        phase_y = freq[1] * centres + rng.uniform(0, 2 * np.pi, (3, 4, 1))
+        # sum over waves of cos(phase_x + phase_y) = cos cos - sin sin, as (channel, y, x) matrix products
+        waves = np.cos(phase_y).transpose(0, 2, 1) @ np.cos(phase_x) - np.sin(phase_y).transpose(0, 2, 1) @ np.sin(
+            phase_x
+        )
+        waves = waves.transpose(1, 2, 0)
+        return np.clip(rng.uniform(0.3, 0.7, 3) + 0.3 / 4 * waves, 0, 1)
+    first, second = rng.uniform(0, 1, (2, 3))
+    angle = rng.uniform(0, np.pi)
+    along = x * np.cos(angle) + y * np.sin(angle)
+    if kind == 1:  # soft stripes
+        wave = np.sin(2 * np.pi * along / rng.uniform(8, 20) + rng.uniform(0, 2 * np.pi))
+        weight = np.clip(0.5 + rng.uniform(0.5, 1.5) * wave, 0, 1)
+    else:  # linear gradient
+        weight = (along - along.min()) / (along.max() - along.min())
+    return first + (second - first) * weight
+
+
+def _random_shape(rng: np.random.Generator) -> Shape:
+    label = int(rng.integers(1, len(CLASS_NAMES)))
+    cx, cy = rng.uniform(6, IMAGE_SIZE - 6, 2)
+    name = CLASS_NAMES[label]
+    if name == "circle":
+        params = (cx, cy, rng.uniform(7, 15))
+    elif name == "rectangle":
+        half_width = rng.uniform(6, 14)
+        half_height = np.clip(half_width * np.exp(rng.uniform(-np.log(2.2), np.log(2.2))), 6, 14)
+        params = (cx, cy, half_width, half_height, rng.uniform(0, np.pi / 2))
+    else:
+        angles = rng.uniform(0, 2 * np.pi) + np.arange(3) * 2 * np.pi / 3 + rng.uniform(-0.4, 0.4, 3)
+        radii = rng.uniform(9, 17) * rng.uniform(0.8, 1.0, 3)
+        params = tuple(np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], 1).ravel())
+    return Shape(label, tuple(float(v) for v in params), (0.0, 0.0, 0.0))
+
+
+def _contrasting_colour(rng: np.random.Generator, covered: np.ndarray) -> np.ndarray:
+    """Of 8 random colours, the one farthest (10th percentile of the distance) from the `covered` pixels
+    (every 4th of them)."""
+    candidates = rng.uniform(0, 1, (8, 3))
+    covered = covered[::4]
+    squared_distance = ((candidates[:, None, :] - covered[None, :, :]) ** 2).sum(axis=-1)
+    tenth = len(covered) // 10
+    return candidates[np.argmax(np.partition(squared_distance, tenth, axis=1)[:, tenth])]
+
+
+class ShapesSegmentation(tfds.core.GeneratorBasedBuilder):
+    """Generated shapes on textured backgrounds with per-pixel class labels; 4 classes."""
+
+    name = "shapes_segmentation"
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=__doc__,
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Tensor(shape=(IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8, encoding="bytes"),
+                    "label": tfds.features.Tensor(
+                        shape=(IMAGE_SIZE, IMAGE_SIZE),
+                        dtype=np.uint8,
+                        encoding="bytes",
+                        doc=f"Per-pixel class: {', '.join(f'{i} {n}' for i, n in enumerate(CLASS_NAMES))}.",
+                    ),
+                }
+            ),
+            supervised_keys=("image", "label"),
+            disable_shuffling=True,  # example i of a split is generate_example(split, i)
+            metadata=tfds.core.MetadataDict(class_names=list(CLASS_NAMES)),
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # Generated: nothing to download.
+        return {split: self._generate_examples(split, size) for split, size in SPLIT_SIZES.items()}
+
+    def _generate_examples(self, split, size):
+        for index in range(size):
+            image, label, _ = generate_example(split, index)
+            yield index, {"image": image, "label": label}
