@@ -89,21 +89,29 @@ def random_hflip(image: np.ndarray, label: np.ndarray, rng: np.random.Generator)
     return image, label
 
 
+def resize_longer_side(image: np.ndarray, label: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resizes (aspect kept) so the longer side is `size`; the identity when it already is."""
+    h, w = label.shape
+    if max(h, w) == size:
+        return image, label
+    scale = size / max(h, w)
+    return resize(image, label, max(1, round(h * scale)), max(1, round(w * scale)))
+
+
 def resize_pad(
     image: np.ndarray, label: np.ndarray, size: int, *, fill=0.0, ignore_index: int = IGNORE_INDEX
 ) -> tuple[np.ndarray, np.ndarray]:
     """The evaluation rule: resize (aspect kept) so the longer side is `size`, then pad the bottom and right
     to (size, size) as `pad_to`; the identity when the input is already (size, size). Metrics are then over
     the resized label map's pixels; padding is ignored."""
-    h, w = label.shape
-    scale = size / max(h, w)
-    image, label = resize(image, label, max(1, round(h * scale)), max(1, round(w * scale)))
+    image, label = resize_longer_side(image, label, size)
     return pad_to(image, label, size, size, fill=fill, ignore_index=ignore_index)
 
 
 @dataclasses.dataclass(frozen=True)
 class SegmentationPreprocess:
-    """uint8 image -> [0, 1] -> normalise -> train: random scale, pad-crop to image_size, hflip;
+    """uint8 image -> [0, 1] -> normalise -> train: longer side to image_size, random scale, pad-crop to
+    image_size, hflip;
     eval: `resize_pad` to image_size. Pads hold 0 (the mean, after normalising) and `ignore_index`.
 
     `apply` has the signature of `pipeline.Preprocess.apply`, so `pipeline.train_iterator` and
@@ -126,6 +134,7 @@ class SegmentationPreprocess:
         if rng is None:
             image, label = resize_pad(image, label, self.image_size, ignore_index=self.ignore_index)
         else:
+            image, label = resize_longer_side(image, label, self.image_size)
             image, label = random_scale(image, label, rng, self.scale_range)
             image, label = random_crop(image, label, self.image_size, rng, ignore_index=self.ignore_index)
             if self.hflip:

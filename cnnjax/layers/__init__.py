@@ -1,15 +1,26 @@
-"""Layers: convolution with explicit padding arithmetic, conv-norm-act blocks, pooling."""
+"""Layers: convolution with explicit padding arithmetic and fast CPU paths, conv-norm-act blocks, pooling."""
 
 from flax.linen import Dropout
 
 from cnnjax.layers.blocks import ConvNormAct, batch_norm
+from cnnjax.layers.chunked_conv import chunked_wgrad_conv
 from cnnjax.layers.conv import Conv, he_fan_out_normal
 from cnnjax.layers.conv_arithmetic import conv_output_size, per_dim, resolve_padding, resolve_padding_nd
+from cnnjax.layers.conv_dispatch import (
+    IMPLEMENTATIONS,
+    conv2d,
+    force_implementation,
+    resolve_implementation,
+    select_implementation,
+)
+from cnnjax.layers.depthwise_conv import depthwise_shift_conv
+from cnnjax.layers.grouped_conv import grouped_split_conv
 from cnnjax.layers.pooling import avg_pool, global_avg_pool, max_pool
 from cnnjax.layers.transposed_conv import ConvTranspose, conv_transpose, transposed_conv_output_size
 from cnnjax.layers.upsampling import UpsampleConv, resize_bilinear, upsample_nearest
 
 __all__ = [
+    "IMPLEMENTATIONS",
     "Conv",
     "ConvNormAct",
     "ConvTranspose",
@@ -17,15 +28,22 @@ __all__ = [
     "UpsampleConv",
     "avg_pool",
     "batch_norm",
+    "chunked_wgrad_conv",
+    "conv2d",
     "conv_output_size",
+    "depthwise_shift_conv",
     "conv_transpose",
+    "force_implementation",
     "global_avg_pool",
+    "grouped_split_conv",
     "he_fan_out_normal",
     "max_pool",
     "per_dim",
     "resize_bilinear",
     "resolve_padding",
+    "resolve_implementation",
     "resolve_padding_nd",
+    "select_implementation",
     "transposed_conv_output_size",
     "upsample_nearest",
 ]

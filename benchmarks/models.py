@@ -1,0 +1,148 @@
+"""Whole-model train step on CPU (fwd + bwd + SGD momentum): JAX 'auto' convs vs all-XLA vs PyTorch.
+
+    python benchmarks/models.py [--quick] [--no-torch] [--repeats N] [--models a,b]
+
+JAX: ``cnnjax.models.create_model`` + BatchNorm in train mode + optax SGD (momentum 0.9), one jitted
+step; ``xla`` traces it inside ``force_implementation('xla')``.  PyTorch: the hand-written models
+of ``torch_reference.py``, eager, NCHW.  Warm step s is the minimum over ``--repeats`` steps; compile
+s is JAX's first call (trace + compile + run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from cnnjax.layers import force_implementation
+from cnnjax.models import create_model
+
+
+class Setup(NamedTuple):
+    model: str
+    batch: int
+    size: int
+    num_classes: int
+
+
+SETUPS = [
+    Setup("cifar_resnet20", 128, 32, 10),
+    Setup("resnet50", 16, 128, 1000),
+    Setup("mobilenet_v2", 32, 128, 1000),
+]
+QUICK_SETUPS = [Setup("cifar_resnet20", 8, 16, 10)]
+
+
+def jax_train_step(setup: Setup):
+    """A jitted ``step(state) -> state`` and its initial state (params, batch stats, momentum, batch)."""
+    model = create_model(setup.model, num_classes=setup.num_classes)
+    key_init, key_x = jax.random.split(jax.random.key(0))
+    images = jax.random.normal(key_x, (setup.batch, setup.size, setup.size, 3))
+    labels = jnp.arange(setup.batch) % setup.num_classes
+    variables = model.init(key_init, images[:1], train=False)
+    optimizer = optax.sgd(0.1, momentum=0.9)
+
+    def loss_fn(params, batch_stats):
+        logits, updates = model.apply(
+            {"params": params, "batch_stats": batch_stats},
+            images,
+            train=True,
+            mutable=["batch_stats"],
+            rngs={"dropout": jax.random.key(1)},
+        )
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), updates["batch_stats"]
+
+    @jax.jit
+    def step(state):
+        params, batch_stats, opt_state = state
+        (_, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch_stats)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), batch_stats, opt_state
+
+    state = (variables["params"], variables["batch_stats"], optimizer.init(variables["params"]))
+    return step, state
+
+
+def time_jax(setup: Setup, implementation: str, repeats: int) -> tuple[float, float]:
+    """(warm step s, compile + first step s)."""
+    forced = force_implementation("xla") if implementation == "xla" else contextlib.nullcontext()
+    with forced:
+        step, state = jax_train_step(setup)
+        start = time.perf_counter()
+        state = jax.block_until_ready(step(state))
+        cold = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        state = jax.block_until_ready(step(state))
+        times.append(time.perf_counter() - start)
+    return min(times), cold
+
+
+def time_torch(setup: Setup, repeats: int) -> float:
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from torch_reference import MODELS, train_step_fn
+
+    torch.manual_seed(0)
+    step = train_step_fn(MODELS[setup.model](setup.num_classes))
+    images = torch.randn(setup.batch, 3, setup.size, setup.size)
+    labels = torch.arange(setup.batch) % setup.num_classes
+    step(images, labels)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step(images, labels)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one tiny model, 2 repeats: a smoke run")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
+    parser.add_argument("--repeats", type=int, default=None, help="warm steps per cell (default 5, quick 2)")
+    parser.add_argument("--models", default=None, help="comma-separated subset of " + ",".join(s.model for s in SETUPS))
+    args = parser.parse_args(argv)
+    setups = QUICK_SETUPS if args.quick else SETUPS
+    if args.models:
+        setups = [s for s in setups if s.model in args.models.split(",")]
+    repeats = args.repeats or (2 if args.quick else 5)
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        if not args.no_torch:
+            print("torch is not installed (pip install -e '.[bench]'): PyTorch column skipped")
+    use_torch = torch is not None and not args.no_torch
+    if use_torch:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ", end="")
+    print(f"jax {jax.__version__} on {jax.default_backend()}; train step s (min of {repeats}), compile s")
+    header = (
+        f"{'model':16s} {'batch x size':12s} {'auto s':>8s} {'xla s':>8s} {'torch s':>8s} {'auto/torch':>10s} "
+        f"{'xla/torch':>9s} {'auto img/s':>10s} {'auto cmp':>8s} {'xla cmp':>8s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for setup in setups:
+        auto, auto_cold = time_jax(setup, "auto", repeats)
+        xla, xla_cold = time_jax(setup, "xla", repeats)
+        row = f"{setup.model:16s} {f'{setup.batch} x {setup.size}':12s} {auto:8.3f} {xla:8.3f} "
+        if use_torch:
+            ref = time_torch(setup, repeats)
+            row += f"{ref:8.3f} {auto / ref:10.2f} {xla / ref:9.2f} "
+        else:
+            row += f"{'-':>8s} {'-':>10s} {'-':>9s} "
+        print(row + f"{setup.batch / auto:10.0f} {auto_cold:8.1f} {xla_cold:8.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Segmentation end to end through `cnnjax train`: every config trains, periodic evaluation uses the
+validation split and writes PNG panels, trained parameters segment inputs of any size, multi-device
+evaluation equals one device, and a SIGTERM-stopped run resumes exactly."""
+
+import json
+import signal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from experiment_runs import experiment, train
+from subprocesses import cnnjax_train_command, read_checkpoint_state, run, run_worker, start
+from test_resume import wait_for
+from tfds_fakes import fake_prepared
+
+from cnnjax.config import load_config
+from cnnjax.models import create_model
+from cnnjax.reporting import read_metrics
+
+SHRUNK = {  # one small compile per family
+    "unet": ("model.overrides.width=4", "model.overrides.depth=2"),
+    "unet_transposed": ("model.overrides.width=4", "model.overrides.depth=2"),
+    "fcn": ("model.overrides.backbone_overrides={'stage_sizes': (1, 1, 1, 1), 'width': 8}",),
+    "deeplabv3": (
+        "model.overrides.backbone_overrides={'stage_sizes': (1, 1, 1, 1), 'width': 8}",
+        "model.overrides.width=16",
+    ),
+}
+TWO_STEPS = ("train.num_steps=2", "train.batch_size=8", "train.eval_every_steps=1", "train.eval_panels=2")
+
+
+@pytest.fixture(scope="module")
+def unet_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("unet")
+    assert train(workdir, experiment("shapes_segmentation.py:unet"), *SHRUNK["unet"], *TWO_STEPS) == 0
+    return workdir
+
+
+def test_unet_run_evaluates_on_validation_writes_panels_and_a_summary(unet_run):
+    validation = read_metrics(str(unet_run), "validation")
+    assert [row["step"] for row in validation] == [1, 2]
+    assert all(0.0 <= row["miou"] <= 1.0 and 0.0 <= row["pixel_accuracy"] <= 1.0 for row in validation)
+    assert [row["step"] for row in read_metrics(str(unet_run), "test")] == [2]
+    panels = sorted(p.name for p in (unet_run / "panels").iterdir())
+    assert panels == ["test_step0000002.png", "validation_step0000001.png", "validation_step0000002.png"]
+    assert (unet_run / "panels" / panels[0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((unet_run / "summary.json").read_text())
+    assert summary["task"] == "segmentation" and summary["num_test_examples"] == 300
+    assert len(summary["test_per_class_iou"]) == 4
+    assert "test mIoU" in summary["line"]
+
+
+def test_trained_params_segment_three_input_sizes_including_odd_ones(unet_run):
+    config = load_config(experiment("shapes_segmentation.py:unet"), [f"{o}" for o in SHRUNK["unet"]])
+    model = create_model(config.model.name, num_classes=4, **config.model.overrides.to_dict())
+    state = read_checkpoint_state(unet_run, 2)
+    variables = {"params": state["params"], "batch_stats": state["batch_stats"]}
+    apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
+    for height, width in ((64, 64), (37, 53), (81, 95)):
+        logits = apply(variables, jnp.zeros((1, height, width, 3)))
+        assert logits.shape == (1, height, width, 4)
+        assert np.isfinite(np.asarray(logits)).all()
+
+
+@pytest.mark.parametrize("arg", ["unet_transposed", "fcn", "deeplabv3"])
+def test_every_shapes_config_trains_through_the_cli(tmp_path, arg):
+    assert train(tmp_path, experiment(f"shapes_segmentation.py:{arg}"), *SHRUNK[arg], *TWO_STEPS) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert 0.0 <= summary["test_miou"] <= 1.0 and summary["steps"] == 2
+
+
+def pets_examples(builder, split, **kwargs):
+    """Oxford-IIIT Pet look-alikes: images of varying size with matching trimaps (1 pet, 2 background, 3 border)
+    (TFDS's own mock data draws the image and the mask sizes independently)."""
+    rng = np.random.default_rng(len(split))
+    examples = []
+    for _ in range(16):
+        height, width = rng.integers(40, 90, size=2)
+        examples.append(
+            {
+                "image": rng.integers(0, 256, (height, width, 3), dtype=np.uint8),
+                "segmentation_mask": rng.integers(1, 4, (height, width, 1), dtype=np.uint8),
+                "label": int(rng.integers(0, 37)),
+            }
+        )
+    return examples
+
+
+def test_pets_config_trains_a_step_on_mock_data(tmp_path):
+    data_dir = str(tmp_path / "data")
+    fake_prepared("oxford_iiit_pet", data_dir, size=16)
+    with tfds.testing.mock_data(num_examples=16, data_dir=data_dir, as_data_source_fn=pets_examples):
+        code = train(
+            tmp_path / "run",
+            experiment("pets_segmentation.py:unet"),
+            "model.overrides.width=4",
+            "model.overrides.depth=2",
+            "dataset.image_size=32",
+            "train.num_steps=1",
+            "train.batch_size=8",
+            "train.eval_batch_size=8",
+            f"dataset.data_dir='{data_dir}'",
+        )
+    assert code == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["task"] == "segmentation" and summary["num_test_examples"] == 16
+    assert len(summary["test_per_class_iou"]) == 3
+    assert sorted(p.name for p in (tmp_path / "run" / "panels").iterdir()) == ["test_step0000001.png"]
+
+
+def test_classification_model_for_a_segmentation_task_is_refused_before_compile(tmp_path, capsys):
+    code = train(tmp_path, experiment("shapes_segmentation.py:unet"), "model.name='resnet18'")
+    assert code == 2
+    assert "model 'resnet18' is a classification model" in capsys.readouterr().err
+
+
+def test_four_device_evaluation_and_step_equal_one_device():
+    output = run_worker("segmentation_equivalence", num_devices=4)
+    assert output.strip().endswith("OK")
+
+
+def test_sigterm_resumes_a_segmentation_run_exactly(tmp_path):
+    args = (
+        *[f"--config.{o}" for o in SHRUNK["unet"]],
+        "--config.train.num_steps=60",
+        "--config.train.batch_size=8",
+        "--config.train.log_every_steps=1",
+        "--config.train.eval_every_steps=0",
+        "--config.train.checkpoint_every_steps=25",
+        "--config.train.eval_panels=0",
+    )
+    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
+    done = run(cnnjax_train_command("experiments/shapes_segmentation.py:unet", reference, *args))
+    assert done.returncode == 0, done.stderr[-3000:]
+    process = start(
+        cnnjax_train_command("experiments/shapes_segmentation.py:unet", interrupted, *args), stdout=-1, stderr=-1
+    )
+    wait_for(lambda: len(read_metrics(str(interrupted), "train")) >= 30, process)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0 and "stopped by SIGTERM at step" in stdout, stderr[-3000:]
+    resumed = run(cnnjax_train_command("experiments/shapes_segmentation.py:unet", interrupted, *args))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    losses = [(r["step"], r["loss"]) for r in read_metrics(str(interrupted), "train")]
+    assert losses == [(r["step"], r["loss"]) for r in read_metrics(str(reference), "train")]
+    assert [s for s, _ in losses] == list(range(1, 61))
+    for a, b in zip(
+        jax.tree.leaves(read_checkpoint_state(interrupted, 60)["params"]),
+        jax.tree.leaves(read_checkpoint_state(reference, 60)["params"]),
+    ):
+        np.testing.assert_array_equal(a, b)
