@@ -38,6 +38,8 @@ def test_info(data_dir):
         split_sizes={"train": 1257, "validation": 270, "test": 270},
         mean=(0.3056,),
         std=(0.3760,),
+        task="classification",
+        class_names=tuple(str(d) for d in range(10)),
     )
 
 
