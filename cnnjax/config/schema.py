@@ -6,7 +6,7 @@ Code reads `config.x` directly; configs are locked, so a misspelt key is an erro
 import ml_collections
 from ml_collections.config_dict import placeholder
 
-TASKS = ("classification", "segmentation")
+TASKS = ("classification", "segmentation", "counting")
 BACKENDS = ("pmap", "shard_map")
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 SCHEDULES = ("constant", "piecewise", "cosine", "exponential")
@@ -22,7 +22,8 @@ def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.name = "experiment"
     c.seed = 0
-    c.task = "classification"  # or 'segmentation': per-pixel labels, mIoU; must match the model and dataset
+    c.task = "classification"  # or 'segmentation': per-pixel labels, mIoU; or 'counting': density maps, count MAE
+    # (segmentation models, datasets in cnnjax.data.catalog.DENSITY); must match the model and dataset
 
     c.dataset = ml_collections.ConfigDict()
     c.dataset.name = "digits"
@@ -37,7 +38,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.pad_mode = "zeros"  # pad_crop fills with 'zeros' or 'reflect'ions of the image
     c.dataset.hflip = False  # random horizontal flips (train only)
     c.dataset.eval_resize = 0  # 0: resize to image_size; n: shorter side to n, then centre crop image_size
-    c.dataset.scale_range = (0.5, 2.0)  # segmentation, train: random rescale, then crop image_size (hflip too)
+    c.dataset.scale_range = (0.5, 2.0)  # segmentation, counting, train: random rescale, crop image_size (hflip too)
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "lenet5"
@@ -52,7 +53,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.eval_every_steps = 250  # 0: evaluate only at the end
     c.train.checkpoint_every_steps = 500  # 0: checkpoint only at the end
     c.train.keep_checkpoints = 3
-    c.train.eval_panels = 8  # segmentation: examples in the image / truth / prediction PNG of each evaluation
+    c.train.eval_panels = 8  # segmentation, counting: examples in the image / truth / prediction PNG of each eval
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"
@@ -82,6 +83,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss.ignore_index = 255  # segmentation: pixels with this label count nowhere (crop padding uses it)
     c.loss.class_weights = ()  # segmentation: per-class cross-entropy weights; () for none
     c.loss.dice_weight = 0.0  # segmentation: loss = cross-entropy + dice_weight × soft Dice
+    c.loss.density_scale = 100.0  # counting: the model predicts the density × this (pixel MSE on the scaled map)
 
     c.parallel = ml_collections.ConfigDict()
     c.parallel.backend = "pmap"  # 'pmap' or 'shard_map' (under jit over a ('data',) mesh)
@@ -124,6 +126,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"config.{key} must be at least 1, got {value}")
     if list(config.schedule.boundaries) != sorted(config.schedule.boundaries):
         raise ValueError(f"config.schedule.boundaries must be increasing, got {config.schedule.boundaries}")
+    if config.loss.density_scale <= 0:
+        raise ValueError(f"config.loss.density_scale must be positive, got {config.loss.density_scale}")
     low, high = config.dataset.scale_range
     if not 0 < low <= high:
         raise ValueError(f"config.dataset.scale_range must be (low, high) with 0 < low <= high, got {(low, high)}")

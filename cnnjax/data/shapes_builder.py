@@ -1,7 +1,11 @@
 """TFDS builder for a generated semantic-segmentation dataset of shapes (offline, NumPy only, no TensorFlow).
 
 Each example is a 64x64 RGB image, uint8 (64, 64, 3), and its per-pixel class map 'label', uint8 (64, 64):
-0 background, 1 circle, 2 rectangle, 3 triangle (`CLASS_NAMES`; also in the dataset's metadata).
+0 background, 1 circle, 2 rectangle, 3 triangle (`CLASS_NAMES`; also in the dataset's metadata); for counting,
+'centres' float32 (MAX_SHAPES, 2), the (row, col) of each shape's centre in pixels (pixel (r, c) covers
+[r, r+1) x [c, c+1), so its centre is (r + 0.5, c + 0.5)), padded with -1, and 'count' int32, the number of
+shapes drawn. A circle's or rectangle's centre is its geometric centre; a triangle's is its centroid (the
+mean of its vertices). Shapes may be partly occluded or cut by the border; they all count.
 
 Generation of example i of a split uses only `np.random.default_rng([SEED, SPLIT_IDS[split], i])`:
 1. Background (in [0, 1]), one of: smooth noise (a sum of 4 random low-frequency cosine waves per channel),
@@ -17,6 +21,8 @@ Generation of example i of a split uses only `np.random.default_rng([SEED, SPLIT
    each shape by its coverage of a 3x3 grid of sub-pixel samples (antialiased edges), then adds Gaussian
    noise (sigma 0.03) and rounds to uint8.
 
+Version 1.1.0 added 'centres' and 'count'; images and labels are those of 1.0.0.
+
 Splits: train 2,000 / validation 300 / test 300 examples, stored in index order. `MEAN` and `STD` are the
 per-channel mean and (population) std over the train images in [0, 1] pixel units.
 """
@@ -30,6 +36,7 @@ CLASS_NAMES = ("background", "circle", "rectangle", "triangle")
 IMAGE_SIZE = 64
 SPLIT_SIZES = {"train": 2000, "validation": 300, "test": 300}
 SPLIT_IDS = {"train": 0, "validation": 1, "test": 2}
+MAX_SHAPES = 3
 SEED = 20261
 MEAN = (0.4985, 0.4954, 0.4936)
 STD = (0.2502, 0.2494, 0.2482)
@@ -69,7 +76,7 @@ def generate_example(split: str, index: int) -> tuple[np.ndarray, np.ndarray, li
     image = _background(rng)
     label = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     shapes = []
-    for _ in range(rng.integers(2, 4)):
+    for _ in range(rng.integers(2, MAX_SHAPES + 1)):
         shape = _random_shape(rng)
         rows, cols = _pixel_box(shape)
         sub_y = (np.arange(rows.start, rows.stop)[:, None] + _SUBSAMPLES).reshape(-1, 1)
@@ -87,6 +94,17 @@ def generate_example(split: str, index: int) -> tuple[np.ndarray, np.ndarray, li
         shapes.append(dataclasses.replace(shape, colour=tuple(colour.tolist())))
     image = image + rng.normal(0, _NOISE_STD, image.shape)
     return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), label, shapes
+
+
+def shape_centres(shapes: list[Shape]) -> np.ndarray:
+    """float32 (MAX_SHAPES, 2): each shape's (row, col) centre in pixels (module docstring), padded with -1."""
+    centres = np.full((MAX_SHAPES, 2), -1.0, np.float32)
+    for i, shape in enumerate(shapes):
+        if CLASS_NAMES[shape.label] == "triangle":
+            centres[i] = np.mean(shape.params[1::2]), np.mean(shape.params[0::2])
+        else:
+            centres[i] = shape.params[1], shape.params[0]
+    return centres
 
 
 def _pixel_box(shape: Shape) -> tuple[slice, slice]:
@@ -162,8 +180,11 @@ class ShapesSegmentation(tfds.core.GeneratorBasedBuilder):
     """Generated shapes on textured backgrounds with per-pixel class labels; 4 classes."""
 
     name = "shapes_segmentation"
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "Adds 'centres' and 'count' (object centres for counting); images and labels unchanged.",
+    }
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
@@ -178,6 +199,13 @@ class ShapesSegmentation(tfds.core.GeneratorBasedBuilder):
                         encoding="bytes",
                         doc=f"Per-pixel class: {', '.join(f'{i} {n}' for i, n in enumerate(CLASS_NAMES))}.",
                     ),
+                    "centres": tfds.features.Tensor(
+                        shape=(MAX_SHAPES, 2),
+                        dtype=np.float32,
+                        encoding="bytes",
+                        doc="(row, col) of each shape's centre in pixels, padded with -1.",
+                    ),
+                    "count": tfds.features.Scalar(dtype=np.int32, doc="Number of shapes drawn."),
                 }
             ),
             supervised_keys=("image", "label"),
@@ -191,5 +219,5 @@ class ShapesSegmentation(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, split, size):
         for index in range(size):
-            image, label, _ = generate_example(split, index)
-            yield index, {"image": image, "label": label}
+            image, label, shapes = generate_example(split, index)
+            yield index, {"image": image, "label": label, "centres": shape_centres(shapes), "count": len(shapes)}

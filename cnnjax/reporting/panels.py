@@ -1,4 +1,5 @@
-"""Segmentation panels: image, ground truth and prediction side by side, one row per example, as a PNG."""
+"""Panels of image, ground truth and prediction side by side, one row per example, as a PNG: class maps
+(segmentation) or density maps with their counts (counting)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,36 @@ def write_segmentation_panels(
     )
     if title:
         fig.suptitle(title)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path, dpi=80)
+    return path
+
+
+def write_density_panels(
+    path: str, *, images: np.ndarray, targets: np.ndarray, predictions: np.ndarray, title: str = ""
+) -> str:
+    """Writes `path` (PNG): per example, the image (float (H, W, C) in [0, 1], clipped), the target and the
+    predicted density maps (H, W) on one colour scale per row, each titled with its count (the map's sum);
+    returns the path."""
+    images, targets, predictions = np.asarray(images), np.asarray(targets), np.asarray(predictions)
+    count = len(images)
+    fig = Figure(figsize=(6.5, 2.2 * count + 0.4), layout="constrained")
+    axes = fig.subplots(count, 3, squeeze=False)
+    for row in range(count):
+        image = np.clip(images[row], 0.0, 1.0)
+        vmax = max(float(targets[row].max()), float(predictions[row].max()), 1e-6)
+        axes[row, 0].imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", interpolation="nearest")
+        axes[row, 0].set_title("image" if row == 0 else "")
+        for ax, name, density in (
+            (axes[row, 1], "target", targets[row]),
+            (axes[row, 2], "predicted", predictions[row]),
+        ):
+            ax.imshow(density, cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest")
+            ax.set_title(f"{name}: {float(density.sum()):.2f}")
+        for ax in axes[row]:
+            ax.set_axis_off()
+    if title:
+        fig.suptitle(f"{title} (counts = map sums)")
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path, dpi=80)
     return path

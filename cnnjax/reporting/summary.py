@@ -16,8 +16,15 @@ def _to_json(value: object) -> object:
 
 def format_summary(summary: Mapping[str, object]) -> str:
     """E.g. ``digits_lenet5: test accuracy 98.15% (270 examples) · test loss 0.0712 · 1200 steps · 41.3 s``;
-    segmentation runs (``test_miou``) lead with ``test mIoU 84.10% · pixel accuracy 96.30% (300 images)``."""
-    if "test_miou" in summary:
+    segmentation runs (``test_miou``) lead with ``test mIoU 84.10% · pixel accuracy 96.30% (300 images)``,
+    counting runs (``test_count_mae``, lower is better) with ``test count MAE 0.120 · RMSE 0.180 (mean count
+    2.50, 300 images)``."""
+    if "test_count_mae" in summary:
+        headline = (
+            f"test count MAE {float(summary['test_count_mae']):.3f} · RMSE {float(summary['test_count_rmse']):.3f}"
+            f" (mean count {float(summary['test_mean_count']):.2f}, {int(summary['num_test_examples'])} images)"
+        )
+    elif "test_miou" in summary:
         headline = (
             f"test mIoU {float(summary['test_miou']):.2%} · pixel accuracy {float(summary['test_pixel_accuracy']):.2%}"
             f" ({int(summary['num_test_examples'])} images)"
@@ -35,8 +42,9 @@ def format_summary(summary: Mapping[str, object]) -> str:
 def write_summary(workdir: str, summary: Mapping[str, object]) -> str:
     """Writes ``workdir/summary.json`` (with the line) and ``workdir/summary.txt``; returns the one-line summary.
 
-    Expects experiment, test_accuracy (or test_miou and test_pixel_accuracy; fractions), test_loss,
-    num_test_examples, steps and train_seconds; extra keys are kept in the JSON.
+    Expects experiment, test_accuracy (or test_miou and test_pixel_accuracy, fractions; or test_count_mae,
+    test_count_rmse and test_mean_count), test_loss, num_test_examples, steps and train_seconds; extra keys
+    are kept in the JSON.
     """
     line = format_summary(summary)
     os.makedirs(workdir, exist_ok=True)

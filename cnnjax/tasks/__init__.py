@@ -7,7 +7,8 @@ evaluation adds over batches, so metrics are exact over the whole split.
 """
 
 from cnnjax.tasks.classification import Classification
+from cnnjax.tasks.counting import Counting
 from cnnjax.tasks.factory import TASKS, make_task
 from cnnjax.tasks.segmentation import Segmentation
 
-__all__ = ["TASKS", "Classification", "Segmentation", "make_task"]
+__all__ = ["TASKS", "Classification", "Counting", "Segmentation", "make_task"]

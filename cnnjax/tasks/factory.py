@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from cnnjax.config.schema import TASKS
 from cnnjax.tasks.classification import Classification
+from cnnjax.tasks.counting import Counting
 from cnnjax.tasks.segmentation import Segmentation
 
 
 def make_task(config, num_classes: int):
-    """`Classification` or `Segmentation` with the config's loss settings."""
+    """`Classification`, `Segmentation` or `Counting` with the config's loss settings."""
     if config.task == "classification":
         return Classification(label_smoothing=config.loss.label_smoothing)
     if config.task == "segmentation":
@@ -21,4 +22,6 @@ def make_task(config, num_classes: int):
             class_weights=weights,
             dice_weight=config.loss.dice_weight,
         )
+    if config.task == "counting":
+        return Counting(density_scale=config.loss.density_scale)
     raise ValueError(f"config.task is {config.task!r}; choose one of {', '.join(TASKS)}")

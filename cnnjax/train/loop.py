@@ -10,14 +10,15 @@ from jax.experimental import multihost_utils
 
 from cnnjax.checkpoint import Checkpointer, PreemptionWatcher, claim_workdir
 from cnnjax.config import validate_config
-from cnnjax.data.catalog import DatasetInfo, ensure_prepared, mean_image, open_split, resolve_data_dir
+from cnnjax.data.catalog import DatasetInfo, ensure_prepared, for_task, mean_image, open_split, resolve_data_dir
+from cnnjax.data.density_augment import DensityPreprocess
 from cnnjax.data.pipeline import Preprocess, eval_batches, train_iterator
 from cnnjax.data.segmentation_augment import SegmentationPreprocess
 from cnnjax.models import create_model
 from cnnjax.models.registry import model_task
 from cnnjax.parallel import AXIS, DataParallel, initialize_distributed, select_devices
 from cnnjax.reporting import MetricsLog, Progress, plot_training_curves, write_summary
-from cnnjax.reporting.panels import write_segmentation_panels
+from cnnjax.reporting.panels import write_density_panels, write_segmentation_panels
 from cnnjax.tasks import make_task
 from cnnjax.train.evaluation import evaluate
 from cnnjax.train.optimizer import make_optimizer
@@ -31,11 +32,11 @@ class Experiment:
 
     model: object
     image_shape: tuple[int, int, int]
-    preprocess: Preprocess | SegmentationPreprocess
+    preprocess: Preprocess | SegmentationPreprocess | DensityPreprocess
     data_dir: str
     data_parallel: DataParallel
-    task: object  # `cnnjax.tasks.Classification` or `Segmentation`
-    info: DatasetInfo
+    task: object  # `cnnjax.tasks.Classification`, `Segmentation` or `Counting`
+    info: DatasetInfo  # for the config's task (`catalog.for_task`)
 
 
 def build_model(config, num_classes: int, in_channels: int):
@@ -63,6 +64,7 @@ def prepare_experiment(config) -> Experiment:
     data_parallel.check_batch_size(config.train.batch_size, "train.batch_size")
     data_parallel.check_batch_size(config.train.eval_batch_size, "train.eval_batch_size")
     _check_task(config, info)
+    info = for_task(info, config.task)
     size = config.dataset.image_size
     image_shape = (size, size, info.image_shape[-1])
     model = build_model(config, info.num_classes, image_shape[-1])
@@ -73,22 +75,35 @@ def prepare_experiment(config) -> Experiment:
 
 
 def _check_task(config, info: DatasetInfo) -> None:
-    """The config's task, its model's and its dataset's must agree."""
-    if info.task != config.task:
+    """The config's task must be one its dataset serves and its model solves; counting takes a segmentation
+    model (a dense output, built with one channel: the density)."""
+    if config.task not in info.tasks:
         raise ValueError(
-            f"config.task is {config.task!r} but dataset {config.dataset.name!r} is a {info.task} dataset; "
-            f"set --config.task={info.task}"
+            f"config.task is {config.task!r} but dataset {config.dataset.name!r} serves "
+            f"{' and '.join(info.tasks)}; set --config.task={info.task}"
         )
-    if model_task(config.model.name) != config.task:
+    dense = config.task == "counting"
+    model = model_task(config.model.name)
+    if model != config.task and not (dense and model == "segmentation"):
+        wanted = "segmentation" if dense else config.task
+        needs = " (counting needs a dense output)" if dense else ""
         raise ValueError(
-            f"config.task is {config.task!r} but model {config.model.name!r} is a {model_task(config.model.name)} "
-            f"model; pick one from cnnjax.models.list_models(task={config.task!r})"
+            f"config.task is {config.task!r} but model {config.model.name!r} is a {model} model{needs}; "
+            f"pick one from cnnjax.models.list_models(task={wanted!r})"
         )
 
 
-def make_preprocess(config, info, data_dir: str) -> Preprocess | SegmentationPreprocess:
+def make_preprocess(config, info, data_dir: str) -> Preprocess | SegmentationPreprocess | DensityPreprocess:
     """The config's preprocessing; 'per_pixel_mean' subtracts the train split's mean image (cached on disk)."""
     dataset = config.dataset
+    if config.task == "counting":
+        return DensityPreprocess(
+            image_size=dataset.image_size,
+            mean=info.mean,
+            std=info.std,
+            scale_range=tuple(dataset.scale_range),
+            hflip=dataset.hflip,
+        )
     if config.task == "segmentation":
         return SegmentationPreprocess(
             image_size=dataset.image_size,
@@ -128,7 +143,7 @@ def run(config, workdir: str) -> dict:
 
     tx, schedule = make_optimizer(config)
     state = create_train_state(exp.model, tx, exp.image_shape, config.seed)
-    source = open_split(config.dataset.name, config.dataset.train_split, exp.data_dir)
+    source = open_split(config.dataset.name, config.dataset.train_split, exp.data_dir, config.task)
     train_data = train_iterator(
         source,
         preprocess=exp.preprocess,
@@ -148,14 +163,14 @@ def run(config, workdir: str) -> dict:
 
     def evaluate_split(split: str, step: int) -> dict[str, float]:
         batches = eval_batches(
-            open_split(config.dataset.name, split, exp.data_dir),
+            open_split(config.dataset.name, split, exp.data_dir, config.task),
             preprocess=exp.preprocess,
             global_batch_size=c.eval_batch_size,
             process_index=jax.process_index(),
             process_count=jax.process_count(),
         )
         result = evaluate(eval_step, dp, device_state, batches, exp.task)
-        if config.task == "segmentation" and is_primary and c.eval_panels:
+        if config.task != "classification" and is_primary and c.eval_panels:
             _write_panels(exp, workdir, split, step, dp.first(device_state), next(iter(batches)), c.eval_panels)
         return result
 
@@ -234,13 +249,26 @@ def _scalars(result: dict) -> dict[str, float]:
 
 
 def _write_panels(exp: Experiment, workdir: str, split: str, step: int, state, batch: dict, count: int) -> None:
-    """PNG of image / ground truth / prediction for the first `count` examples of `split`."""
+    """PNG of image / ground truth / prediction (class maps, or density maps when counting) for the first
+    `count` examples of `split`."""
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     images = batch["image"][:count]
+    path = f"{workdir}/panels/{split}_step{step:07d}.png"
+    images_01 = images * np.asarray(exp.info.std, np.float32) + np.asarray(exp.info.mean, np.float32)
+    if exp.info.task == "counting":
+        densities = jax.jit(lambda v, x: exp.task.density(exp.model.apply(v, x, train=False)))(variables, images)
+        write_density_panels(
+            path,
+            images=images_01,
+            targets=batch["label"][:count],
+            predictions=np.asarray(densities),
+            title=f"{split} at step {step}",
+        )
+        return
     predictions = jax.jit(lambda v, x: jnp.argmax(exp.model.apply(v, x, train=False), -1))(variables, images)
     write_segmentation_panels(
-        f"{workdir}/panels/{split}_step{step:07d}.png",
-        images=images * np.asarray(exp.info.std, np.float32) + np.asarray(exp.info.mean, np.float32),
+        path,
+        images=images_01,
         labels=batch["label"][:count],
         predictions=np.asarray(predictions),
         class_names=exp.info.class_names,

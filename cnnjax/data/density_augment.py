@@ -1,0 +1,90 @@
+"""Joint image + density-map ops for counting, in NumPy; randomness comes from the caller's rng.
+
+Images are float32 (H, W, C), density maps float32 (H, W) whose sum is the object count. Flips, crops and
+padding move pixels without changing them (padding holds 0 density), so the map stays exact and its sum is
+the count of what stays in view. Resizing resamples both bilinearly (`segmentation_augment`'s weights: half-pixel
+centres, edges clamped) and multiplies the map by (h * w) / (h' * w'), so its mass is preserved: exactly for a
+constant map, up to the resampling of edges and detail for others (within about 1 % for sigma-3 Gaussians and
+scales 0.5-2; more where downsampling by over 2x skips pixels, since there is no antialiasing).
+"""
+
+import dataclasses
+
+import numpy as np
+
+from cnnjax.data import segmentation_augment as seg_aug
+
+
+def resize(image: np.ndarray, density: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resizes both bilinearly to (height, width), the map scaled to keep its mass (module docstring)."""
+    h, w = density.shape
+    if (h, w) == (height, width):
+        return image, density
+    rows, cols = seg_aug._bilinear_matrix(h, height), seg_aug._bilinear_matrix(w, width)
+    image = np.einsum("oh,hwc,pw->opc", rows, image, cols, optimize=True).astype(np.float32)
+    density = rows @ density @ cols.T * np.float32(h * w / (height * width))
+    return image, density.astype(np.float32)
+
+
+def random_scale(
+    image: np.ndarray, density: np.ndarray, rng: np.random.Generator, scale_range=(0.5, 2.0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resizes both by one factor drawn uniformly from `scale_range` (sides rounded, at least 1 pixel)."""
+    scale = rng.uniform(*scale_range)
+    h, w = density.shape
+    return resize(image, density, max(1, round(h * scale)), max(1, round(w * scale)))
+
+
+def resize_longer_side(image: np.ndarray, density: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resizes (aspect kept) so the longer side is `size`; the identity when it already is."""
+    h, w = density.shape
+    if max(h, w) == size:
+        return image, density
+    scale = size / max(h, w)
+    return resize(image, density, max(1, round(h * scale)), max(1, round(w * scale)))
+
+
+def random_crop(
+    image: np.ndarray, density: np.ndarray, size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pads the bottom and right to at least (size, size) (image 0, density 0), then crops (size, size) at one
+    random offset from both."""
+    return seg_aug.random_crop(image, density, size, rng, ignore_index=0)
+
+
+def resize_pad(image: np.ndarray, density: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluation rule: longer side to `size` (mass kept), then pad the bottom and right to (size, size)
+    with 0; the identity when the input is already (size, size)."""
+    image, density = resize_longer_side(image, density, size)
+    return seg_aug.pad_to(image, density, size, size, ignore_index=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class DensityPreprocess:
+    """uint8 image -> [0, 1] -> normalise -> train: longer side to image_size, random scale, pad-crop to
+    image_size, hflip; eval: `resize_pad` to image_size. Pads hold 0 (the mean, after normalising) and 0 density.
+
+    `apply` has the signature of `pipeline.Preprocess.apply`; it returns {'image': float32 (S, S, C),
+    'label': float32 (S, S) density}.
+    """
+
+    image_size: int
+    mean: tuple
+    std: tuple
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    hflip: bool = True
+
+    def apply(self, example, rng: np.random.Generator | None = None) -> dict:
+        """Preprocesses one example; augments only when given an `rng`."""
+        image = np.asarray(example["image"], np.float32) / 255.0
+        image = (image - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        density = np.asarray(example["label"], np.float32)
+        if rng is None:
+            image, density = resize_pad(image, density, self.image_size)
+        else:
+            image, density = resize_longer_side(image, density, self.image_size)
+            image, density = random_scale(image, density, rng, self.scale_range)
+            image, density = random_crop(image, density, self.image_size, rng)
+            if self.hflip:
+                image, density = seg_aug.random_hflip(image, density, rng)
+        return {"image": np.ascontiguousarray(image), "label": np.ascontiguousarray(density)}
