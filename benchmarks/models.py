@@ -3,15 +3,16 @@
     python benchmarks/models.py [--quick] [--no-torch] [--repeats N] [--models a,b]
 
 JAX: ``cnnjax.models.create_model`` + BatchNorm in train mode + optax SGD (momentum 0.9), one jitted
-step; ``xla`` traces it inside ``force_implementation('xla')``.  PyTorch: the hand-written models
-of ``torch_reference.py``, eager, NCHW.  Warm step s is the minimum over ``--repeats`` steps; compile
-s is JAX's first call (trace + compile + run).
+step with the state donated; ``xla`` traces it inside ``force_implementation('xla')``.  PyTorch: the
+hand-written models of ``torch_reference.py``, eager, NCHW.  Warm step s is the minimum over
+``--repeats`` steps; compile s is JAX's first call (trace + compile + run).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import sys
 import time
 from pathlib import Path
@@ -59,7 +60,7 @@ def jax_train_step(setup: Setup):
         )
         return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), updates["batch_stats"]
 
-    @jax.jit
+    @functools.partial(jax.jit, donate_argnums=0)
     def step(state):
         params, batch_stats, opt_state = state
         (_, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch_stats)
