@@ -6,7 +6,7 @@ rectangle, triangle on textured backgrounds; train 2,000 / validation 300 / test
 
 unet: the small U-Net (width 16, depth 3) with a bilinear-upsample decoder; unet_transposed: the same with
 2×2 transposed-conv up-sampling (the paper's); fcn: FCN-8s on ResNet-18; deeplabv3: DeepLabV3 on ResNet-18
-at output stride 8.  AdamW 1e-3 with cosine decay, batch 16, random rescale 0.75–1.25 + crop 64 +
+at output stride 8.  AdamW 2e-3 with cosine decay over 1,500 steps, batch 16, random rescale 0.75–1.25 + crop 64 +
 horizontal flip, per-pixel cross-entropy (crop padding carries the ignore label 255); periodic evaluation
 on the validation split (mIoU from the confusion matrix of the whole split) with a PNG of predictions in
 `panels/`; the test split once at the end.
@@ -38,14 +38,14 @@ def get_config(arg=None):
     c.model.overrides.update(overrides)
     c.train.batch_size = 16
     c.train.eval_batch_size = 100
-    c.train.num_steps = 3000
+    c.train.num_steps = 1500
     c.train.log_every_steps = 50
     c.train.eval_every_steps = 500
     c.train.checkpoint_every_steps = 500
     c.train.eval_panels = 6
     c.optimizer.name = "adamw"
-    c.optimizer.learning_rate = 1e-3
+    c.optimizer.learning_rate = 2e-3
     c.optimizer.weight_decay = 1e-4
     c.schedule.name = "cosine"
-    c.schedule.warmup_steps = 100
+    c.schedule.warmup_steps = 50
     return c

@@ -124,11 +124,11 @@ def test_four_device_evaluation_and_step_equal_one_device():
 def test_sigterm_resumes_a_segmentation_run_exactly(tmp_path):
     args = (
         *[f"--config.{o}" for o in SHRUNK["unet"]],
-        "--config.train.num_steps=60",
+        "--config.train.num_steps=30",
         "--config.train.batch_size=8",
         "--config.train.log_every_steps=1",
         "--config.train.eval_every_steps=0",
-        "--config.train.checkpoint_every_steps=25",
+        "--config.train.checkpoint_every_steps=10",
         "--config.train.eval_panels=0",
     )
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
@@ -137,7 +137,7 @@ def test_sigterm_resumes_a_segmentation_run_exactly(tmp_path):
     process = start(
         cnnjax_train_command("experiments/shapes_segmentation.py:unet", interrupted, *args), stdout=-1, stderr=-1
     )
-    wait_for(lambda: len(read_metrics(str(interrupted), "train")) >= 30, process)
+    wait_for(lambda: len(read_metrics(str(interrupted), "train")) >= 12, process)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0 and "stopped by SIGTERM at step" in stdout, stderr[-3000:]
@@ -145,9 +145,9 @@ def test_sigterm_resumes_a_segmentation_run_exactly(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     losses = [(r["step"], r["loss"]) for r in read_metrics(str(interrupted), "train")]
     assert losses == [(r["step"], r["loss"]) for r in read_metrics(str(reference), "train")]
-    assert [s for s, _ in losses] == list(range(1, 61))
+    assert [s for s, _ in losses] == list(range(1, 31))
     for a, b in zip(
-        jax.tree.leaves(read_checkpoint_state(interrupted, 60)["params"]),
-        jax.tree.leaves(read_checkpoint_state(reference, 60)["params"]),
+        jax.tree.leaves(read_checkpoint_state(interrupted, 30)["params"]),
+        jax.tree.leaves(read_checkpoint_state(reference, 30)["params"]),
     ):
         np.testing.assert_array_equal(a, b)
