@@ -8,12 +8,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from abstract_models import KEY, abstract_variables, count_params
 
 from cnnjax.models.mobilenet import make_divisible
 from cnnjax.models.registry import create_model
 from cnnjax.models.vgg import adaptive_avg_pool
-
-KEY = jax.random.key(0, impl="rbg")
 
 # torchvision.models.<name>(num_classes=1000): sum(p.numel() for p in model.parameters()).
 TORCHVISION_PARAMS = {
@@ -28,16 +27,10 @@ TORCHVISION_PARAMS = {
 }
 
 
-@functools.cache
-def abstract_variables(name, size=224, **overrides):
-    model = create_model(name, num_classes=1000, **overrides)
-    return jax.eval_shape(model.init, KEY, jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32))
-
-
 @pytest.mark.parametrize("name", sorted(TORCHVISION_PARAMS))
 def test_param_count_matches_torchvision(name):
     params = abstract_variables(name)["params"]
-    assert sum(leaf.size for leaf in jax.tree.leaves(params)) == TORCHVISION_PARAMS[name]
+    assert count_params(params) == TORCHVISION_PARAMS[name]
 
 
 @pytest.mark.parametrize("name", ["vgg13_bn", "vgg19_bn"])

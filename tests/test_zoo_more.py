@@ -8,12 +8,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from abstract_models import KEY, abstract_variables, count_params
 
 from cnnjax.models.inception import INCEPTION_STAGES, googlenet_loss
 from cnnjax.models.registry import create_model
 from cnnjax.train.losses import cross_entropy
-
-KEY = jax.random.key(0, impl="rbg")
 
 # torchvision.models.<name>(num_classes=1000): sum(p.numel() for p in model.parameters()).
 TORCHVISION_PARAMS = {
@@ -33,14 +32,8 @@ TORCHVISION_PARAMS = {
 }
 
 
-@functools.cache
-def abstract_variables(name, size=224, **overrides):
-    model = create_model(name, num_classes=1000, **overrides)
-    return jax.eval_shape(model.init, KEY, jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32))
-
-
 def count(name, size=224, **overrides):
-    return sum(leaf.size for leaf in jax.tree.leaves(abstract_variables(name, size, **overrides)["params"]))
+    return count_params(abstract_variables(name, size, **overrides)["params"])
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION_PARAMS))

@@ -2,17 +2,14 @@
 (also with ``output_stride`` 8 / 16), one compiled train-mode forward + gradient per block type
 on shrunk instances."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from abstract_models import KEY, abstract_variables, count_params
 
 from cnnjax.models.registry import create_model, list_models
 from cnnjax.models.resnet import BasicBlock, Bottleneck, ResNet
-
-KEY = jax.random.key(0, impl="rbg")
 
 # torchvision.models.<name>(num_classes=1000): sum(p.numel() for p in model.parameters()).
 TORCHVISION_PARAMS = {
@@ -24,23 +21,13 @@ TORCHVISION_PARAMS = {
 }
 
 
-def count(tree):
-    return sum(leaf.size for leaf in jax.tree.leaves(tree))
-
-
-@functools.cache
-def abstract_variables(name, size=224, **overrides):
-    model = create_model(name, num_classes=1000, **overrides)
-    return jax.eval_shape(model.init, KEY, jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32))
-
-
 def test_registered():
     assert list_models("resnet*") == ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50"]
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION_PARAMS))
 def test_param_count_matches_torchvision(name):
-    assert count(abstract_variables(name)["params"]) == TORCHVISION_PARAMS[name]
+    assert count_params(abstract_variables(name)["params"]) == TORCHVISION_PARAMS[name]
 
 
 @pytest.mark.parametrize("name,size", [("resnet18", 224), ("resnet50", 160)])
@@ -64,7 +51,7 @@ def test_full_size_forward_shape(name, size):
 def test_output_stride_dilates_with_same_params(name, output_stride):
     model = create_model(name, num_classes=1000, output_stride=output_stride)
     variables = abstract_variables(name, output_stride=output_stride)
-    assert count(variables["params"]) == TORCHVISION_PARAMS[name]
+    assert count_params(variables["params"]) == TORCHVISION_PARAMS[name]
     assert jax.tree.map(lambda a: a.shape, variables) == jax.tree.map(lambda a: a.shape, abstract_variables(name))
     _, features = jax.eval_shape(
         lambda v, x: model.apply(v, x, return_features=True),

@@ -8,13 +8,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from abstract_models import KEY, abstract_variables, count_params
 
 from cnnjax.layers import batch_norm
 from cnnjax.models import CifarPreActResNet, PreActResNet, ResNet, create_model, list_models
 from cnnjax.models.preact_resnet import PreActBasicBlock
 from cnnjax.models.resnet import residual_stages
-
-KEY = jax.random.key(0, impl="rbg")
 
 # 1000 classes: torchvision (ResNeXt, wide ResNet) and timm (seresnet50) counts; the pre-act ImageNet
 # nets follow timm's resnetv2 layout (stem conv without BN, every block pre-activated, final BN).
@@ -44,18 +43,8 @@ CIFAR_PARAMS = {
 }
 
 
-def count(tree):
-    return sum(leaf.size for leaf in jax.tree.leaves(tree))
-
-
 def shapes(tree):
     return jax.tree.map(lambda a: a.shape, tree)
-
-
-@functools.cache
-def abstract_variables(name, num_classes=1000, size=64, **overrides):
-    model = create_model(name, num_classes=num_classes, **overrides)
-    return jax.eval_shape(model.init, KEY, jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32))
 
 
 def test_registered():
@@ -77,12 +66,12 @@ def test_cifar_fields_for_configs():
 
 @pytest.mark.parametrize("name", sorted(IMAGENET_PARAMS))
 def test_imagenet_param_counts(name):
-    assert count(abstract_variables(name)["params"]) == IMAGENET_PARAMS[name]
+    assert count_params(abstract_variables(name)["params"]) == IMAGENET_PARAMS[name]
 
 
 @pytest.mark.parametrize("name", sorted(CIFAR_PARAMS))
 def test_cifar_param_counts(name):
-    assert count(abstract_variables(name, num_classes=10, size=32)["params"]) == CIFAR_PARAMS[name]
+    assert count_params(abstract_variables(name, num_classes=10, size=32)["params"]) == CIFAR_PARAMS[name]
 
 
 def test_layouts():
