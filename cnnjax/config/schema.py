@@ -84,6 +84,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss.class_weights = ()  # segmentation: per-class cross-entropy weights; () for none
     c.loss.dice_weight = 0.0  # segmentation: loss = cross-entropy + dice_weight × soft Dice
     c.loss.density_scale = 100.0  # counting: the model predicts the density × this (pixel MSE on the scaled map)
+    c.loss.count_weight = 0.0  # counting: + count_weight × (predicted count - true count)² per image
 
     c.parallel = ml_collections.ConfigDict()
     c.parallel.backend = "pmap"  # 'pmap' or 'shard_map' (under jit over a ('data',) mesh)
@@ -126,6 +127,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"config.{key} must be at least 1, got {value}")
     if list(config.schedule.boundaries) != sorted(config.schedule.boundaries):
         raise ValueError(f"config.schedule.boundaries must be increasing, got {config.schedule.boundaries}")
+    if config.loss.count_weight < 0:
+        raise ValueError(f"config.loss.count_weight must be >= 0, got {config.loss.count_weight}")
     if config.loss.density_scale <= 0:
         raise ValueError(f"config.loss.density_scale must be positive, got {config.loss.density_scale}")
     low, high = config.dataset.scale_range

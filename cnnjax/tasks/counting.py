@@ -19,10 +19,13 @@ class Counting:
     0.018 per pixel, so the scaled target (peak ~1.8 at 100) keeps the pixel MSE and its gradients at a
     workable size (the usual practice of multiplying density maps by 100-1000).  Loss: the mean over pixels
     of (output - density_scale * target)^2 (equal shards: the device mean is the global batch's); counts are
-    output sums / density_scale, the target count is the target map's sum.
+    output sums / density_scale, the target count is the target map's sum.  ``count_weight`` adds
+    ``count_weight * (predicted count - true count)^2`` averaged over images, which ties the map's mass to
+    the count directly.
     """
 
     density_scale: float = 100.0
+    count_weight: float = 0.0
 
     name = "counting"
     headline = "count_mae"  # lower is better
@@ -38,7 +41,10 @@ class Counting:
         return self.density(logits.astype(jnp.float32)).sum((1, 2)) - batch["label"].sum((1, 2))
 
     def loss(self, logits, batch):
-        return self._squared_errors(logits, batch).mean()
+        loss = self._squared_errors(logits, batch).mean()
+        if self.count_weight:
+            loss += self.count_weight * (self._count_errors(logits, batch) ** 2).mean()
+        return loss
 
     def train_metrics(self, logits, batch) -> dict:
         return {"count_mae": lax.pmean(jnp.abs(self._count_errors(logits, batch)).mean(), AXIS)}

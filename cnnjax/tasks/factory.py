@@ -23,5 +23,5 @@ def make_task(config, num_classes: int):
             dice_weight=config.loss.dice_weight,
         )
     if config.task == "counting":
-        return Counting(density_scale=config.loss.density_scale)
+        return Counting(density_scale=config.loss.density_scale, count_weight=config.loss.count_weight)
     raise ValueError(f"config.task is {config.task!r}; choose one of {', '.join(TASKS)}")
