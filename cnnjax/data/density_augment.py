@@ -9,6 +9,7 @@ scales 0.5-2; more where downsampling by over 2x skips pixels, since there is no
 """
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -26,22 +27,9 @@ def resize(image: np.ndarray, density: np.ndarray, height: int, width: int) -> t
     return image, density.astype(np.float32)
 
 
-def random_scale(
-    image: np.ndarray, density: np.ndarray, rng: np.random.Generator, scale_range=(0.5, 2.0)
-) -> tuple[np.ndarray, np.ndarray]:
-    """Resizes both by one factor drawn uniformly from `scale_range` (sides rounded, at least 1 pixel)."""
-    scale = rng.uniform(*scale_range)
-    h, w = density.shape
-    return resize(image, density, max(1, round(h * scale)), max(1, round(w * scale)))
-
-
-def resize_longer_side(image: np.ndarray, density: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Resizes (aspect kept) so the longer side is `size`; the identity when it already is."""
-    h, w = density.shape
-    if max(h, w) == size:
-        return image, density
-    scale = size / max(h, w)
-    return resize(image, density, max(1, round(h * scale)), max(1, round(w * scale)))
+# Segmentation's geometric ops with the mass-preserving `resize`.
+random_scale = functools.partial(seg_aug.random_scale, resize_fn=resize)
+resize_longer_side = functools.partial(seg_aug.resize_longer_side, resize_fn=resize)
 
 
 def random_crop(

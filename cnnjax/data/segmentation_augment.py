@@ -42,12 +42,13 @@ def resize(image: np.ndarray, label: np.ndarray, height: int, width: int) -> tup
 
 
 def random_scale(
-    image: np.ndarray, label: np.ndarray, rng: np.random.Generator, scale_range=(0.5, 2.0)
+    image: np.ndarray, label: np.ndarray, rng: np.random.Generator, scale_range=(0.5, 2.0), *, resize_fn=resize
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Resizes both by one factor drawn uniformly from `scale_range` (sides rounded, at least 1 pixel)."""
+    """Resizes both by one factor drawn uniformly from `scale_range` (sides rounded, at least 1 pixel) with
+    `resize_fn(image, label, height, width)` (default: bilinear image, nearest labels)."""
     scale = rng.uniform(*scale_range)
     h, w = label.shape
-    return resize(image, label, max(1, round(h * scale)), max(1, round(w * scale)))
+    return resize_fn(image, label, max(1, round(h * scale)), max(1, round(w * scale)))
 
 
 def pad_to(
@@ -89,13 +90,16 @@ def random_hflip(image: np.ndarray, label: np.ndarray, rng: np.random.Generator)
     return image, label
 
 
-def resize_longer_side(image: np.ndarray, label: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Resizes (aspect kept) so the longer side is `size`; the identity when it already is."""
+def resize_longer_side(
+    image: np.ndarray, label: np.ndarray, size: int, *, resize_fn=resize
+) -> tuple[np.ndarray, np.ndarray]:
+    """Resizes (aspect kept, with `resize_fn` as `random_scale`) so the longer side is `size`; the identity
+    when it already is."""
     h, w = label.shape
     if max(h, w) == size:
         return image, label
     scale = size / max(h, w)
-    return resize(image, label, max(1, round(h * scale)), max(1, round(w * scale)))
+    return resize_fn(image, label, max(1, round(h * scale)), max(1, round(w * scale)))
 
 
 def resize_pad(
