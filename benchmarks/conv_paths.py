@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import jax
 
+from cnnjax.cpu_runtime import tune_cpu_runtime
 from cnnjax.layers import conv2d, resolve_implementation
 
 
@@ -122,7 +123,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     parser.add_argument("--repeats", type=int, default=None, help="warm runs per cell (default 5, quick 2)")
     parser.add_argument("--only", default="", help="run the cases whose label contains this text")
+    parser.add_argument("--untuned", action="store_true", help="skip cnnjax.cpu_runtime.tune_cpu_runtime()")
     args = parser.parse_args(argv)
+    if not args.untuned:
+        tune_cpu_runtime()
     cases = [case for case in (QUICK_CASES if args.quick else CASES) if args.only in case.label]
     repeats = args.repeats or (2 if args.quick else 5)
     use_torch = not args.no_torch and torch_available()

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from cnnjax.cpu_runtime import tune_cpu_runtime
 from cnnjax.layers import force_implementation
 from cnnjax.models import create_model
 
@@ -112,7 +113,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     parser.add_argument("--repeats", type=int, default=None, help="warm steps per cell (default 5, quick 2)")
     parser.add_argument("--models", default=None, help="comma-separated subset of " + ",".join(s.model for s in SETUPS))
+    parser.add_argument("--untuned", action="store_true", help="skip cnnjax.cpu_runtime.tune_cpu_runtime()")
     args = parser.parse_args(argv)
+    if not args.untuned:
+        tune_cpu_runtime()
     setups = QUICK_SETUPS if args.quick else SETUPS
     if args.models:
         setups = [s for s in setups if s.model in args.models.split(",")]

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cnnjax.cpu_runtime import tune_cpu_runtime
 from cnnjax.layers.transposed_conv import conv_transpose, select_implementation  # noqa: E402
 
 # (batch, height, width, C_in, C_out, kernel, stride, padding, output_padding)
@@ -81,7 +82,10 @@ def main(argv=None, shapes=None) -> list[dict]:
     parser.add_argument("--quick", action="store_true", help="tiny shapes, few repeats (a smoke test)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
+    parser.add_argument("--untuned", action="store_true", help="skip cnnjax.cpu_runtime.tune_cpu_runtime()")
     args = parser.parse_args(argv)
+    if not args.untuned:
+        tune_cpu_runtime()
     shapes = shapes or (QUICK_SHAPES if args.quick else SHAPES)
     repeats = args.repeats or (2 if args.quick else 10)
     with_torch = not args.no_torch and _has_torch()

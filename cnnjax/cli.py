@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(rest)
         if args.command == "train":
             config = load_config(args.config, overrides)
+            if config.runtime.tune_cpu:
+                from cnnjax.cpu_runtime import tune_cpu_runtime
+
+                for setting in tune_cpu_runtime():
+                    print(f"cnnjax: CPU runtime: {setting}")
             from cnnjax.train.loop import run  # jax is imported only once the arguments are good
 
             summary = run(config, args.workdir)

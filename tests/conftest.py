@@ -1,8 +1,13 @@
-"""Shared fixtures: every test uses one prepared data directory of its own (never the user's)."""
+"""Shared fixtures: every test uses one prepared data directory of its own (never the user's); the
+suite runs with the CPU runtime settings `cnnjax train` uses (cnnjax.cpu_runtime)."""
 
 import os
 
 import pytest
+
+from cnnjax.cpu_runtime import tune_cpu_runtime
+
+tune_cpu_runtime()  # as `cnnjax train` does, before any test starts JAX
 
 
 @pytest.fixture(scope="session", autouse=True)

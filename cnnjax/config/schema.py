@@ -94,6 +94,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.parallel.num_processes = 1
     c.parallel.process_id = 0
     c.parallel.auto_initialize = False  # True: jax.distributed.initialize() detects the cluster (SLURM, TPU)
+
+    c.runtime = ml_collections.ConfigDict()
+    c.runtime.tune_cpu = True  # cnnjax train: XLA:CPU conv flag + malloc page reuse (cnnjax.cpu_runtime)
     return c
 
 

@@ -1,0 +1,64 @@
+"""Worker: `tune_cpu_runtime` in a fresh process, in the mode named by argv[1]; asserts inside.
+
+- ``tuned``: called before JAX starts: conv gradients compile without YNNPACK convolutions, equal the
+  untuned result computed in float64 NumPy, and malloc is set (Linux/glibc).
+- ``untuned``: XLA's default sends float32 convolutions to YNNPACK (why the flag exists).
+- ``late``: called after JAX started: warns and changes nothing.
+- ``user_flag``: a YNN fusion flag the user put in XLA_FLAGS is kept.
+"""
+
+import os
+import platform
+import sys
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+from cnnjax.cpu_runtime import YNN_CONV_FLAG, tune_cpu_runtime  # noqa: E402
+
+mode = sys.argv[1]
+USER_FLAG = "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution"
+
+
+def conv_sum(x, w):
+    return jnp.sum(lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")) ** 2)
+
+
+def compiled_gradient():
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(16, 16, 16, 32)), jnp.float32)
+    w = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, 32, 32)) * 0.1, jnp.float32)
+    compiled = jax.jit(jax.grad(conv_sum, argnums=(0, 1))).lower(x, w).compile()
+    return compiled, compiled(x, w), (x, w)
+
+
+if mode == "late":
+    jnp.ones(1).block_until_ready()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert tune_cpu_runtime() == []
+    assert any("already started" in str(w.message) for w in caught), caught
+    assert YNN_CONV_FLAG not in os.environ.get("XLA_FLAGS", "")
+elif mode == "user_flag":
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {USER_FLAG}"
+    applied = tune_cpu_runtime()
+    assert YNN_CONV_FLAG not in applied and os.environ["XLA_FLAGS"].endswith(USER_FLAG), applied
+    assert "__ynn_fusion" in compiled_gradient()[0].as_text()
+else:
+    applied = tune_cpu_runtime() if mode == "tuned" else []
+    compiled, (dx, dw), (x, w) = compiled_gradient()
+    uses_ynn = "__ynn_fusion" in compiled.as_text()
+    assert uses_ynn == (mode == "untuned"), (mode, applied)
+    x64, w64 = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    with jax.enable_x64():
+        ref_dx, ref_dw = jax.grad(conv_sum, argnums=(0, 1))(jnp.asarray(x64), jnp.asarray(w64))
+    np.testing.assert_allclose(dx, ref_dx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dw, ref_dw, rtol=1e-4, atol=1e-3)
+    if mode == "tuned":
+        assert applied[0] == YNN_CONV_FLAG, applied
+        assert (len(applied) == 2) == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"), applied
+        assert tune_cpu_runtime() == [], "a second call changes nothing"
+print(f"{mode} ok")
