@@ -11,6 +11,7 @@ from jax import lax
 
 from cnnjax.layers import Conv, conv2d, force_implementation, resolve_implementation, select_implementation
 from cnnjax.layers.conv_arithmetic import resolve_padding_nd
+from cnnjax.layers.depthwise_conv import KEEP_BATCH_ONLY_FROM
 
 KEY = jax.random.key(0, impl="rbg")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -27,7 +28,13 @@ CASES = [
     ((3, 10, 9, 4), 5, 2, 2, "valid", 4, 4),
     ((2, 7, 8, 3), (3, 1), (1, 2), (2, 1), ((2, 1), (0, 2)), 3, 6),  # channel multiplier 2
     ((2, 6, 6, 4), 1, 1, 1, "valid", 4, 12),  # 1x1 depthwise, multiplier 3
+    ((64, 5, 6, 4), 3, (2, 1), 1, "same", 4, 8),  # depthwise weight gradient keeping only the batch axis
 ]
+
+
+def test_cases_cover_both_depthwise_weight_gradient_reductions():
+    batches = [case[0][0] for case in CASES if case[5] == case[0][-1]]
+    assert min(batches) < KEEP_BATCH_ONLY_FROM <= max(batches)
 
 
 def valid_implementations(groups, in_channels):
