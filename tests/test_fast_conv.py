@@ -28,6 +28,7 @@ CASES = [
     ((3, 10, 9, 4), 5, 2, 2, "valid", 4, 4),
     ((2, 7, 8, 3), (3, 1), (1, 2), (2, 1), ((2, 1), (0, 2)), 3, 6),  # channel multiplier 2
     ((2, 6, 6, 4), 1, 1, 1, "valid", 4, 12),  # 1x1 depthwise, multiplier 3
+    ((2, 9, 7, 3), 3, 2, 1, ((1, 1), (1, 0)), 1, 4),  # odd sizes: strided input gradient as sub-pixel conv
     ((64, 5, 6, 4), 3, (2, 1), 1, "same", 4, 8),  # depthwise weight gradient keeping only the batch axis
 ]
 

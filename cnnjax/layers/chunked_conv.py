@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from cnnjax.layers.subpixel import subpixel_conv_transpose
+
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 
 Pairs = Sequence[tuple[int, int]]
@@ -52,9 +54,18 @@ def _pointwise_wgrad(x, dy, strides, padding, acc_dtype):
     return dw[None, None]
 
 
+def _input_gradient(x, kernel, dy, strides, padding, dilation):
+    """Strided, undilated convs: the sub-pixel transposed conv of ``dy`` (XLA's zero-inserting
+    base-dilated conv costs 3x the forward pass: 128x32²x16 -> 32 stride 2, 9.8 -> 2.6 ms)."""
+    if dilation != (1, 1) or strides == (1, 1):
+        return jax.vjp(lambda x_: _conv(x_, kernel, strides, padding, dilation), x)[1](dy)[0]
+    windows = [(lo, size) for (lo, _), size in zip(padding, x.shape[1:3])]
+    return subpixel_conv_transpose(dy, kernel.transpose(0, 1, 3, 2), strides, windows).astype(x.dtype)
+
+
 def _backward(strides, padding, dilation, chunks, residuals, dy):
     x, kernel = residuals
-    (dx,) = jax.vjp(lambda x_: _conv(x_, kernel, strides, padding, dilation), x)[1](dy)
+    dx = _input_gradient(x, kernel, dy, strides, padding, dilation)
     acc_dtype = jnp.promote_types(kernel.dtype, jnp.float32)
     if kernel.shape[:2] == (1, 1):
         return dx, _pointwise_wgrad(x, dy, strides, padding, acc_dtype).astype(kernel.dtype)

@@ -42,6 +42,7 @@ from jax import lax
 
 from cnnjax.layers.conv import he_fan_out_normal
 from cnnjax.layers.conv_arithmetic import per_dim
+from cnnjax.layers.subpixel import subpixel_conv_transpose
 
 IMPLEMENTATIONS = ("auto", "xla", "depth_to_space", "subpixel")
 _DN = ("NHWC", "HWOI", "NHWC")
@@ -86,37 +87,6 @@ def select_implementation(kernel_size: Sequence[int], strides: Sequence[int], di
     return "depth_to_space" if all(k <= s for k, s in zip(kernel_size, strides)) else "subpixel"
 
 
-def _subpixel(x, kernel, strides, padding, output_padding):
-    """Both fast paths (dilation 1), see the module docstring.  The ``m x m`` conv is im2col + one matmul:
-    XLA:CPU's weight gradient of the conv is fast or 30x slower depending on its padding and fusions."""
-    (sh, sw), (kh, kw, c_in, c_out) = strides, kernel.shape
-    mh, mw = -(-kh // sh), -(-kw // sw)
-    # Phase kernel: taps k = j*s + r; block a receives x[a - j], i.e. tap t = m-1-j of a correlation.
-    kern = jnp.pad(kernel, ((0, mh * sh - kh), (0, mw * sw - kw), (0, 0), (0, 0)))
-    kern = kern.reshape(mh, sh, mw, sw, c_in, c_out)[::-1, :, ::-1]
-    kern = kern.transpose(0, 2, 4, 1, 3, 5).reshape(mh, mw, c_in, sh * sw * c_out)
-    # Output rows [p, p + out) of the full (unpadded) result lie in blocks [a0, a1).
-    x_pads, crops = [], []
-    for n, k, s, m, p, op in zip(x.shape[1:3], (kh, kw), strides, (mh, mw), padding, output_padding):
-        out = (n - 1) * s - 2 * p + k + op
-        a0, a1 = p // s, -(-(p + out) // s)
-        lo = m - 1 - a0
-        x_pads.append((lo, a1 - a0 - n - lo + m - 1))
-        crops.append((p - a0 * s, out))
-    x = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), *((lo, hi, 0) for lo, hi in x_pads), (0, 0, 0)))
-    bh, bw = x.shape[1] - mh + 1, x.shape[2] - mw + 1
-    cols = [x[:, a : a + bh, b : b + bw] for a in range(mh) for b in range(mw)]
-    cols = cols[0] if len(cols) == 1 else jnp.concatenate(cols, axis=-1)
-    y = jnp.einsum("nhwc,cd->nhwd", cols, kern.reshape(mh * mw * c_in, sh * sw * c_out))
-    y = (
-        y.reshape(x.shape[0], bh, bw, sh, sw, c_out)
-        .transpose(0, 1, 3, 2, 4, 5)
-        .reshape(x.shape[0], bh * sh, bw * sw, c_out)
-    )
-    (top, height), (left, width) = crops
-    return y[:, top : top + height, left : left + width]
-
-
 def conv_transpose(
     x,
     kernel,
@@ -159,7 +129,11 @@ def conv_transpose(
             f"{implementation!r} needs dilation 1{' and kernel <= stride' if needs_small_kernel else ''}; got kernel "
             f"{kernel_size}, strides {strides}, dilation {dilation} (use 'xla')"
         )
-    return _subpixel(x, kernel, strides, padding, output_padding)
+    windows = [
+        (p, (n - 1) * s - 2 * p + k + op)
+        for n, k, s, p, op in zip(x.shape[1:3], kernel_size, strides, padding, output_padding)
+    ]
+    return subpixel_conv_transpose(x, kernel, strides, windows)
 
 
 class ConvTranspose(nn.Module):
