@@ -7,12 +7,17 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from abstract_models import KEY, abstract_variables, count_params
 
 from cnnjax.models.inception import INCEPTION_STAGES, googlenet_loss
 from cnnjax.models.registry import create_model
+from cnnjax.parallel import DataParallel
+from cnnjax.tasks import Classification
 from cnnjax.train.losses import cross_entropy
+from cnnjax.train.state import create_train_state
+from cnnjax.train.steps import make_train_step
 
 # torchvision.models.<name>(num_classes=1000): sum(p.numel() for p in model.parameters()).
 TORCHVISION_PARAMS = {
@@ -192,3 +197,37 @@ def test_densenet_memory_efficient_gives_same_loss_and_gradients():
     assert jax.tree.structure(params_remat) == jax.tree.structure(params)
     np.testing.assert_allclose(loss_remat, loss, rtol=1e-5)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), grads_remat, grads)
+
+
+def _engine_step(model, aux_weight: float, size: int):
+    """One engine train step (plain SGD: no weight decay) of `model`; returns (old state, new state, metrics)."""
+    tx, schedule = optax.sgd(0.1), optax.constant_schedule(0.1)
+    state = create_train_state(model, tx, (size, size, 3), seed=0)
+    rng = np.random.default_rng(0)
+    batch = {"image": rng.normal(size=(2, size, size, 3)).astype(np.float32), "label": np.array([0, 3], np.int32)}
+    dp = DataParallel("pmap", jax.devices()[:1])
+    step = dp.map(make_train_step(model, tx, schedule, Classification(aux_weight=aux_weight)))
+    new, metrics = step(dp.replicate(state), dp.shard_batch(batch))
+    return state, dp.first(new), dp.first(metrics)
+
+
+def test_engine_trains_googlenet_aux_heads_with_loss_aux_weight():
+    overrides, size = SHRUNK["googlenet"]
+    model = create_model("googlenet", num_classes=5, **overrides)
+    start, plain, plain_metrics = _engine_step(model, 0.0, size)
+    _, with_aux, aux_metrics = _engine_step(model, 0.3, size)
+    aux_heads = [name for name in start.params if name.startswith("aux")]
+    assert len(aux_heads) == 2
+    for name in aux_heads:
+        unchanged = jax.tree.map(np.array_equal, start.params[name], plain.params[name])
+        assert all(jax.tree.leaves(unchanged)), f"{name} trained without loss.aux_weight"
+        changed = jax.tree.map(np.array_equal, start.params[name], with_aux.params[name])
+        assert not all(jax.tree.leaves(changed)), f"{name} not trained with loss.aux_weight=0.3"
+    assert float(aux_metrics["loss"]) > float(plain_metrics["loss"]) > 0  # + 0.3 x two positive cross-entropies
+
+
+def test_loss_aux_weight_without_auxiliary_heads_is_a_clear_error():
+    overrides, size = SHRUNK["googlenet"]
+    model = create_model("googlenet", num_classes=5, **{**overrides, "aux_logits": False})
+    with pytest.raises(ValueError, match="no auxiliary heads.*aux_logits=True"):
+        _engine_step(model, 0.3, size)

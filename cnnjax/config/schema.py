@@ -80,6 +80,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.loss = ml_collections.ConfigDict()
     c.loss.label_smoothing = 0.0  # classification
+    c.loss.aux_weight = 0.0  # classification: × each auxiliary head's loss (GoogLeNet aux_logits=True; paper 0.3)
     c.loss.ignore_index = 255  # segmentation: pixels with this label count nowhere (crop padding uses it)
     c.loss.class_weights = ()  # segmentation: per-class cross-entropy weights; () for none
     c.loss.dice_weight = 0.0  # segmentation: loss = cross-entropy + dice_weight × soft Dice
@@ -130,6 +131,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"config.{key} must be at least 1, got {value}")
     if list(config.schedule.boundaries) != sorted(config.schedule.boundaries):
         raise ValueError(f"config.schedule.boundaries must be increasing, got {config.schedule.boundaries}")
+    if config.loss.aux_weight < 0:
+        raise ValueError(f"config.loss.aux_weight must be >= 0, got {config.loss.aux_weight}")
     if config.loss.count_weight < 0:
         raise ValueError(f"config.loss.count_weight must be >= 0, got {config.loss.count_weight}")
     if config.loss.density_scale <= 0:

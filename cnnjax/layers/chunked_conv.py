@@ -4,7 +4,8 @@ XLA:CPU computes a conv's weight gradient as one large convolution that contract
 space.  For ``kh x kw`` kernels it is often 1.5-2x faster as the sum of the same gradient over a
 few batch chunks (an unrolled loop: ``lax.map`` serialises and is ~30x slower); for 1x1 kernels it
 is 3-7x faster as one ``dot_general`` of the (strided) input with the output gradient.  The forward
-pass and the input gradient are XLA's own ops.  Low-precision partial gradients are summed in
+pass is XLA's own conv; so is the input gradient, except for strided undilated convs, where it is
+the sub-pixel transposed conv of :mod:`cnnjax.layers.subpixel`.  Low-precision partial gradients are summed in
 float32.
 """
 

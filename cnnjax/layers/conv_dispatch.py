@@ -16,7 +16,9 @@ GPU/TPU, where it is fast.  On CPU (XLA:CPU, 2 cores; fwd+bwd unless noted, ms):
   128x16²x32 16 -> 8, 128x8²x64 10 -> 6.5, 128x32²x16 stride 2 8.7 -> 6.7, 32x28²x128 105 -> 46,
   32x56²x64 133 -> 92, 32x14²x256 45 -> 43, 32x7²x512 39 -> 93 (slower: hence the map-size
   limit), 128x32²x16 9 -> 13 (slower alone, but chunking every ResNet-20 conv took its train
-  step from 0.63 to 0.45 s, the chunks filling both cores).  1x1 weight gradient as one
+  step from 0.63 to 0.45 s, the chunks filling both cores; these numbers predate
+  :mod:`cnnjax.cpu_runtime`, with it: 128x32²x16 3x3 weight gradient 10.8 -> 8.9 ms, train step
+  0.46 -> 0.36 s).  1x1 weight gradient as one
   ``dot_general``, XLA -> dot (CPU ms, loaded machine): 16x56²x256->64 134 -> 39, 16x56²x64->256
   208 -> 27, 16x14²x1024->256 49 -> 26, 128x32²x16->16 10 -> 3.
 

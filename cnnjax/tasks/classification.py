@@ -7,22 +7,40 @@ import dataclasses
 import jax.numpy as jnp
 from jax import lax
 
+from cnnjax.models.inception import googlenet_loss
 from cnnjax.parallel import AXIS
 from cnnjax.train.losses import cross_entropy
 
 
 @dataclasses.dataclass(frozen=True)
 class Classification:
-    """Batches hold 'image' (B, H, W, C), 'label' (B,) and, for evaluation, 'mask' (B,) (1 = real example)."""
+    """Batches hold 'image' (B, H, W, C), 'label' (B,) and, for evaluation, 'mask' (B,) (1 = real example).
+
+    ``aux_weight > 0``: the train step asks the model for its features and adds ``aux_weight`` times
+    the cross-entropy of each auxiliary head (features ``aux1``, ``aux2``…: GoogLeNet with
+    ``aux_logits=True``; the paper's weight is 0.3); a model without such heads is an error."""
 
     label_smoothing: float = 0.0
+    aux_weight: float = 0.0
 
     name = "classification"
     headline = "accuracy"  # the metric the summary leads with
 
-    def loss(self, logits, batch):
+    @property
+    def wants_features(self) -> bool:
+        """Whether the train step passes the model's features to :meth:`loss`."""
+        return self.aux_weight > 0
+
+    def loss(self, logits, batch, features=None):
         """This device's mean loss (equal shards: the mean over devices is the global batch's)."""
-        return cross_entropy(logits, batch["label"], self.label_smoothing).mean()
+        if not self.wants_features:
+            return cross_entropy(logits, batch["label"], self.label_smoothing).mean()
+        if not any(name.startswith("aux") for name in features):
+            raise ValueError(
+                f"config.loss.aux_weight is {self.aux_weight} but the model has no auxiliary heads (its features: "
+                f"{', '.join(features)}); GoogLeNet builds them with --config.model.overrides.aux_logits=True"
+            )
+        return googlenet_loss(logits, features, batch["label"], self.aux_weight, self.label_smoothing)
 
     def train_metrics(self, logits, batch) -> dict:
         return {"accuracy": lax.pmean(jnp.mean(jnp.argmax(logits, -1) == batch["label"]), AXIS)}

@@ -11,7 +11,7 @@ from cnnjax.tasks.segmentation import Segmentation
 def make_task(config, num_classes: int):
     """`Classification`, `Segmentation` or `Counting` with the config's loss settings."""
     if config.task == "classification":
-        return Classification(label_smoothing=config.loss.label_smoothing)
+        return Classification(label_smoothing=config.loss.label_smoothing, aux_weight=config.loss.aux_weight)
     if config.task == "segmentation":
         weights = tuple(config.loss.class_weights) or None
         if weights is not None and len(weights) != num_classes:

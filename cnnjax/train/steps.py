@@ -15,20 +15,26 @@ from cnnjax.train.state import TrainState
 
 def make_train_step(model, tx: optax.GradientTransformation, schedule: optax.Schedule, task):
     """Returns `train_step(state, batch) -> (state, metrics)` for one device's share of the global batch;
-    `task` (`cnnjax.tasks`) gives the loss and the metrics."""
+    `task` (`cnnjax.tasks`) gives the loss and the metrics (and, where its `wants_features`, gets the
+    model's features dict too: auxiliary heads)."""
 
     def train_step(state: TrainState, batch):
         rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), lax.axis_index(AXIS))
 
         def loss_fn(params):
-            logits, updates = model.apply(
+            with_features = getattr(task, "wants_features", False)
+            output, updates = model.apply(
                 {"params": params, "batch_stats": state.batch_stats},
                 batch["image"],
                 train=True,
                 mutable=["batch_stats"],
                 rngs={"dropout": rng},
+                **({"return_features": True} if with_features else {}),
             )
-            return task.loss(logits, batch), (logits, updates)
+            if with_features:
+                logits, features = output
+                return task.loss(logits, batch, features), (logits, updates)
+            return task.loss(output, batch), (output, updates)
 
         (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         grads = lax.pmean(grads, AXIS)  # the 1-device gradient of the global batch (equal shards)
