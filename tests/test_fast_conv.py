@@ -10,7 +10,9 @@ import pytest
 from jax import lax
 
 from cnnjax.layers import Conv, conv2d, force_implementation, resolve_implementation, select_implementation
+from cnnjax.layers.chunked_conv import chunked_wgrad_conv
 from cnnjax.layers.conv_arithmetic import resolve_padding_nd
+from cnnjax.layers.conv_dispatch import WGRAD_CHUNKS, weight_gradient_chunks
 from cnnjax.layers.depthwise_conv import KEEP_BATCH_ONLY_FROM
 
 KEY = jax.random.key(0, impl="rbg")
@@ -90,15 +92,16 @@ def test_implementations_equal_xla(case, dtype):
             assert err <= tol * scale, (name, what, err, scale)
 
 
-def test_chunked_weight_gradient_with_uneven_chunks():
-    x = jax.random.normal(KEY, (7, 6, 6, 3))
+@pytest.mark.parametrize("strides", [(1, 1), (2, 2)])
+def test_chunked_weight_gradient_with_uneven_chunks(strides):
+    x = jax.random.normal(KEY, (7, 6, 7, 3))
     kernel = jax.random.normal(KEY, (3, 3, 3, 4))
-    kwargs = dict(strides=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1))
-    grads = [
-        jax.grad(lambda k, impl=impl: conv2d(x, k, implementation=impl, **kwargs).sum())(kernel)
-        for impl in ("xla", "chunked_wgrad")
-    ]
-    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-5, atol=1e-4)
+    padding, dilation = ((1, 1), (1, 1)), (1, 1)
+    dy = jax.random.normal(KEY, conv2d(x, kernel, strides=strides, padding=padding, implementation="xla").shape)
+    chunked = jax.vjp(lambda x_, k: chunked_wgrad_conv(x_, k, strides, padding, dilation, 3), x, kernel)[1](dy)
+    xla = jax.vjp(lambda x_, k: conv2d(x_, k, strides=strides, padding=padding, implementation="xla"), x, kernel)[1](dy)
+    for got, want in zip(chunked, xla):  # 7 images in chunks of 2, 2 and 3
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -136,6 +139,11 @@ def test_auto_selection_on_cpu():
     assert select((32, 7, 7, 512), (3, 3, 512, 512)) == "xla"  # small map
     assert select((32, 28, 28, 512), (3, 3, 512, 512)) == "xla"  # many weights
     assert select((8, 32, 32, 16), (3, 3, 16, 16)) == "xla"  # small batch
+    assert select((32, 56, 56, 64), (3, 3, 64, 64)) == "xla"  # chunks of 4 images: slower than one conv
+    assert select((16, 56, 56, 128), (3, 3, 128, 128), strides=2) == "chunked_wgrad"  # sub-pixel input gradient
+    assert select((16, 224, 224, 3), (7, 7, 3, 64), strides=2) == "xla"  # kernel over two strides
+    assert weight_gradient_chunks((128, 32, 32, 16), (3, 3, 16, 16), (1, 1)) == WGRAD_CHUNKS
+    assert weight_gradient_chunks((16, 56, 56, 128), (3, 3, 128, 128), (2, 2)) == 1
     assert select((2, 7, 7, 2048), (1, 1, 2048, 512), strides=2) == "chunked_wgrad"  # 1x1: dot weight gradient
 
 

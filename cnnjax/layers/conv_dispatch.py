@@ -8,10 +8,13 @@ GPU/TPU, where it is fast.  On CPU (XLA:CPU, 2 cores; fwd+bwd unless noted, ms):
   faster than XLA's.
 - other ``groups > 1``: ``'grouped_split'``, one conv per group (:mod:`grouped_conv`); ~40x faster
   than XLA's grouped conv at ResNeXt shapes.
-- ``groups == 1``: ``'chunked_wgrad'`` (:mod:`chunked_conv`) for every 1x1 kernel, and for larger
-  kernels when the batch fills :data:`WGRAD_CHUNKS` chunks of at least 2 images, the output map
-  has at least :data:`MIN_CHUNKED_OUTPUT_PIXELS` pixels (estimated as ``ceil(H / stride) *
-  ceil(W / stride)``) and ``C_in * features <= MAX_CHUNKED_WEIGHTS``; XLA otherwise.
+- ``groups == 1``: ``'chunked_wgrad'`` (:mod:`chunked_conv`) for every 1x1 kernel, for strided
+  kernels of at most two strides (sub-pixel input gradient: 128x32²x16 -> 32 stride 2, 7.6 -> 4.3 ms)
+  and for larger kernels when :func:`weight_gradient_chunks` > 1 (batch >= 64); XLA otherwise.
+  With :mod:`cnnjax.cpu_runtime`'s Eigen convs, chunks of fewer than 8 images are slower than one
+  weight-gradient conv (fwd+bwd 3x3 XLA vs 8 chunks, ms: 16x56²x64 67 vs 98, 32x56²x64 138 vs
+  158, 32x32²x16 5.6 vs 7.6, 64x32²x16 11.1 vs 10.5, 64x28²x128 231 vs 233); the older
+  measurements below had YNNPACK convs and chunks of 2 images.
   Weight gradient alone, XLA vs 8 batch chunks (min of 7, quiet machine): 3x3 at
   128x16²x32 16 -> 8, 128x8²x64 10 -> 6.5, 128x32²x16 stride 2 8.7 -> 6.7, 32x28²x128 105 -> 46,
   32x56²x64 133 -> 92, 32x14²x256 45 -> 43, 32x7²x512 39 -> 93 (slower: hence the map-size
@@ -34,13 +37,14 @@ from collections.abc import Iterator, Sequence
 import jax
 from jax import lax
 
-from cnnjax.layers.chunked_conv import chunked_wgrad_conv
+from cnnjax.layers.chunked_conv import chunked_wgrad_conv, has_fast_strided_input_gradient
 from cnnjax.layers.depthwise_conv import depthwise_shift_conv
 from cnnjax.layers.grouped_conv import grouped_split_conv
 
 IMPLEMENTATIONS = ("auto", "xla", "depthwise_shift", "grouped_split", "chunked_wgrad")
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 WGRAD_CHUNKS = 8
+MIN_CHUNK_IMAGES = 8
 MIN_CHUNKED_OUTPUT_PIXELS = 64
 MAX_CHUNKED_WEIGHTS = 256 * 256
 
@@ -85,11 +89,22 @@ def select_implementation(
         return "depthwise_shift"
     if groups > 1:
         return "grouped_split"
-    if tuple(kernel_shape[:2]) == (1, 1):
+    if tuple(kernel_shape[:2]) == (1, 1) or has_fast_strided_input_gradient(kernel_shape, strides):
         return "chunked_wgrad"
+    return "chunked_wgrad" if weight_gradient_chunks(x_shape, kernel_shape, strides) > 1 else "xla"
+
+
+def weight_gradient_chunks(x_shape: Sequence[int], kernel_shape: Sequence[int], strides: Sequence[int]) -> int:
+    """Batch chunks of a ``kh x kw`` conv's weight gradient under ``'chunked_wgrad'``: :data:`WGRAD_CHUNKS`
+    when the batch fills them with :data:`MIN_CHUNK_IMAGES` images each, the output map has at least
+    :data:`MIN_CHUNKED_OUTPUT_PIXELS` pixels and ``C_in * features <= MAX_CHUNKED_WEIGHTS``; else 1."""
     out_pixels = math.ceil(x_shape[1] / strides[0]) * math.ceil(x_shape[2] / strides[1])
-    big_map = out_pixels >= MIN_CHUNKED_OUTPUT_PIXELS and x_shape[0] >= 2 * WGRAD_CHUNKS
-    return "chunked_wgrad" if big_map and in_channels * kernel_shape[-1] <= MAX_CHUNKED_WEIGHTS else "xla"
+    chunk = (
+        x_shape[0] >= MIN_CHUNK_IMAGES * WGRAD_CHUNKS
+        and out_pixels >= MIN_CHUNKED_OUTPUT_PIXELS
+        and x_shape[-1] * kernel_shape[-1] <= MAX_CHUNKED_WEIGHTS
+    )
+    return WGRAD_CHUNKS if chunk else 1
 
 
 def resolve_implementation(
@@ -142,7 +157,8 @@ def conv2d(
     padding = tuple((int(lo), int(hi)) for lo, hi in padding)
     implementation = resolve_implementation(implementation, x.shape, kernel.shape, strides=strides, groups=groups)
     if implementation == "chunked_wgrad":
-        return chunked_wgrad_conv(x, kernel, strides, padding, dilation, WGRAD_CHUNKS)
+        chunks = weight_gradient_chunks(x.shape, kernel.shape, strides)
+        return chunked_wgrad_conv(x, kernel, strides, padding, dilation, chunks)
     if implementation == "depthwise_shift":
         return depthwise_shift_conv(x, kernel, strides=strides, padding=padding, dilation=dilation)
     if implementation == "grouped_split":
