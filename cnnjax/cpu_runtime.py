@@ -12,10 +12,11 @@ and by ``benchmarks/``) sets two things, each left alone where the user already 
   allocation is a fresh mapping, so every step page-faults all of it in again (73,000 faults and
   ~140 ms of kernel time per ResNet-20 step).  ``mallopt``: no mmap, one arena (thread arenas
   cannot hold blocks over 64 MB), trim only above 2 GiB free, so the heap keeps the pages between
-  steps (13,500 faults, ~35 ms).
+  steps (13,500 faults, ~35 ms).  Skipped where a GPU/TPU plugin is installed (unless
+  ``JAX_PLATFORMS=cpu``): there the temporaries live on the device.
 
-Measured on 2 CPU cores, ``python benchmarks/models.py``: CIFAR ResNet-20 train step 0.49 s ->
-0.36 s (PyTorch 0.26 s).  The flag must be set before JAX creates its CPU client, so a call after
+Measured on 2 CPU cores, ``python benchmarks/models.py [--untuned]``, train steps: CIFAR ResNet-20
+0.47 -> 0.36 s (PyTorch 0.26 s), ResNet-50 1.35 -> 1.08 s, MobileNetV2 0.74 -> 0.49 s.  The flag must be set before JAX creates its CPU client, so a call after
 that changes nothing and says so.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import pkgutil
 import platform
 import sys
 import warnings
@@ -31,6 +33,7 @@ YNN_CONV_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
 # mallopt parameters (glibc malloc.h) and their values: no mmap, one arena, trim above 2 GiB.
 M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
 MALLOPT_SETTINGS = ((M_MMAP_MAX, 0), (M_ARENA_MAX, 1), (M_TRIM_THRESHOLD, 2**31 - 1))
+ACCELERATOR_PLUGIN_PREFIXES = ("jax_cuda", "jax_rocm", "libtpu")
 USER_MALLOC_VARIABLES = ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_")
 
 _tuned = False
@@ -44,10 +47,18 @@ def _jax_backends_started() -> bool:
     return xla_bridge.backends_are_initialized()
 
 
+def _accelerator_installed() -> bool:
+    """A GPU or TPU PJRT plugin is importable and ``JAX_PLATFORMS`` does not pin the CPU: the step's
+    temporaries then live on the device, and one malloc arena could slow the host's data threads."""
+    if os.environ.get("JAX_PLATFORMS", "").strip().lower() == "cpu":
+        return False
+    return any(module.name.startswith(ACCELERATOR_PLUGIN_PREFIXES) for module in pkgutil.iter_modules())
+
+
 def tune_cpu_runtime() -> list[str]:
     """Applies the settings of this module's docstring to this process; returns what it changed
     (empty when JAX already started, the user set them, the C library is not glibc, or an earlier
-    call tuned this process)."""
+    call tuned this process; no malloc settings where a GPU/TPU plugin is installed)."""
     global _tuned
     if _tuned:
         return []
@@ -60,7 +71,8 @@ def tune_cpu_runtime() -> list[str]:
         os.environ["XLA_FLAGS"] = f"{xla_flags} {YNN_CONV_FLAG}".strip()
         applied.append(YNN_CONV_FLAG)
     user_malloc = any(name in os.environ for name in USER_MALLOC_VARIABLES)
-    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc" and not user_malloc:
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    if glibc and not user_malloc and not _accelerator_installed():
         libc = ctypes.CDLL(None)
         if all(libc.mallopt(param, value) == 1 for param, value in MALLOPT_SETTINGS):
             applied.append("mallopt(M_MMAP_MAX=0, M_ARENA_MAX=1, M_TRIM_THRESHOLD=2 GiB)")

@@ -5,6 +5,7 @@
 - ``untuned``: XLA's default sends float32 convolutions to YNNPACK (why the flag exists).
 - ``late``: called after JAX started: warns and changes nothing.
 - ``user_flag``: a YNN fusion flag the user put in XLA_FLAGS is kept.
+- ``accelerator``: with a GPU/TPU plugin installed, only the XLA flag (no malloc settings).
 """
 
 import os
@@ -18,6 +19,7 @@ import numpy as np
 from jax import lax
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+from cnnjax import cpu_runtime  # noqa: E402
 from cnnjax.cpu_runtime import YNN_CONV_FLAG, tune_cpu_runtime  # noqa: E402
 
 mode = sys.argv[1]
@@ -42,6 +44,9 @@ if mode == "late":
         assert tune_cpu_runtime() == []
     assert any("already started" in str(w.message) for w in caught), caught
     assert YNN_CONV_FLAG not in os.environ.get("XLA_FLAGS", "")
+elif mode == "accelerator":
+    cpu_runtime._accelerator_installed = lambda: True
+    assert tune_cpu_runtime() == [YNN_CONV_FLAG], "no malloc settings beside a GPU/TPU plugin"
 elif mode == "user_flag":
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {USER_FLAG}"
     applied = tune_cpu_runtime()
