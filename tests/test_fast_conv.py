@@ -32,6 +32,7 @@ CASES = [
     ((2, 6, 6, 4), 1, 1, 1, "valid", 4, 12),  # 1x1 depthwise, multiplier 3
     ((2, 9, 7, 3), 3, 2, 1, ((1, 1), (1, 0)), 1, 4),  # odd sizes: strided input gradient as sub-pixel conv
     ((64, 5, 6, 4), 3, (2, 1), 1, "same", 4, 8),  # depthwise weight gradient keeping only the batch axis
+    ((1, 6, 5, 4), 3, 1, 1, "same", 4, 4),  # batch 1: one of the depthwise weight gradient's batch chunks is empty
 ]
 
 

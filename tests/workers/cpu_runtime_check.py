@@ -1,11 +1,11 @@
 """Worker: `tune_cpu_runtime` in a fresh process, in the mode named by argv[1]; asserts inside.
 
-- ``tuned``: called before JAX starts: conv gradients compile without YNNPACK convolutions, equal the
-  untuned result computed in float64 NumPy, and malloc is set (Linux/glibc).
+- ``tuned``: called before JAX starts: both XLA flags set, conv gradients compile without YNNPACK
+  convolutions and equal the result computed in float64, and malloc is set (Linux/glibc).
 - ``untuned``: XLA's default sends float32 convolutions to YNNPACK (why the flag exists).
 - ``late``: called after JAX started: warns and changes nothing.
-- ``user_flag``: a YNN fusion flag the user put in XLA_FLAGS is kept.
-- ``accelerator``: with a GPU/TPU plugin installed, only the XLA flag (no malloc settings).
+- ``user_flag``: the YNN fusion and fusion-emitter flags the user put in XLA_FLAGS are kept.
+- ``accelerator``: with a GPU/TPU plugin installed, only the XLA flags (no malloc settings).
 """
 
 import os
@@ -20,10 +20,10 @@ from jax import lax
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from cnnjax import cpu_runtime  # noqa: E402
-from cnnjax.cpu_runtime import YNN_CONV_FLAG, tune_cpu_runtime  # noqa: E402
+from cnnjax.cpu_runtime import XLA_CPU_FLAGS, tune_cpu_runtime  # noqa: E402
 
 mode = sys.argv[1]
-USER_FLAG = "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution"
+USER_FLAGS = "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution --xla_cpu_use_fusion_emitters=true"
 
 
 def conv_sum(x, w):
@@ -43,14 +43,14 @@ if mode == "late":
         warnings.simplefilter("always")
         assert tune_cpu_runtime() == []
     assert any("already started" in str(w.message) for w in caught), caught
-    assert YNN_CONV_FLAG not in os.environ.get("XLA_FLAGS", "")
+    assert not any(flag in os.environ.get("XLA_FLAGS", "") for flag in XLA_CPU_FLAGS)
 elif mode == "accelerator":
     cpu_runtime._accelerator_installed = lambda: True
-    assert tune_cpu_runtime() == [YNN_CONV_FLAG], "no malloc settings beside a GPU/TPU plugin"
+    assert tune_cpu_runtime() == list(XLA_CPU_FLAGS), "no malloc settings beside a GPU/TPU plugin"
 elif mode == "user_flag":
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {USER_FLAG}"
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {USER_FLAGS}"
     applied = tune_cpu_runtime()
-    assert YNN_CONV_FLAG not in applied and os.environ["XLA_FLAGS"].endswith(USER_FLAG), applied
+    assert not set(XLA_CPU_FLAGS) & set(applied) and os.environ["XLA_FLAGS"].endswith(USER_FLAGS), applied
     assert "__ynn_fusion" in compiled_gradient()[0].as_text()
 else:
     applied = tune_cpu_runtime() if mode == "tuned" else []
@@ -63,7 +63,7 @@ else:
     np.testing.assert_allclose(dx, ref_dx, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dw, ref_dw, rtol=1e-4, atol=1e-3)
     if mode == "tuned":
-        assert applied[0] == YNN_CONV_FLAG, applied
-        assert (len(applied) == 2) == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"), applied
+        assert applied[:2] == list(XLA_CPU_FLAGS) and os.environ["XLA_FLAGS"].endswith(" ".join(XLA_CPU_FLAGS)), applied
+        assert (len(applied) == 3) == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"), applied
         assert tune_cpu_runtime() == [], "a second call changes nothing"
 print(f"{mode} ok")
