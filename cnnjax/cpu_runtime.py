@@ -1,7 +1,8 @@
 """Process-wide settings that make conv nets train faster on CPU hosts; apply before JAX starts.
 
 :func:`tune_cpu_runtime` (called by ``cnnjax train`` unless ``config.runtime.tune_cpu`` is False,
-and by ``benchmarks/``) sets these, each left alone where the user already set it:
+and by ``benchmarks/``) sets these, each left alone where the user already set it (and an XLA flag
+only where the installed jaxlib knows its name: XLA aborts on unknown flags):
 
 - ``XLA_FLAGS += --xla_cpu_experimental_ynn_fusion_type=-individual_convolution``.  XLA:CPU in
   jax 0.10 runs float32 convolutions through YNNPACK, which is slower than its Eigen convolutions
@@ -28,11 +29,13 @@ be set before JAX creates its CPU client, so a call after that changes nothing a
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import pkgutil
 import platform
 import sys
 import warnings
+from pathlib import Path
 
 YNN_CONV_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
 FUSION_EMITTERS_FLAG = "--xla_cpu_use_fusion_emitters=false"
@@ -62,22 +65,36 @@ def _accelerator_installed() -> bool:
     return any(module.name.startswith(ACCELERATOR_PLUGIN_PREFIXES) for module in pkgutil.iter_modules())
 
 
+def _known_xla_flags(flags: tuple[str, ...]) -> list[str]:
+    """The ``flags`` whose names the installed jaxlib's libraries contain: XLA aborts the process on
+    an unknown name in ``XLA_FLAGS``, and flags come and go between jaxlib releases."""
+    try:
+        import jaxlib  # the package only: does not start JAX
+    except ImportError:
+        return []
+    names = {flag: flag.removeprefix("--").split("=")[0].encode() for flag in flags}
+    found = set()
+    for library in Path(jaxlib.__file__).parent.glob("*.so"):
+        with library.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            found |= {flag for flag, name in names.items() if data.find(name) >= 0}
+    return [flag for flag in flags if flag in found]
+
+
 def tune_cpu_runtime() -> list[str]:
     """Applies the settings of this module's docstring to this process; returns what it changed
     (empty when JAX already started, the user set them, the C library is not glibc, or an earlier
-    call tuned this process; no malloc settings where a GPU/TPU plugin is installed)."""
+    call tuned this process; no malloc settings where a GPU/TPU plugin is installed, no XLA flag
+    the installed jaxlib does not know)."""
     global _tuned
     if _tuned:
         return []
     if _jax_backends_started():
         warnings.warn("tune_cpu_runtime: JAX has already started its backends; nothing changed", stacklevel=2)
         return []
-    applied = []
-    for flag in XLA_CPU_FLAGS:
-        xla_flags = os.environ.get("XLA_FLAGS", "")
-        if flag.split("=")[0] not in xla_flags:
-            os.environ["XLA_FLAGS"] = f"{xla_flags} {flag}".strip()
-            applied.append(flag)
+    user_flags = os.environ.get("XLA_FLAGS", "")
+    applied = _known_xla_flags(tuple(flag for flag in XLA_CPU_FLAGS if flag.split("=")[0] not in user_flags))
+    if applied:
+        os.environ["XLA_FLAGS"] = " ".join([user_flags, *applied]).strip()
     user_malloc = any(name in os.environ for name in USER_MALLOC_VARIABLES)
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     if glibc and not user_malloc and not _accelerator_installed():

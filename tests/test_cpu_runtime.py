@@ -4,6 +4,6 @@ import pytest
 from subprocesses import run_worker
 
 
-@pytest.mark.parametrize("mode", ["tuned", "untuned", "late", "user_flag", "accelerator"])
+@pytest.mark.parametrize("mode", ["tuned", "untuned", "late", "user_flag", "accelerator", "unknown_flag"])
 def test_tune_cpu_runtime(mode):
     assert f"{mode} ok" in run_worker("cpu_runtime_check", 1, mode, timeout=300)

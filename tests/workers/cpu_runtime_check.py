@@ -6,6 +6,7 @@
 - ``late``: called after JAX started: warns and changes nothing.
 - ``user_flag``: the YNN fusion and fusion-emitter flags the user put in XLA_FLAGS are kept.
 - ``accelerator``: with a GPU/TPU plugin installed, only the XLA flags (no malloc settings).
+- ``unknown_flag``: a flag the installed jaxlib does not know is not set (XLA would abort the process).
 """
 
 import os
@@ -47,6 +48,12 @@ if mode == "late":
 elif mode == "accelerator":
     cpu_runtime._accelerator_installed = lambda: True
     assert tune_cpu_runtime() == list(XLA_CPU_FLAGS), "no malloc settings beside a GPU/TPU plugin"
+elif mode == "unknown_flag":
+    unknown = "--xla_cpu_no_such_flag_anywhere=true"
+    cpu_runtime.XLA_CPU_FLAGS = (*XLA_CPU_FLAGS, unknown)
+    applied = tune_cpu_runtime()
+    assert applied[:2] == list(XLA_CPU_FLAGS) and unknown not in os.environ["XLA_FLAGS"], applied
+    assert float(jnp.ones(2).sum()) == 2.0  # JAX starts with the flags that were set
 elif mode == "user_flag":
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {USER_FLAGS}"
     applied = tune_cpu_runtime()
