@@ -65,6 +65,10 @@ def _accelerator_installed() -> bool:
     return any(module.name.startswith(ACCELERATOR_PLUGIN_PREFIXES) for module in pkgutil.iter_modules())
 
 
+def _flag_name(flag: str) -> str:
+    return flag.removeprefix("--").split("=")[0]
+
+
 def _known_xla_flags(flags: tuple[str, ...]) -> list[str]:
     """The ``flags`` whose names the installed jaxlib's libraries contain: XLA aborts the process on
     an unknown name in ``XLA_FLAGS``, and flags come and go between jaxlib releases."""
@@ -72,7 +76,7 @@ def _known_xla_flags(flags: tuple[str, ...]) -> list[str]:
         import jaxlib  # the package only: does not start JAX
     except ImportError:
         return []
-    names = {flag: flag.removeprefix("--").split("=")[0].encode() for flag in flags}
+    names = {flag: _flag_name(flag).encode() for flag in flags}
     found = set()
     for library in Path(jaxlib.__file__).parent.glob("*.so"):
         with library.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
@@ -92,7 +96,7 @@ def tune_cpu_runtime() -> list[str]:
         warnings.warn("tune_cpu_runtime: JAX has already started its backends; nothing changed", stacklevel=2)
         return []
     user_flags = os.environ.get("XLA_FLAGS", "")
-    applied = _known_xla_flags(tuple(flag for flag in XLA_CPU_FLAGS if flag.split("=")[0] not in user_flags))
+    applied = _known_xla_flags(tuple(flag for flag in XLA_CPU_FLAGS if _flag_name(flag) not in user_flags))
     if applied:
         os.environ["XLA_FLAGS"] = " ".join([user_flags, *applied]).strip()
     user_malloc = any(name in os.environ for name in USER_MALLOC_VARIABLES)
