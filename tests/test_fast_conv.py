@@ -12,8 +12,9 @@ from jax import lax
 from cnnjax.layers import Conv, conv2d, force_implementation, resolve_implementation, select_implementation
 from cnnjax.layers.chunked_conv import chunked_wgrad_conv
 from cnnjax.layers.conv_arithmetic import resolve_padding_nd
-from cnnjax.layers.conv_dispatch import WGRAD_CHUNKS, weight_gradient_chunks
+from cnnjax.layers.conv_dispatch import WGRAD_CHUNKS, select_xla_path, weight_gradient_chunks
 from cnnjax.layers.depthwise_conv import KEEP_BATCH_ONLY_FROM
+from cnnjax.native.onednn import onednn_available
 
 KEY = jax.random.key(0, impl="rbg")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def test_cases_cover_both_depthwise_weight_gradient_reductions():
 
 def valid_implementations(groups, in_channels):
     names = ["chunked_wgrad"] if groups == 1 else ["grouped_split"]
-    return names + (["depthwise_shift"] if groups == in_channels else [])
+    return names + (["depthwise_shift"] if groups == in_channels else []) + (["onednn"] if onednn_available() else [])
 
 
 def case_args(case):
@@ -129,10 +130,12 @@ def test_unknown_implementation_raises():
 
 
 def select(x_shape, kernel_shape, strides=1, groups=1, backend="cpu"):
+    if backend == "cpu":  # the XLA-based CPU paths; tests/test_onednn_conv.py checks that oneDNN comes first
+        return select_xla_path(x_shape, kernel_shape, strides=(strides, strides), groups=groups)
     return select_implementation(x_shape, kernel_shape, strides=(strides, strides), groups=groups, backend=backend)
 
 
-def test_auto_selection_on_cpu():
+def test_xla_path_selection_on_cpu():
     assert select((32, 56, 56, 144), (3, 3, 1, 144), groups=144) == "depthwise_shift"
     assert select((32, 28, 28, 256), (3, 3, 8, 256), groups=32) == "grouped_split"
     assert select((128, 16, 16, 32), (3, 3, 32, 32)) == "chunked_wgrad"
@@ -156,13 +159,14 @@ def test_auto_selection_elsewhere_is_xla(backend, groups):
 
 def test_force_implementation_overrides_auto_only():
     args = dict(strides=(1, 1), groups=16)
-    assert resolve_implementation("auto", (2, 8, 8, 16), (3, 3, 1, 16), backend="cpu", **args) == "depthwise_shift"
+    auto = "onednn" if onednn_available() else "depthwise_shift"
+    assert resolve_implementation("auto", (2, 8, 8, 16), (3, 3, 1, 16), backend="cpu", **args) == auto
     with force_implementation("xla"):
         assert resolve_implementation("auto", (2, 8, 8, 16), (3, 3, 1, 16), backend="cpu", **args) == "xla"
         assert resolve_implementation("grouped_split", (2, 8, 8, 16), (3, 3, 1, 16), **args) == "grouped_split"
         jaxpr = str(jax.make_jaxpr(lambda x: Conv(16, 3, groups=16).init_with_output(KEY, x))(jnp.ones((1, 6, 6, 16))))
     assert jaxpr.count("conv_general_dilated") == 1
-    assert resolve_implementation("auto", (2, 8, 8, 16), (3, 3, 1, 16), backend="cpu", **args) == "depthwise_shift"
+    assert resolve_implementation("auto", (2, 8, 8, 16), (3, 3, 1, 16), backend="cpu", **args) == auto
 
 
 @pytest.mark.parametrize(
@@ -174,6 +178,7 @@ def test_force_implementation_overrides_auto_only():
     ],
 )
 def test_conv_module_same_params_and_outputs_for_every_implementation(groups, implementations):
+    implementations = implementations + (["onednn"] if onednn_available() else [])
     x = jax.random.normal(KEY, (2, 9, 8, 4))
     results = [
         Conv(8, 3, strides=2, padding=1, groups=groups, implementation=impl).init_with_output(KEY, x)

@@ -1,7 +1,11 @@
 """``conv2d``: one 2-D conv entry point that picks the fastest implementation for the backend.
 
 ``implementation='auto'`` (:func:`select_implementation`): XLA's ``lax.conv_general_dilated`` on
-GPU/TPU, where it is fast.  On CPU (XLA:CPU, 2 cores; fwd+bwd unless noted, ms):
+GPU/TPU, where it is fast.  On CPU, ``'onednn'`` (:mod:`onednn_conv`: oneDNN primitives for all three
+directions, any groups, float32 / bfloat16) wherever the extension loads
+(:func:`cnnjax.native.onednn.onednn_available`): faster than every path below and than PyTorch's
+CPU convs at conv-net shapes.  Without it (:func:`select_xla_path`; XLA:CPU, 2 cores; fwd+bwd unless
+noted, ms):
 
 - depthwise (``groups == C_in``): ``'depthwise_shift'``, k*k shifted multiply-adds
   (:mod:`depthwise_conv`).  XLA's depthwise conv is ~13x slower than PyTorch; shifted adds ~6x
@@ -35,13 +39,16 @@ import math
 from collections.abc import Iterator, Sequence
 
 import jax
+import jax.numpy as jnp
 from jax import lax
 
 from cnnjax.layers.chunked_conv import chunked_wgrad_conv, has_fast_strided_input_gradient
 from cnnjax.layers.depthwise_conv import depthwise_shift_conv
 from cnnjax.layers.grouped_conv import grouped_split_conv
+from cnnjax.layers.onednn_conv import onednn_applies, onednn_conv
+from cnnjax.native.onednn import onednn_available, unavailable_reason
 
-IMPLEMENTATIONS = ("auto", "xla", "depthwise_shift", "grouped_split", "chunked_wgrad")
+IMPLEMENTATIONS = ("auto", "xla", "onednn", "depthwise_shift", "grouped_split", "chunked_wgrad")
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 WGRAD_CHUNKS = 8
 MIN_CHUNK_IMAGES = 8
@@ -78,12 +85,22 @@ def select_implementation(
     strides: Sequence[int],
     groups: int,
     backend: str | None = None,
+    dtype=jnp.float32,
+    padding: Sequence[tuple[int, int]] = ((0, 0), (0, 0)),
 ) -> str:
-    """The implementation ``'auto'`` uses for these shapes on ``backend`` (default: JAX's); see
-    the module docstring for the rule and the measurements behind it."""
+    """The implementation ``'auto'`` uses for this conv on ``backend`` (default: JAX's): XLA's off
+    the CPU, else ``'onednn'`` where it applies and loads, else :func:`select_xla_path`."""
     backend = jax.default_backend() if backend is None else backend
     if backend != "cpu":
         return "xla"
+    if onednn_applies(dtype, dtype, padding) and onednn_available():
+        return "onednn"
+    return select_xla_path(x_shape, kernel_shape, strides=strides, groups=groups)
+
+
+def select_xla_path(x_shape: Sequence[int], kernel_shape: Sequence[int], *, strides: Sequence[int], groups: int) -> str:
+    """The fastest XLA-based CPU path for these shapes (where oneDNN is not used); see the module
+    docstring for the rule and the measurements behind it."""
     in_channels = x_shape[-1]
     if groups == in_channels:
         return "depthwise_shift"
@@ -115,18 +132,29 @@ def resolve_implementation(
     strides: Sequence[int],
     groups: int,
     backend: str | None = None,
+    dtype=jnp.float32,
+    padding: Sequence[tuple[int, int]] = ((0, 0), (0, 0)),
 ) -> str:
     """The concrete implementation ``conv2d`` runs: ``'auto'`` becomes the forced one (see
     :func:`force_implementation`) or :func:`select_implementation`'s; one that does not apply to
-    ``groups`` raises ``ValueError``."""
+    ``groups``, ``dtype`` or ``padding``, or ``'onednn'`` where it cannot load, raises ``ValueError``."""
     _check_name(implementation)
     if implementation == "auto":
         implementation = _forced or select_implementation(
-            x_shape, kernel_shape, strides=strides, groups=groups, backend=backend
+            x_shape, kernel_shape, strides=strides, groups=groups, backend=backend, dtype=dtype, padding=padding
         )
+    if implementation == "onednn":
+        if not onednn_applies(dtype, dtype, padding):
+            raise ValueError(
+                f"conv implementation 'onednn' needs float32 or bfloat16 and padding >= 0, got {jnp.dtype(dtype)}, "
+                f"padding {tuple(padding)}"
+            )
+        if not onednn_available():
+            raise ValueError(f"conv implementation 'onednn' is unavailable: {unavailable_reason()}")
     in_channels = x_shape[-1]
     valid = {
         "xla": True,
+        "onednn": True,
         "chunked_wgrad": groups == 1,
         "depthwise_shift": groups == in_channels,
         "grouped_split": groups > 1,
@@ -155,7 +183,11 @@ def conv2d(
     implementation that does not apply to the shape raises ``ValueError``."""
     strides, dilation = tuple(strides), tuple(dilation)
     padding = tuple((int(lo), int(hi)) for lo, hi in padding)
-    implementation = resolve_implementation(implementation, x.shape, kernel.shape, strides=strides, groups=groups)
+    implementation = resolve_implementation(
+        implementation, x.shape, kernel.shape, strides=strides, groups=groups, dtype=x.dtype, padding=padding
+    )
+    if implementation == "onednn":
+        return onednn_conv(x, kernel, strides=strides, padding=padding, dilation=dilation, groups=groups)
     if implementation == "chunked_wgrad":
         chunks = weight_gradient_chunks(x.shape, kernel.shape, strides)
         return chunked_wgrad_conv(x, kernel, strides, padding, dilation, chunks)

@@ -1,0 +1,206 @@
+// oneDNN 2-D convolution as an XLA FFI custom call for XLA:CPU (NHWC input, HWIO kernel).
+//
+// One handler, three directions chosen by the `direction` attribute:
+//   0 forward          (x, kernel)  -> y
+//   1 input gradient   (dy, kernel) -> dx
+//   2 weight gradient  (x, dy)      -> dkernel
+// Shapes come from the buffers; `strides`, `padding` (top, bottom, left, right), `dilation` and
+// `groups` follow lax.conv_general_dilated.  float32 or bfloat16, all operands of one dtype.
+// Primitives are cached by shape (oneDNN's JIT kernels take ~1 ms to create).  XLA may run two
+// custom calls at once on its threads: each call brings its own scratchpad (oneDNN's library-held
+// one is shared between primitives, and concurrent use corrupts it).
+
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "oneapi/dnnl/dnnl.hpp"
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+enum Direction : int64_t { kForward = 0, kInputGradient = 1, kWeightGradient = 2 };
+
+using Key = std::tuple<int64_t, int64_t, std::vector<int64_t>>;
+
+struct Plan {
+  dnnl::primitive primitive;
+  dnnl::memory::desc weights_desc;       // the primitive's own (possibly blocked) kernel layout
+  dnnl::memory::desc user_weights_desc;  // HWIO, as XLA holds it
+  dnnl::primitive weights_reorder;       // HWIO -> weights_desc (weight gradient: the reverse)
+  bool reorder_weights = false;
+  size_t scratchpad_bytes = 0;
+};
+
+// A 64-byte-aligned buffer of this thread's, grown to the largest scratchpad it has served.
+void* ThreadScratchpad(size_t bytes) {
+  struct Buffer {
+    void* data = nullptr;
+    size_t size = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buffer;
+  if (bytes > buffer.size) {
+    std::free(buffer.data);
+    buffer.size = (bytes + 63) / 64 * 64;
+    buffer.data = std::aligned_alloc(64, buffer.size);
+  }
+  return buffer.data;
+}
+
+dnnl::engine& Engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// Logical dims: src {N, C, H, W}; weights {O, I, KH, KW} or grouped {G, O/G, I/G, KH, KW}.
+struct Geometry {
+  int64_t n, c, h, w, f, oh, ow, kh, kw, groups;
+  dnnl::memory::dims strides, dilation, pad_l, pad_r;
+
+  dnnl::memory::desc Src(dnnl::memory::data_type t) const {
+    return dnnl::memory::desc({n, c, h, w}, t, dnnl::memory::format_tag::nhwc);
+  }
+  dnnl::memory::desc Dst(dnnl::memory::data_type t) const {
+    return dnnl::memory::desc({n, f, oh, ow}, t, dnnl::memory::format_tag::nhwc);
+  }
+  dnnl::memory::dims WeightDims() const {
+    if (groups == 1) return {f, c, kh, kw};
+    return {groups, f / groups, c / groups, kh, kw};
+  }
+  dnnl::memory::desc UserWeights(dnnl::memory::data_type t) const {
+    return dnnl::memory::desc(WeightDims(), t,
+                              groups == 1 ? dnnl::memory::format_tag::hwio : dnnl::memory::format_tag::hwigo);
+  }
+  dnnl::memory::desc AnyWeights(dnnl::memory::data_type t) const {
+    return dnnl::memory::desc(WeightDims(), t, dnnl::memory::format_tag::any);
+  }
+};
+
+Plan MakePlan(int64_t direction, const Geometry& g, dnnl::memory::data_type t) {
+  using namespace dnnl;
+  auto& eng = Engine();
+  const auto src = g.Src(t), dst = g.Dst(t), any_w = g.AnyWeights(t);
+  primitive_attr attr;
+  attr.set_scratchpad_mode(scratchpad_mode::user);
+  // The forward descriptor is the hint that the backward primitives need.
+  convolution_forward::primitive_desc fwd(eng, prop_kind::forward_training, algorithm::convolution_direct, src, any_w,
+                                          dst, g.strides, g.dilation, g.pad_l, g.pad_r, attr);
+  Plan plan;
+  plan.user_weights_desc = g.UserWeights(t);
+  if (direction == kForward) {
+    plan.primitive = convolution_forward(fwd);
+    plan.weights_desc = fwd.weights_desc();
+    plan.scratchpad_bytes = fwd.scratchpad_desc().get_size();
+  } else if (direction == kInputGradient) {
+    convolution_backward_data::primitive_desc bwd(eng, algorithm::convolution_direct, src, any_w, dst, g.strides,
+                                                  g.dilation, g.pad_l, g.pad_r, fwd, attr);
+    plan.primitive = convolution_backward_data(bwd);
+    plan.weights_desc = bwd.weights_desc();
+    plan.scratchpad_bytes = bwd.scratchpad_desc().get_size();
+  } else {
+    convolution_backward_weights::primitive_desc bwd(eng, algorithm::convolution_direct, src, any_w, dst, g.strides,
+                                                     g.dilation, g.pad_l, g.pad_r, fwd, attr);
+    plan.primitive = convolution_backward_weights(bwd);
+    plan.weights_desc = bwd.diff_weights_desc();
+    plan.scratchpad_bytes = bwd.scratchpad_desc().get_size();
+  }
+  plan.reorder_weights = plan.weights_desc != plan.user_weights_desc;
+  if (plan.reorder_weights) {
+    plan.weights_reorder = direction == kWeightGradient
+                               ? reorder(reorder::primitive_desc(eng, plan.weights_desc, eng, plan.user_weights_desc))
+                               : reorder(reorder::primitive_desc(eng, plan.user_weights_desc, eng, plan.weights_desc));
+  }
+  return plan;
+}
+
+const Plan& CachedPlan(int64_t direction, const Geometry& g, dnnl::memory::data_type t) {
+  static std::mutex mutex;
+  static std::map<Key, std::unique_ptr<Plan>> cache;
+  Key key{direction, static_cast<int64_t>(t),
+          {g.n, g.c, g.h, g.w, g.f, g.oh, g.ow, g.kh, g.kw, g.groups, g.strides[0], g.strides[1], g.dilation[0],
+           g.dilation[1], g.pad_l[0], g.pad_l[1], g.pad_r[0], g.pad_r[1]}};
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& slot = cache[key];
+  if (!slot) slot = std::make_unique<Plan>(MakePlan(direction, g, t));
+  return *slot;
+}
+
+ffi::Error Convolve(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuffer> out, int64_t direction,
+                    ffi::Span<const int64_t> strides, ffi::Span<const int64_t> padding,
+                    ffi::Span<const int64_t> dilation, int64_t groups) {
+  using namespace dnnl;
+  memory::data_type t;
+  switch (a.element_type()) {
+    case ffi::DataType::F32: t = memory::data_type::f32; break;
+    case ffi::DataType::BF16: t = memory::data_type::bf16; break;
+    default: return ffi::Error::InvalidArgument("oneDNN conv: float32 or bfloat16 operands only");
+  }
+  if (b.element_type() != a.element_type() || out->element_type() != a.element_type())
+    return ffi::Error::InvalidArgument("oneDNN conv: operands of one dtype");
+  if (strides.size() != 2 || padding.size() != 4 || dilation.size() != 2)
+    return ffi::Error::InvalidArgument("oneDNN conv: 2 strides, 4 paddings, 2 dilations");
+  // NHWC x, HWIO kernel, NHWC y: which buffer holds which depends on the direction.
+  auto x_dims = direction == kInputGradient ? out->dimensions() : a.dimensions();
+  auto k_dims = direction == kWeightGradient ? out->dimensions() : b.dimensions();
+  auto y_dims = direction == kForward ? out->dimensions() : (direction == kInputGradient ? a.dimensions()
+                                                                                          : b.dimensions());
+  if (x_dims.size() != 4 || k_dims.size() != 4 || y_dims.size() != 4)
+    return ffi::Error::InvalidArgument("oneDNN conv: rank-4 NHWC / HWIO operands");
+  Geometry g{x_dims[0], x_dims[3], x_dims[1], x_dims[2], k_dims[3], y_dims[1], y_dims[2], k_dims[0], k_dims[1],
+             groups, {strides[0], strides[1]}, {dilation[0] - 1, dilation[1] - 1}, {padding[0], padding[2]},
+             {padding[1], padding[3]}};
+  try {
+    const Plan& plan = CachedPlan(direction, g, t);
+    auto& eng = Engine();
+    stream s(eng);
+    memory user_w(plan.user_weights_desc, eng, direction == kWeightGradient ? out->untyped_data() : b.untyped_data());
+    memory w = plan.reorder_weights ? memory(plan.weights_desc, eng) : user_w;
+    memory scratchpad(memory::desc({static_cast<memory::dim>(plan.scratchpad_bytes)}, memory::data_type::u8,
+                                   memory::format_tag::a),
+                      eng, ThreadScratchpad(plan.scratchpad_bytes));
+    if (direction == kForward) {
+      if (plan.reorder_weights) plan.weights_reorder.execute(s, {{DNNL_ARG_FROM, user_w}, {DNNL_ARG_TO, w}});
+      plan.primitive.execute(s, {{DNNL_ARG_SRC, memory(g.Src(t), eng, a.untyped_data())},
+                                 {DNNL_ARG_WEIGHTS, w},
+                                 {DNNL_ARG_DST, memory(g.Dst(t), eng, out->untyped_data())},
+                                 {DNNL_ARG_SCRATCHPAD, scratchpad}});
+    } else if (direction == kInputGradient) {
+      if (plan.reorder_weights) plan.weights_reorder.execute(s, {{DNNL_ARG_FROM, user_w}, {DNNL_ARG_TO, w}});
+      plan.primitive.execute(s, {{DNNL_ARG_DIFF_DST, memory(g.Dst(t), eng, a.untyped_data())},
+                                 {DNNL_ARG_WEIGHTS, w},
+                                 {DNNL_ARG_DIFF_SRC, memory(g.Src(t), eng, out->untyped_data())},
+                                 {DNNL_ARG_SCRATCHPAD, scratchpad}});
+    } else {
+      plan.primitive.execute(s, {{DNNL_ARG_SRC, memory(g.Src(t), eng, a.untyped_data())},
+                                 {DNNL_ARG_DIFF_DST, memory(g.Dst(t), eng, b.untyped_data())},
+                                 {DNNL_ARG_DIFF_WEIGHTS, w},
+                                 {DNNL_ARG_SCRATCHPAD, scratchpad}});
+      if (plan.reorder_weights) plan.weights_reorder.execute(s, {{DNNL_ARG_FROM, w}, {DNNL_ARG_TO, user_w}});
+    }
+    s.wait();
+  } catch (const dnnl::error& e) {
+    return ffi::Error::Internal(std::string("oneDNN conv: ") + e.what());
+  }
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(CnnjaxOnednnConv, Convolve,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Arg<ffi::AnyBuffer>()
+                                  .Ret<ffi::AnyBuffer>()
+                                  .Attr<int64_t>("direction")
+                                  .Attr<ffi::Span<const int64_t>>("strides")
+                                  .Attr<ffi::Span<const int64_t>>("padding")
+                                  .Attr<ffi::Span<const int64_t>>("dilation")
+                                  .Attr<int64_t>("groups"));

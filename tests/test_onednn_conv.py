@@ -1,0 +1,128 @@
+"""oneDNN convs on XLA:CPU (cnnjax.native.onednn, cnnjax.layers.onednn_conv): built here, chosen by
+'auto', equal to XLA's conv in every direction (test_fast_conv.py compares every case), and a clear
+fallback where the extension cannot load."""
+
+import platform
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+from subprocesses import run_worker
+
+from cnnjax.layers import conv2d, resolve_implementation, select_implementation
+from cnnjax.layers.conv_dispatch import select_xla_path
+from cnnjax.native.onednn import onednn_available, unavailable_reason
+
+KEY = jax.random.key(0, impl="rbg")
+LINUX_X86 = platform.system() == "Linux" and platform.machine() == "x86_64"
+
+
+@pytest.mark.skipif(not LINUX_X86, reason="the oneDNN wheels are for Linux x86-64")
+def test_extension_builds_and_loads_here():
+    assert onednn_available(), unavailable_reason()
+
+
+def select(x_shape, kernel_shape, groups=1, dtype=jnp.float32, padding=((1, 1), (1, 1))):
+    return select_implementation(
+        x_shape, kernel_shape, strides=(1, 1), groups=groups, backend="cpu", dtype=dtype, padding=padding
+    )
+
+
+@pytest.mark.skipif(not LINUX_X86, reason="the oneDNN wheels are for Linux x86-64")
+def test_auto_is_onednn_on_cpu_where_it_applies():
+    for groups in (1, 4, 16):
+        for dtype in (jnp.float32, jnp.bfloat16):
+            assert select((8, 16, 16, 16), (3, 3, 16 // groups, 16), groups, dtype) == "onednn"
+    # float16, or negative padding (a crop): the XLA-based path
+    assert select((8, 16, 16, 16), (3, 3, 1, 16), 16, jnp.float16) == "depthwise_shift"
+    assert select((8, 16, 16, 16), (3, 3, 16, 16), padding=((-1, 1), (1, 1))) == select_xla_path(
+        (8, 16, 16, 16), (3, 3, 16, 16), strides=(1, 1), groups=1
+    )
+    with pytest.raises(ValueError, match="'onednn' needs float32 or bfloat16"):
+        resolve_implementation("onednn", (8, 16, 16, 16), (3, 3, 16, 16), strides=(1, 1), groups=1, dtype=jnp.float16)
+    with pytest.raises(ValueError, match="padding >= 0"):
+        resolve_implementation(
+            "onednn", (8, 16, 16, 16), (3, 3, 16, 16), strides=(1, 1), groups=1, padding=((0, -1), (0, 0))
+        )
+
+
+def reference(x, kernel, strides, padding, dilation, groups):
+    return lax.conv_general_dilated(
+        x,
+        kernel,
+        strides,
+        padding,
+        rhs_dilation=dilation,
+        feature_group_count=groups,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
+
+
+# Shapes where oneDNN picks its optimised (JIT) kernels, unlike test_fast_conv's small cases:
+# (x NHWC, kernel HWIO, strides, padding, dilation, groups)
+LARGE = [
+    ((16, 32, 32, 16), (3, 3, 16, 16), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),  # CIFAR ResNet
+    ((16, 32, 32, 16), (3, 3, 16, 32), (2, 2), ((0, 1), (0, 1)), (1, 1), 1),  # SAME stride 2 (flax's (0, 1))
+    ((4, 56, 56, 64), (1, 1, 64, 256), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),  # bottleneck 1x1
+    ((4, 64, 64, 3), (7, 7, 3, 64), (2, 2), ((3, 3), (3, 3)), (1, 1), 1),  # ImageNet stem
+    ((4, 28, 28, 64), (3, 3, 64, 64), (1, 1), ((2, 2), (2, 2)), (2, 2), 1),  # DeepLab dilation
+    ((8, 28, 28, 96), (3, 3, 1, 96), (2, 2), ((1, 1), (1, 1)), (1, 1), 96),  # MobileNetV2 depthwise /2
+    ((4, 14, 14, 128), (3, 3, 4, 128), (1, 1), ((1, 1), (1, 1)), (1, 1), 32),  # ResNeXt 32 groups
+]
+
+
+@pytest.mark.skipif(not LINUX_X86, reason="the oneDNN wheels are for Linux x86-64")
+def test_large_shapes_equal_xla_in_one_program():
+    """All cases in one jitted program, so XLA:CPU runs independent custom calls side by side."""
+    keys = jax.random.split(KEY, 3 * len(LARGE))
+    args = []
+    for i, (x_shape, k_shape, strides, padding, dilation, groups) in enumerate(LARGE):
+        x = jax.random.normal(keys[3 * i], x_shape)
+        kernel = jax.random.normal(keys[3 * i + 1], k_shape) * 0.1
+        y_shape = jax.eval_shape(lambda x, k: reference(x, k, strides, padding, dilation, groups), x, kernel).shape
+        dy = jax.random.normal(keys[3 * i + 2], y_shape)
+        args.append((x, kernel, dy))
+
+    def all_cases(args, implementation):
+        results = []
+        for (x, kernel, dy), (_, _, strides, padding, dilation, groups) in zip(args, LARGE):
+
+            def conv(x_, k_, s=strides, p=padding, d=dilation, g=groups):
+                return conv2d(x_, k_, strides=s, padding=p, dilation=d, groups=g, implementation=implementation)
+
+            y, vjp = jax.vjp(conv, x, kernel)
+            results.append((y, *vjp(dy)))
+        return results
+
+    got = jax.jit(lambda a: all_cases(a, "onednn"))(args)
+    want = jax.jit(lambda a: all_cases(a, "xla"))(args)
+    for case, g, w in zip(LARGE, got, want):
+        for what, a, b in zip(("y", "dx", "dkernel"), g, w):
+            scale = float(jnp.abs(b).max())
+            assert float(jnp.abs(a - b).max()) <= 1e-5 * scale, (case, what)
+
+
+@pytest.mark.skipif(not LINUX_X86, reason="the oneDNN wheels are for Linux x86-64")
+def test_vmap_over_a_leading_axis():
+    x = jax.random.normal(KEY, (3, 2, 8, 8, 4))
+    kernel = jax.random.normal(KEY, (3, 3, 3, 4, 6))
+
+    def loss(x, k, implementation):
+        return jnp.sum(conv2d(x, k, padding=((1, 1), (1, 1)), implementation=implementation) ** 2)
+
+    got = jax.vmap(jax.value_and_grad(loss, argnums=(0, 1)), in_axes=(0, 0, None))(x, kernel, "onednn")
+    want = jax.vmap(jax.value_and_grad(loss, argnums=(0, 1)), in_axes=(0, 0, None))(x, kernel, "xla")
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4), got, want)
+
+
+def test_disabled_by_environment(monkeypatch):
+    monkeypatch.setenv("CNNJAX_ONEDNN", "0")  # the worker inherits the environment
+    assert "disabled ok" in run_worker("onednn_check", 1, "disabled", timeout=300)
+
+
+def test_no_compiler_falls_back_with_a_warning(monkeypatch, tmp_path):
+    monkeypatch.setenv("CXX", "/nonexistent/c++")
+    monkeypatch.setenv("CNNJAX_CACHE_DIR", str(tmp_path))  # nothing built yet
+    assert "no_compiler ok" in run_worker("onednn_check", 1, "no_compiler", timeout=300)
