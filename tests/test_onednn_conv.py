@@ -2,6 +2,7 @@
 'auto', equal to XLA's conv in every direction (test_fast_conv.py compares every case), and a clear
 fallback where the extension cannot load."""
 
+import functools
 import platform
 
 import jax
@@ -81,7 +82,9 @@ def test_large_shapes_equal_xla_in_one_program():
     for i, (x_shape, k_shape, strides, padding, dilation, groups) in enumerate(LARGE):
         x = jax.random.normal(keys[3 * i], x_shape)
         kernel = jax.random.normal(keys[3 * i + 1], k_shape) * 0.1
-        y_shape = jax.eval_shape(lambda x, k: reference(x, k, strides, padding, dilation, groups), x, kernel).shape
+        y_shape = jax.eval_shape(
+            functools.partial(reference, strides=strides, padding=padding, dilation=dilation, groups=groups), x, kernel
+        ).shape
         dy = jax.random.normal(keys[3 * i + 2], y_shape)
         args.append((x, kernel, dy))
 
