@@ -1,9 +1,10 @@
-"""Conv fwd+bwd on CPU: XLA's conv vs cnnjax's ``'auto'`` path vs PyTorch, one table.
+"""Conv fwd+bwd on CPU: XLA's conv vs cnnjax's XLA-based path vs ``'auto'`` (oneDNN) vs PyTorch, one table.
 
     python benchmarks/conv_paths.py [--quick] [--no-torch] [--repeats N] [--only TEXT]
 
 Each row times ``(y, dx, dkernel)`` of one conv (output cotangent given): the minimum over
-``--repeats`` warm runs in ms, and the cold compile (first call) in s for the two JAX columns.
+``--repeats`` warm runs in ms, and the cold compile (first call) in s for the XLA and ``'auto'``
+columns.  ``path``: the XLA-based fast path (``select_xla_path``, used where oneDNN is not).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import jax
 
 from cnnjax.cpu_runtime import tune_cpu_runtime
 from cnnjax.layers import conv2d, resolve_implementation
+from cnnjax.layers.conv_dispatch import select_xla_path
 
 
 class Case(NamedTuple):
@@ -138,27 +140,30 @@ def main(argv: list[str] | None = None) -> None:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ", end="")
     print(f"jax {jax.__version__} on {jax.default_backend()}; fwd+bwd ms (min of {repeats}), compile s")
     header = (
-        f"{'case':24s} {'x (NHWC) -> features':26s} {'auto path':16s} {'xla ms':>9s} {'auto ms':>9s} "
-        f"{'torch ms':>9s} {'xla/torch':>9s} {'auto/torch':>10s} {'xla cmp':>8s} {'auto cmp':>8s}"
+        f"{'case':24s} {'x (NHWC) -> features':26s} {'auto':8s} {'path':16s} {'xla ms':>9s} {'path ms':>9s} "
+        f"{'auto ms':>9s} {'torch ms':>9s} {'xla/torch':>9s} {'path/torch':>10s} {'auto/torch':>10s} "
+        f"{'xla cmp':>8s} {'auto cmp':>8s}"
     )
     print(header)
     print("-" * len(header))
     for case in cases:
         _, kernel, _, _ = _arrays(case)
-        path = resolve_implementation(
-            "auto", case.x_shape, kernel.shape, strides=(case.strides,) * 2, groups=case.groups
-        )
+        strides = (case.strides,) * 2
+        auto_name = resolve_implementation("auto", case.x_shape, kernel.shape, strides=strides, groups=case.groups)
+        path_name = select_xla_path(case.x_shape, kernel.shape, strides=strides, groups=case.groups)
         xla, xla_cold = time_jax(case, "xla", repeats)
+        path = xla if path_name == "xla" else time_jax(case, path_name, repeats)[0]
         auto, auto_cold = time_jax(case, "auto", repeats)
         shape = f"{'x'.join(map(str, case.x_shape))}->{case.features}" + (
             f" /{case.strides}" if case.strides > 1 else ""
         )
-        row = f"{case.label:24s} {shape:26s} {path:16s} {xla * 1e3:9.1f} {auto * 1e3:9.1f} "
+        row = f"{case.label:24s} {shape:26s} {auto_name:8s} {path_name:16s} {xla * 1e3:9.1f} {path * 1e3:9.1f} "
+        row += f"{auto * 1e3:9.1f} "
         if use_torch:
             ref = time_torch(case, repeats)
-            row += f"{ref * 1e3:9.1f} {xla / ref:9.2f} {auto / ref:10.2f} "
+            row += f"{ref * 1e3:9.1f} {xla / ref:9.2f} {path / ref:10.2f} {auto / ref:10.2f} "
         else:
-            row += f"{'-':>9s} {'-':>9s} {'-':>10s} "
+            row += f"{'-':>9s} {'-':>9s} {'-':>10s} {'-':>10s} "
         print(row + f"{xla_cold:8.2f} {auto_cold:8.2f}", flush=True)
 
 

@@ -2,9 +2,10 @@
 
     python benchmarks/transposed_conv.py [--quick] [--repeats N]
 
-One row per decoder shape: ms (min over repeats) for ``implementation='xla'``, for the fast
-formulation (``'depth_to_space'`` if kernel <= stride, else ``'subpixel'``), and for PyTorch's
-``ConvTranspose2d`` (channels-last) when ``import torch`` works.
+One row per decoder shape: ms (min over repeats) for ``implementation='xla'``, for the XLA-based
+fast formulation (``'depth_to_space'`` if kernel <= stride, else ``'subpixel'``), for what
+``'auto'`` runs (``'onednn'`` where the extension loads), and for PyTorch's ``ConvTranspose2d``
+(channels-last) when ``import torch`` works.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cnnjax.cpu_runtime import tune_cpu_runtime
-from cnnjax.layers.transposed_conv import conv_transpose, select_implementation  # noqa: E402
+from cnnjax.layers.transposed_conv import conv_transpose, select_implementation, select_xla_path  # noqa: E402
 
 # (batch, height, width, C_in, C_out, kernel, stride, padding, output_padding)
 SHAPES = [
@@ -91,23 +92,26 @@ def main(argv=None, shapes=None) -> list[dict]:
     with_torch = not args.no_torch and _has_torch()
     print(f"backend {jax.default_backend()}, fwd+bwd ms (min of {repeats})")
     print(
-        "| input (N,H,W,C) | C_out | k/s/p/op | xla | fast | fast impl | speed-up |"
-        + (" torch |" if with_torch else "")
+        "| input (N,H,W,C) | C_out | k/s/p/op | xla | xla path | path | auto | auto impl | speed-up |"
+        + (" torch | auto/torch |" if with_torch else "")
     )
-    print("|---|---|---|---|---|---|---|" + ("---|" if with_torch else ""))
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|---|" if with_torch else ""))
     rows = []
     for shape in shapes:
         n, h, w, c_in, c_out, k, s, p, op = shape
-        fast = select_implementation((k, k), (s, s), (1, 1), backend="cpu")
-        row = {"shape": shape, "xla": jax_ms(shape, "xla", repeats), "fast": jax_ms(shape, fast, repeats)}
+        path = select_xla_path((k, k), (s, s), (1, 1), backend="cpu")
+        auto = select_implementation((k, k), (s, s), (1, 1), backend="cpu")
+        row = {"shape": shape, "xla": jax_ms(shape, "xla", repeats), "path": jax_ms(shape, path, repeats)}
+        row["fast"] = jax_ms(shape, auto, repeats) if auto != path else row["path"]
         if with_torch:
             row["torch"] = torch_ms(shape, repeats)
         rows.append(row)
         line = (
-            f"| ({n},{h},{w},{c_in}) | {c_out} | {k}/{s}/{p}/{op} | {row['xla']:.1f} | {row['fast']:.1f} | {fast} "
-            f"| {row['xla'] / row['fast']:.1f}x |"
+            f"| ({n},{h},{w},{c_in}) | {c_out} | {k}/{s}/{p}/{op} | {row['xla']:.1f} | {row['path']:.1f} | {path} "
+            f"| {row['fast']:.1f} | {auto} | {row['xla'] / row['fast']:.1f}x |"
         )
-        print(line + (f" {row['torch']:.1f} |" if with_torch else ""), flush=True)
+        torch_cells = f" {row['torch']:.1f} | {row['fast'] / row['torch']:.2f} |" if with_torch else ""
+        print(line + torch_cells, flush=True)
     return rows
 
 

@@ -19,7 +19,8 @@ from cnnjax.layers import (
     upsample_nearest,
 )
 from cnnjax.layers.conv import Conv
-from cnnjax.layers.transposed_conv import select_implementation
+from cnnjax.layers.transposed_conv import select_implementation, select_xla_path
+from cnnjax.native.onednn import onednn_available
 
 # size, kernel, stride, padding, output_padding, dilation -> PyTorch's output size
 SIZE_CASES = [
@@ -98,9 +99,10 @@ GEOMETRIES = [
 
 
 def _implementations(k, s, d):
+    onednn = ["onednn", "auto"] if onednn_available() else []
     if d != 1:
-        return ["xla"]
-    return ["xla", "subpixel", "auto"] + (["depth_to_space"] if k <= s else [])
+        return ["xla", *onednn]
+    return ["xla", "subpixel", "auto"] + (["depth_to_space"] if k <= s else []) + onednn[:1]
 
 
 @pytest.mark.parametrize(("k", "s", "p", "op", "d"), GEOMETRIES)
@@ -142,6 +144,8 @@ def _numpy_params(module, x):
 def test_bf16():
     x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 7, 5, 8)), jnp.float32)
     cases = {"depth_to_space": (2, 0), "subpixel": (4, 1), "xla": (3, 1)}  # implementation: kernel, padding
+    if onednn_available():
+        cases["onednn"] = (3, 1)
     modules = {
         name: ConvTranspose(6, k, 2, p, dtype=jnp.bfloat16, implementation=name) for name, (k, p) in cases.items()
     }
@@ -181,18 +185,21 @@ def test_torch_weights_port_with_permute():
     with torch.no_grad():
         expected = layer(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
     params = {"kernel": layer.weight.detach().permute(2, 3, 0, 1).numpy(), "bias": layer.bias.detach().numpy()}
-    for implementation in ("xla", "subpixel"):
+    for implementation in ("xla", "subpixel", "auto"):
         y = ConvTranspose(4, 3, 2, 1, 1, implementation=implementation).apply({"params": params}, x)
         np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_auto_choice_per_backend():
-    assert select_implementation((2, 2), (2, 2), (1, 1), backend="cpu") == "depth_to_space"
-    assert select_implementation((4, 4), (2, 2), (1, 1), backend="cpu") == "subpixel"
-    assert select_implementation((4, 2), (2, 2), (1, 1), backend="cpu") == "subpixel"
-    assert select_implementation((3, 3), (2, 1), (1, 1), backend="cpu") == "subpixel"
-    assert select_implementation((3, 3), (2, 2), (2, 2), backend="cpu") == "xla"  # dilated
-    assert select_implementation((3, 3), (1, 1), (1, 1), backend="cpu") == "xla"  # an ordinary conv
+    if onednn_available():
+        assert select_implementation((4, 4), (2, 2), (1, 1), backend="cpu") == "onednn"
+        assert select_implementation((4, 4), (2, 2), (1, 1), backend="cpu", dtype=jnp.float16) == "subpixel"
+    assert select_xla_path((2, 2), (2, 2), (1, 1), backend="cpu") == "depth_to_space"
+    assert select_xla_path((4, 4), (2, 2), (1, 1), backend="cpu") == "subpixel"
+    assert select_xla_path((4, 2), (2, 2), (1, 1), backend="cpu") == "subpixel"
+    assert select_xla_path((3, 3), (2, 1), (1, 1), backend="cpu") == "subpixel"
+    assert select_xla_path((3, 3), (2, 2), (2, 2), backend="cpu") == "xla"  # dilated
+    assert select_xla_path((3, 3), (1, 1), (1, 1), backend="cpu") == "xla"  # an ordinary conv
     for backend in ("gpu", "tpu"):
         assert select_implementation((2, 2), (2, 2), (1, 1), backend=backend) == "xla"
         assert select_implementation((4, 4), (2, 2), (1, 1), backend=backend) == "xla"

@@ -26,6 +26,8 @@ Implementations (:data:`IMPLEMENTATIONS`), all with the same values and gradient
   and split into ``s*s`` phases; an ``m x m`` stride-1 forward conv of the zero-padded input to
   ``s*s*C_out`` channels (as im2col + one matmul) computes every phase at once, then depth-to-space
   and the crop.  Only the ``s``-blocks that overlap the output are computed.
+- ``'onednn'``: XLA:CPU only, float32 / bfloat16: oneDNN's primitives (the conv's input gradient
+  forward, its forward and weight gradient backward; :mod:`cnnjax.layers.onednn_conv`).
 - ``'auto'``: :func:`select_implementation`.
 """
 
@@ -42,9 +44,11 @@ from jax import lax
 
 from cnnjax.layers.conv import he_fan_out_normal
 from cnnjax.layers.conv_arithmetic import per_dim
+from cnnjax.layers.onednn_conv import onednn_applies, onednn_conv_transpose
 from cnnjax.layers.subpixel import subpixel_conv_transpose
+from cnnjax.native.onednn import onednn_available, unavailable_reason
 
-IMPLEMENTATIONS = ("auto", "xla", "depth_to_space", "subpixel")
+IMPLEMENTATIONS = ("auto", "xla", "onednn", "depth_to_space", "subpixel")
 _DN = ("NHWC", "HWOI", "NHWC")
 
 
@@ -70,8 +74,19 @@ def transposed_conv_output_size(
     return out
 
 
-def select_implementation(kernel_size: Sequence[int], strides: Sequence[int], dilation: Sequence[int], backend=None):
-    """The implementation ``'auto'`` uses on ``backend`` (default: ``jax.default_backend()``).
+def select_implementation(
+    kernel_size: Sequence[int], strides: Sequence[int], dilation: Sequence[int], backend=None, dtype=jnp.float32
+):
+    """The implementation ``'auto'`` uses on ``backend`` (default: ``jax.default_backend()``): on CPU
+    ``'onednn'`` for float32 / bfloat16 where it loads, else :func:`select_xla_path`."""
+    backend = jax.default_backend() if backend is None else backend
+    if backend == "cpu" and onednn_applies(dtype, dtype, ()) and onednn_available():
+        return "onednn"
+    return select_xla_path(kernel_size, strides, dilation, backend)
+
+
+def select_xla_path(kernel_size: Sequence[int], strides: Sequence[int], dilation: Sequence[int], backend=None):
+    """The XLA-based implementation for ``backend`` (default: ``jax.default_backend()``).
 
     CPU, dilation 1 and a stride > 1: ``'depth_to_space'`` if kernel <= stride, else ``'subpixel'``.
     Otherwise ``'xla'``: with stride 1 the op is an ordinary conv, which XLA:CPU does well (k3 s1
@@ -116,7 +131,26 @@ def conv_transpose(
     for args in zip(x.shape[1:3], kernel_size, strides, padding, output_padding, dilation):
         transposed_conv_output_size(*args)  # validates
     if implementation == "auto":
-        implementation = select_implementation(kernel_size, strides, dilation)
+        implementation = select_implementation(kernel_size, strides, dilation, dtype=x.dtype)
+    if implementation == "onednn":
+        if not onednn_applies(x.dtype, kernel.dtype, ()):
+            raise ValueError(
+                f"'onednn' needs float32 or bfloat16 operands of one dtype, got {x.dtype} / {kernel.dtype}"
+            )
+        if not onednn_available():
+            raise ValueError(f"'onednn' is unavailable: {unavailable_reason()}")
+        sizes = [
+            transposed_conv_output_size(*args)
+            for args in zip(x.shape[1:3], kernel_size, strides, padding, output_padding, dilation)
+        ]
+        return onednn_conv_transpose(
+            x,
+            kernel,
+            strides=strides,
+            padding=tuple((p, p) for p in padding),
+            dilation=dilation,
+            output_shape=(x.shape[0], *sizes, kernel.shape[-1]),
+        )
     if implementation == "xla":
         dims = zip(kernel_size, padding, output_padding, dilation)
         pads = tuple((d * (k - 1) - p, d * (k - 1) - p + op) for k, p, op, d in dims)
