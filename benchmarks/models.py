@@ -4,8 +4,9 @@
 
 JAX: ``cnnjax.models.create_model`` + BatchNorm in train mode + optax SGD (momentum 0.9), one jitted
 step with the state donated; ``xla`` traces it inside ``force_implementation('xla')``.  PyTorch: the
-hand-written models of ``torch_reference.py``, eager, NCHW.  Warm step s is the minimum over
-``--repeats`` steps; compile s is JAX's first call (trace + compile + run).
+hand-written models of ``torch_reference.py``, eager, NCHW.  The columns take their warm steps in
+turn (auto, xla, torch, auto, ...), so a change in the machine's load reaches all of them; warm step
+s is the minimum over ``--repeats`` steps; compile s is JAX's first call (trace + compile + run).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import functools
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -72,23 +74,23 @@ def jax_train_step(setup: Setup):
     return step, state
 
 
-def time_jax(setup: Setup, implementation: str, repeats: int) -> tuple[float, float]:
-    """(warm step s, compile + first step s)."""
+def jax_stepper(setup: Setup, implementation: str) -> tuple[Callable[[], None], float]:
+    """(one warm step, compile + first step s)."""
     forced = force_implementation("xla") if implementation == "xla" else contextlib.nullcontext()
     with forced:
         step, state = jax_train_step(setup)
         start = time.perf_counter()
         state = jax.block_until_ready(step(state))
         cold = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def warm_step():
+        nonlocal state
         state = jax.block_until_ready(step(state))
-        times.append(time.perf_counter() - start)
-    return min(times), cold
+
+    return warm_step, cold
 
 
-def time_torch(setup: Setup, repeats: int) -> float:
+def torch_stepper(setup: Setup) -> Callable[[], None]:
     import torch
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -99,12 +101,18 @@ def time_torch(setup: Setup, repeats: int) -> float:
     images = torch.randn(setup.batch, 3, setup.size, setup.size)
     labels = torch.arange(setup.batch) % setup.num_classes
     step(images, labels)
-    times = []
+    return lambda: step(images, labels)
+
+
+def time_in_turn(steppers: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Minimum seconds per step of each stepper, the steppers taking their steps in turn."""
+    times = {name: [] for name in steppers}
     for _ in range(repeats):
-        start = time.perf_counter()
-        step(images, labels)
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, step in steppers.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(values) for name, values in times.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,11 +146,16 @@ def main(argv: list[str] | None = None) -> None:
     print(header)
     print("-" * len(header))
     for setup in setups:
-        auto, auto_cold = time_jax(setup, "auto", repeats)
-        xla, xla_cold = time_jax(setup, "xla", repeats)
+        steppers = {}
+        steppers["auto"], auto_cold = jax_stepper(setup, "auto")
+        steppers["xla"], xla_cold = jax_stepper(setup, "xla")
+        if use_torch:
+            steppers["torch"] = torch_stepper(setup)
+        seconds = time_in_turn(steppers, repeats)
+        auto, xla = seconds["auto"], seconds["xla"]
         row = f"{setup.model:16s} {f'{setup.batch} x {setup.size}':12s} {auto:8.3f} {xla:8.3f} "
         if use_torch:
-            ref = time_torch(setup, repeats)
+            ref = seconds["torch"]
             row += f"{ref:8.3f} {auto / ref:10.2f} {xla / ref:9.2f} "
         else:
             row += f"{'-':>8s} {'-':>10s} {'-':>9s} "

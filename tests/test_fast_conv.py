@@ -214,3 +214,12 @@ def test_conv_paths_benchmark_quick_runs(capsys):
     module.main(["--quick", "--no-torch", "--repeats", "1"])
     out = capsys.readouterr().out
     assert "depthwise" in out and "grouped" in out and "xla ms" in out
+
+
+def test_models_benchmark_quick_runs(capsys):
+    spec = importlib.util.spec_from_file_location("models_benchmark", ROOT / "benchmarks" / "models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--quick", "--no-torch", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "cifar_resnet20" in out and "auto s" in out
