@@ -207,19 +207,14 @@ def test_conv_module_one_and_three_dimensional_inputs_use_xla():
         np.testing.assert_allclose(y, expected + variables["params"]["bias"], rtol=1e-5, atol=1e-5)
 
 
-def test_conv_paths_benchmark_quick_runs(capsys):
-    spec = importlib.util.spec_from_file_location("conv_paths", ROOT / "benchmarks" / "conv_paths.py")
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [("conv_paths", ("depthwise", "grouped", "xla ms")), ("models", ("cifar_resnet20", "auto s"))],
+)
+def test_benchmark_quick_runs(script, expected, capsys):
+    spec = importlib.util.spec_from_file_location(f"{script}_benchmark", ROOT / "benchmarks" / f"{script}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(["--quick", "--no-torch", "--repeats", "1"])
     out = capsys.readouterr().out
-    assert "depthwise" in out and "grouped" in out and "xla ms" in out
-
-
-def test_models_benchmark_quick_runs(capsys):
-    spec = importlib.util.spec_from_file_location("models_benchmark", ROOT / "benchmarks" / "models.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(["--quick", "--no-torch", "--repeats", "1"])
-    out = capsys.readouterr().out
-    assert "cifar_resnet20" in out and "auto s" in out
+    assert all(text in out for text in expected), out

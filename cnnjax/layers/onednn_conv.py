@@ -58,13 +58,17 @@ def onednn_conv(
     """Equals ``lax.conv_general_dilated(x, kernel, strides, padding, rhs_dilation=dilation,
     feature_group_count=groups)`` for NHWC ``x`` and an HWIO ``kernel``, both float32 or both
     bfloat16 (accumulated in float32), padding >= 0.  Needs :func:`cnnjax.native.onednn.onednn_available`."""
+    padding = _checked_padding("conv", x, kernel, padding)
+    return _conv(x, kernel, tuple(strides), padding, tuple(dilation), int(groups))
+
+
+def _checked_padding(what: str, x, kernel, padding) -> Pairs:
     if not onednn_applies(x.dtype, kernel.dtype, padding):
         raise ValueError(
-            f"oneDNN conv needs float32 or bfloat16 operands of one dtype and padding >= 0, got {x.dtype} / "
+            f"oneDNN {what} needs float32 or bfloat16 operands of one dtype and padding >= 0, got {x.dtype} / "
             f"{kernel.dtype}, padding {padding}"
         )
-    padding = tuple((int(lo), int(hi)) for lo, hi in padding)
-    return _conv(x, kernel, tuple(strides), padding, tuple(dilation), int(groups))
+    return tuple((int(lo), int(hi)) for lo, hi in padding)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
@@ -100,12 +104,7 @@ def onednn_conv_transpose(
     """The transposed conv that is the input gradient of ``lax.conv_general_dilated(y, kernel.transpose(0, 1,
     3, 2), strides, padding, rhs_dilation=dilation)`` (HWIO) at ``y`` of ``output_shape``, evaluated at
     ``x``: ``x`` NHWC, ``kernel`` ``(kh, kw, C_in, C_out)`` as :func:`cnnjax.layers.conv_transpose`."""
-    if not onednn_applies(x.dtype, kernel.dtype, padding):
-        raise ValueError(
-            f"oneDNN transposed conv needs float32 or bfloat16 operands of one dtype and padding >= 0, got "
-            f"{x.dtype} / {kernel.dtype}, padding {padding}"
-        )
-    padding = tuple((int(lo), int(hi)) for lo, hi in padding)
+    padding = _checked_padding("transposed conv", x, kernel, padding)
     return _transposed(x, kernel, tuple(strides), padding, tuple(dilation), tuple(output_shape))
 
 
