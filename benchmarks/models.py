@@ -150,12 +150,12 @@ def main(argv: list[str] | None = None) -> None:
         steppers = {}
         steppers["auto"], auto_cold = jax_stepper(setup, "auto")
         steppers["xla"], xla_cold = jax_stepper(setup, "xla")
-        if use_torch:
+        if use_torch and not setup.overrides:  # torch_reference.py has the full-size models only
             steppers["torch"] = torch_stepper(setup)
         seconds = time_in_turn(steppers, repeats)
         auto, xla = seconds["auto"], seconds["xla"]
         row = f"{setup.model:16s} {f'{setup.batch} x {setup.size}':12s} {auto:8.3f} {xla:8.3f} "
-        if use_torch:
+        if "torch" in seconds:
             ref = seconds["torch"]
             row += f"{ref:8.3f} {auto / ref:10.2f} {xla / ref:9.2f} "
         else:
