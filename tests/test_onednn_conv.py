@@ -13,6 +13,7 @@ from subprocesses import run_worker
 
 from cnnjax.layers import conv2d, resolve_implementation, select_implementation
 from cnnjax.layers.conv_dispatch import select_xla_path
+from cnnjax.layers.onednn_conv import onednn_conv
 from cnnjax.native.onednn import onednn_available, unavailable_reason
 
 KEY = jax.random.key(0, impl="rbg")
@@ -40,7 +41,7 @@ def test_auto_is_onednn_on_cpu_where_it_applies():
     assert select((8, 16, 16, 16), (3, 3, 16, 16), padding=((-1, 1), (1, 1))) == select_xla_path(
         (8, 16, 16, 16), (3, 3, 16, 16), strides=(1, 1), groups=1
     )
-    with pytest.raises(ValueError, match="'onednn' needs float32 or bfloat16"):
+    with pytest.raises(ValueError, match="'onednn' needs float32"):
         resolve_implementation("onednn", (8, 16, 16, 16), (3, 3, 16, 16), strides=(1, 1), groups=1, dtype=jnp.float16)
     with pytest.raises(ValueError, match="padding >= 0"):
         resolve_implementation(
@@ -108,11 +109,45 @@ def test_vmap_over_a_leading_axis():
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4), got, want)
 
 
+@pytest.mark.skipif(not LINUX_X86, reason="the oneDNN wheels are for Linux x86-64")
+def test_gradients_of_gradients_stay_on_onednn():
+    """Second-order terms (gradient penalties, Hessian-vector products) through every direction."""
+    x = jax.random.normal(KEY, (2, 9, 8, 6))
+    kernel = jax.random.normal(jax.random.key(1, impl="rbg"), (3, 3, 2, 6))
+    args = dict(strides=(2, 1), padding=((1, 1), (0, 2)), dilation=(1, 2), groups=3)
+
+    def penalty(x, kernel, implementation):
+        def loss(x, kernel):
+            return jnp.sum(jnp.tanh(conv2d(x, kernel, implementation=implementation, **args)))
+
+        gx, gk = jax.grad(loss, argnums=(0, 1))(x, kernel)
+        return jnp.sum(gx**2) + jnp.sum(gk**2)
+
+    got = jax.jit(jax.grad(penalty, argnums=(0, 1)), static_argnums=2)(x, kernel, "onednn")
+    want = jax.jit(jax.grad(penalty, argnums=(0, 1)), static_argnums=2)(x, kernel, "xla")
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), got, want)
+    jaxpr = str(jax.make_jaxpr(jax.grad(penalty, argnums=(0, 1)), static_argnums=2)(x, kernel, "onednn"))
+    assert "conv_general_dilated" not in jaxpr
+
+
+def test_mismatched_kernel_is_a_clear_error():
+    with pytest.raises(ValueError, match="does not fit"):
+        onednn_conv(
+            jnp.ones((1, 8, 8, 4)),
+            jnp.ones((3, 3, 2, 8)),
+            strides=(1, 1),
+            padding=((1, 1),) * 2,
+            dilation=(1, 1),
+            groups=1,
+        )
+
+
 def test_disabled_by_environment(monkeypatch):
     monkeypatch.setenv("CNNJAX_ONEDNN", "0")  # the worker inherits the environment
     assert "disabled ok" in run_worker("onednn_check", 1, "disabled", timeout=300)
 
 
+@pytest.mark.skipif(not LINUX_X86, reason="elsewhere the platform check comes first")
 def test_no_compiler_falls_back_with_a_warning(monkeypatch, tmp_path):
     monkeypatch.setenv("CXX", "/nonexistent/c++")
     monkeypatch.setenv("CNNJAX_CACHE_DIR", str(tmp_path))  # nothing built yet

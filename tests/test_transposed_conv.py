@@ -76,9 +76,10 @@ def _reference(x, kernel, s, p, op, d=1):
     out_hw = [transposed_conv_output_size(n, k, s, p, op, d) for n in x.shape[1:3]]
     y = jnp.zeros((x.shape[0], *out_hw, kernel.shape[-1]), x.dtype)
 
-    def forward(y):  # kernel.transpose(0, 1, 3, 2): HWIO from C_out to C_in
+    def forward(y):  # kernel.transpose(0, 1, 3, 2): HWIO from C_out to C_in; x's size back (also for op >= s)
         dn = ("NHWC", "HWIO", "NHWC")
-        return lax.conv_general_dilated(y, kernel.transpose(0, 1, 3, 2), (s, s), ((p, p),) * 2, (1, 1), (d, d), dn)
+        pads = ((p, p - op),) * 2
+        return lax.conv_general_dilated(y, kernel.transpose(0, 1, 3, 2), (s, s), pads, (1, 1), (d, d), dn)
 
     return direct, jax.vjp(forward, y)[1](x)[0]
 
@@ -95,14 +96,16 @@ GEOMETRIES = [
     (7, 3, 2, 1, 1),
     (3, 1, 1, 0, 1),
     (3, 2, 1, 1, 2),
+    (3, 1, 1, 1, 2),  # output_padding = stride (dilation 2): oneDNN's conv pads (1, 0)
+    (3, 1, 0, 1, 2),  # output_padding > padding + stride - 1: 'auto' takes the XLA-based path
 ]
 
 
-def _implementations(k, s, d):
-    onednn = ["onednn", "auto"] if onednn_available() else []
+def _implementations(k, s, p, op, d):
+    onednn = ["onednn"] if onednn_available() and op <= p + s - 1 else []
     if d != 1:
-        return ["xla", *onednn]
-    return ["xla", "subpixel", "auto"] + (["depth_to_space"] if k <= s else []) + onednn[:1]
+        return ["xla", "auto", *onednn]
+    return ["xla", "subpixel", "auto"] + (["depth_to_space"] if k <= s else []) + onednn
 
 
 @pytest.mark.parametrize(("k", "s", "p", "op", "d"), GEOMETRIES)
@@ -113,7 +116,7 @@ def test_all_implementations_match_conv_transpose_and_vjp(k, s, p, op, d):
     out_hw = [transposed_conv_output_size(n, k, s, p, op, d) for n in x.shape[1:3]]
     cotangent = jnp.asarray(rng.normal(size=(2, *out_hw, 4)), jnp.float32)
     functions = {"vjp": lambda x, kernel: _reference(x, kernel, s, p, op, d)[1]}
-    for implementation in _implementations(k, s, d):
+    for implementation in _implementations(k, s, p, op, d):
         module = ConvTranspose(4, k, s, p, op, d, use_bias=False, implementation=implementation)
         functions[implementation] = lambda x, kernel, module=module: module.apply({"params": {"kernel": kernel}}, x)
 

@@ -45,7 +45,7 @@ from jax import lax
 from cnnjax.layers.chunked_conv import chunked_wgrad_conv, has_fast_strided_input_gradient
 from cnnjax.layers.depthwise_conv import depthwise_shift_conv
 from cnnjax.layers.grouped_conv import grouped_split_conv
-from cnnjax.layers.onednn_conv import onednn_applies, onednn_conv
+from cnnjax.layers.onednn_conv import REQUIREMENT, onednn_applies, onednn_conv
 from cnnjax.native.onednn import onednn_available, unavailable_reason
 
 IMPLEMENTATIONS = ("auto", "xla", "onednn", "depthwise_shift", "grouped_split", "chunked_wgrad")
@@ -146,8 +146,7 @@ def resolve_implementation(
     if implementation == "onednn":
         if not onednn_applies(dtype, dtype, padding):
             raise ValueError(
-                f"conv implementation 'onednn' needs float32 or bfloat16 and padding >= 0, got {jnp.dtype(dtype)}, "
-                f"padding {tuple(padding)}"
+                f"conv implementation 'onednn' needs {REQUIREMENT}, got {jnp.dtype(dtype)}, padding {tuple(padding)}"
             )
         if not onednn_available():
             raise ValueError(f"conv implementation 'onednn' is unavailable: {unavailable_reason()}")

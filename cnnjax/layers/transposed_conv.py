@@ -10,8 +10,8 @@ input pixel ``i`` adds ``x[i] @ kernel[k]`` to output pixel ``i * s - padding + 
 
 with ``pads = (d*(k-1) - p, d*(k-1) - p + output_padding)`` per dimension.  It is the
 vector-Jacobian product, w.r.t. its input, of the forward conv ``lax.conv_general_dilated(y,
-kernel.transpose(0, 1, 3, 2), strides, ((p, p), ...), rhs_dilation=dilation)`` (HWIO) evaluated at
-an input of the transposed conv's output size.  Porting weights: from PyTorch's ``(C_in, C_out, kh,
+kernel.transpose(0, 1, 3, 2), strides, ((p, p - output_padding), ...), rhs_dilation=dilation)`` (HWIO)
+evaluated at an input of the transposed conv's output size.  Porting weights: from PyTorch's ``(C_in, C_out, kh,
 kw)`` weight ``W``, ``kernel = W.permute(2, 3, 0, 1)``; from flax's ``nn.ConvTranspose``
 (``transpose_kernel=False``, which correlates without flipping), ``kernel = flax_kernel[::-1, ::-1]``
 (flax's ``padding`` is on the dilated input: its ``'VALID'`` is PyTorch's ``padding=0`` for kernel >= stride).
@@ -26,8 +26,9 @@ Implementations (:data:`IMPLEMENTATIONS`), all with the same values and gradient
   and split into ``s*s`` phases; an ``m x m`` stride-1 forward conv of the zero-padded input to
   ``s*s*C_out`` channels (as im2col + one matmul) computes every phase at once, then depth-to-space
   and the crop.  Only the ``s``-blocks that overlap the output are computed.
-- ``'onednn'``: XLA:CPU only, float32 / bfloat16: oneDNN's primitives (the conv's input gradient
-  forward, its forward and weight gradient backward; :mod:`cnnjax.layers.onednn_conv`).
+- ``'onednn'``: XLA:CPU only, float32 / bfloat16, ``output_padding <= padding + stride - 1``:
+  oneDNN's primitives (the conv's input gradient forward, its forward and weight gradient backward;
+  :mod:`cnnjax.layers.onednn_conv`).  ``'auto'`` takes the XLA-based path where it does not fit.
 - ``'auto'``: :func:`select_implementation`.
 """
 
@@ -44,7 +45,7 @@ from jax import lax
 
 from cnnjax.layers.conv import he_fan_out_normal
 from cnnjax.layers.conv_arithmetic import per_dim
-from cnnjax.layers.onednn_conv import onednn_applies, onednn_conv_transpose
+from cnnjax.layers.onednn_conv import REQUIREMENT, onednn_applies, onednn_conv_transpose
 from cnnjax.layers.subpixel import subpixel_conv_transpose
 from cnnjax.native.onednn import onednn_available, unavailable_reason
 
@@ -130,12 +131,18 @@ def conv_transpose(
         )
     for args in zip(x.shape[1:3], kernel_size, strides, padding, output_padding, dilation):
         transposed_conv_output_size(*args)  # validates
+    # The conv this is the input gradient of pads (p, max(p - op, 0)): its output must be x's size.
+    onednn_padding = tuple((p, max(p - op, 0)) for p, op in zip(padding, output_padding))
+    onednn_fits = all(op <= p + s - 1 for p, op, s in zip(padding, output_padding, strides))
     if implementation == "auto":
         implementation = select_implementation(kernel_size, strides, dilation, dtype=x.dtype)
+        if implementation == "onednn" and not onednn_fits:
+            implementation = select_xla_path(kernel_size, strides, dilation)
     if implementation == "onednn":
-        if not onednn_applies(x.dtype, kernel.dtype, ()):
+        if not onednn_applies(x.dtype, kernel.dtype, ()) or not onednn_fits:
             raise ValueError(
-                f"'onednn' needs float32 or bfloat16 operands of one dtype, got {x.dtype} / {kernel.dtype}"
+                f"'onednn' needs {REQUIREMENT} and output_padding <= padding + stride - 1, got {x.dtype} / "
+                f"{kernel.dtype}, padding {padding}, output_padding {output_padding}, strides {strides}"
             )
         if not onednn_available():
             raise ValueError(f"'onednn' is unavailable: {unavailable_reason()}")
@@ -147,7 +154,7 @@ def conv_transpose(
             x,
             kernel,
             strides=strides,
-            padding=tuple((p, p) for p in padding),
+            padding=onednn_padding,
             dilation=dilation,
             output_shape=(x.shape[0], *sizes, kernel.shape[-1]),
         )

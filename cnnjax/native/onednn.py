@@ -35,6 +35,7 @@ DISABLE_VARIABLE = "CNNJAX_ONEDNN"
 COMPILE_TIMEOUT_S = 300
 
 _reason: str | None = None
+_library: ctypes.CDLL | None = None
 
 
 def _package_file(package: str, name: str) -> Path:
@@ -87,7 +88,8 @@ def _build() -> Path:
         str(library),
         f"-Wl,-rpath,{library.parent}",
     ]
-    identity = "\n".join([SOURCE.read_text(), jaxlib.__version__, str(library), *command, sys.version])
+    versions = [importlib.metadata.version(package) for package in (LIBRARY_PACKAGE, HEADERS_PACKAGE)]
+    identity = "\n".join([SOURCE.read_text(), jaxlib.__version__, *versions, str(library), *command, sys.version])
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
     target = cache_dir() / f"libcnnjax_onednn_{digest}.so"
     if target.exists():
@@ -107,15 +109,15 @@ def _build() -> Path:
 def onednn_available() -> bool:
     """Builds (first use), loads and registers the oneDNN conv custom call for XLA:CPU; False, with
     :func:`unavailable_reason` set, where that is not possible or ``CNNJAX_ONEDNN=0``."""
-    global _reason
+    global _reason, _library
     if os.environ.get(DISABLE_VARIABLE, "1").strip() == "0":
         _reason = f"disabled by {DISABLE_VARIABLE}=0"
         return False
     try:
         import jax
 
-        library = ctypes.CDLL(str(_build()))
-        jax.ffi.register_ffi_target(TARGET_NAME, jax.ffi.pycapsule(library.CnnjaxOnednnConv), platform="cpu")
+        _library = ctypes.CDLL(str(_build()))
+        jax.ffi.register_ffi_target(TARGET_NAME, jax.ffi.pycapsule(_library.CnnjaxOnednnConv), platform="cpu")
     except (RuntimeError, OSError, subprocess.SubprocessError) as error:
         _reason = str(error)
         warnings.warn(
@@ -125,6 +127,12 @@ def onednn_available() -> bool:
         )
         return False
     return True
+
+
+@functools.cache
+def bf16_supported() -> bool:
+    """Whether this CPU runs oneDNN's bfloat16 convs (AVX512-BF16, AMX or AVX2-VNNI-2); False without oneDNN."""
+    return onednn_available() and bool(_library.CnnjaxOnednnBf16Supported())
 
 
 def unavailable_reason() -> str | None:

@@ -12,9 +12,11 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -49,15 +51,18 @@ void* ThreadScratchpad(size_t bytes) {
   thread_local Buffer buffer;
   if (bytes > buffer.size) {
     std::free(buffer.data);
+    buffer.size = 0;
+    buffer.data = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (buffer.data == nullptr) throw std::bad_alloc();
     buffer.size = (bytes + 63) / 64 * 64;
-    buffer.data = std::aligned_alloc(64, buffer.size);
   }
   return buffer.data;
 }
 
+// Never destroyed: the cached primitives below may outlive any static destruction order.
 dnnl::engine& Engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
+  static auto* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  return *engine;
 }
 
 // Logical dims: src {N, C, H, W}; weights {O, I, KH, KW} or grouped {G, O/G, I/G, KH, KW}.
@@ -123,12 +128,12 @@ Plan MakePlan(int64_t direction, const Geometry& g, dnnl::memory::data_type t) {
 
 const Plan& CachedPlan(int64_t direction, const Geometry& g, dnnl::memory::data_type t) {
   static std::mutex mutex;
-  static std::map<Key, std::unique_ptr<Plan>> cache;
+  static auto* cache = new std::map<Key, std::unique_ptr<Plan>>();  // never destroyed (see Engine)
   Key key{direction, static_cast<int64_t>(t),
           {g.n, g.c, g.h, g.w, g.f, g.oh, g.ow, g.kh, g.kw, g.groups, g.strides[0], g.strides[1], g.dilation[0],
            g.dilation[1], g.pad_l[0], g.pad_l[1], g.pad_r[0], g.pad_r[1]}};
   std::lock_guard<std::mutex> lock(mutex);
-  auto& slot = cache[key];
+  auto& slot = (*cache)[key];
   if (!slot) slot = std::make_unique<Plan>(MakePlan(direction, g, t));
   return *slot;
 }
@@ -154,6 +159,9 @@ ffi::Error Convolve(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuff
                                                                                           : b.dimensions());
   if (x_dims.size() != 4 || k_dims.size() != 4 || y_dims.size() != 4)
     return ffi::Error::InvalidArgument("oneDNN conv: rank-4 NHWC / HWIO operands");
+  if (groups < 1 || x_dims[3] != k_dims[2] * groups || k_dims[3] % groups != 0 || y_dims[0] != x_dims[0] ||
+      y_dims[3] != k_dims[3])
+    return ffi::Error::InvalidArgument("oneDNN conv: x, kernel and y shapes do not fit together");
   Geometry g{x_dims[0], x_dims[3], x_dims[1], x_dims[2], k_dims[3], y_dims[1], y_dims[2], k_dims[0], k_dims[1],
              groups, {strides[0], strides[1]}, {dilation[0] - 1, dilation[1] - 1}, {padding[0], padding[2]},
              {padding[1], padding[3]}};
@@ -186,13 +194,24 @@ ffi::Error Convolve(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuff
       if (plan.reorder_weights) plan.weights_reorder.execute(s, {{DNNL_ARG_FROM, w}, {DNNL_ARG_TO, user_w}});
     }
     s.wait();
-  } catch (const dnnl::error& e) {
+  } catch (const std::exception& e) {
     return ffi::Error::Internal(std::string("oneDNN conv: ") + e.what());
   }
   return ffi::Error::Success();
 }
 
 }  // namespace
+
+// Whether this CPU runs oneDNN's bfloat16 convolutions (AVX512-BF16 / AMX / AVX2-VNNI-2 class hosts).
+extern "C" int CnnjaxOnednnBf16Supported() {
+  try {
+    Geometry g{1, 8, 8, 8, 8, 8, 8, 3, 3, 1, {1, 1}, {0, 0}, {1, 1}, {1, 1}};
+    MakePlan(kWeightGradient, g, dnnl::memory::data_type::bf16);
+    return 1;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CnnjaxOnednnConv, Convolve,
                               ffi::Ffi::Bind()
