@@ -129,10 +129,10 @@ def conv_transpose(
             f"padding and output_padding must be an int or one int per spatial dimension (symmetric, as PyTorch), "
             f"got {padding!r}, {output_padding!r}"
         )
-    for args in zip(x.shape[1:3], kernel_size, strides, padding, output_padding, dilation):
-        transposed_conv_output_size(*args)  # validates
-    # The conv this is the input gradient of pads (p, max(p - op, 0)): its output must be x's size.
-    onednn_padding = tuple((p, max(p - op, 0)) for p, op in zip(padding, output_padding))
+    sizes = [  # validates
+        transposed_conv_output_size(*args)
+        for args in zip(x.shape[1:3], kernel_size, strides, padding, output_padding, dilation)
+    ]
     onednn_fits = all(op <= p + s - 1 for p, op, s in zip(padding, output_padding, strides))
     if implementation == "auto":
         implementation = select_implementation(kernel_size, strides, dilation, dtype=x.dtype)
@@ -146,15 +146,12 @@ def conv_transpose(
             )
         if not onednn_available():
             raise ValueError(f"'onednn' is unavailable: {unavailable_reason()}")
-        sizes = [
-            transposed_conv_output_size(*args)
-            for args in zip(x.shape[1:3], kernel_size, strides, padding, output_padding, dilation)
-        ]
         return onednn_conv_transpose(
             x,
             kernel,
             strides=strides,
-            padding=onednn_padding,
+            # the conv this is the input gradient of pads (p, max(p - op, 0)): its output is x's size
+            padding=tuple((p, max(p - op, 0)) for p, op in zip(padding, output_padding)),
             dilation=dilation,
             output_shape=(x.shape[0], *sizes, kernel.shape[-1]),
         )

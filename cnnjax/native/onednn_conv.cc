@@ -152,11 +152,13 @@ ffi::Error Convolve(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuff
     return ffi::Error::InvalidArgument("oneDNN conv: operands of one dtype");
   if (strides.size() != 2 || padding.size() != 4 || dilation.size() != 2)
     return ffi::Error::InvalidArgument("oneDNN conv: 2 strides, 4 paddings, 2 dilations");
+  if (direction < kForward || direction > kWeightGradient)
+    return ffi::Error::InvalidArgument("oneDNN conv: direction 0, 1 or 2");
   // NHWC x, HWIO kernel, NHWC y: which buffer holds which depends on the direction.
-  auto x_dims = direction == kInputGradient ? out->dimensions() : a.dimensions();
-  auto k_dims = direction == kWeightGradient ? out->dimensions() : b.dimensions();
-  auto y_dims = direction == kForward ? out->dimensions() : (direction == kInputGradient ? a.dimensions()
-                                                                                          : b.dimensions());
+  ffi::AnyBuffer x = direction == kInputGradient ? *out : a;
+  ffi::AnyBuffer k = direction == kWeightGradient ? *out : b;
+  ffi::AnyBuffer y = direction == kForward ? *out : (direction == kInputGradient ? a : b);
+  auto x_dims = x.dimensions(), k_dims = k.dimensions(), y_dims = y.dimensions();
   if (x_dims.size() != 4 || k_dims.size() != 4 || y_dims.size() != 4)
     return ffi::Error::InvalidArgument("oneDNN conv: rank-4 NHWC / HWIO operands");
   if (groups < 1 || x_dims[3] != k_dims[2] * groups || k_dims[3] % groups != 0 || y_dims[0] != x_dims[0] ||
@@ -169,30 +171,22 @@ ffi::Error Convolve(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuff
     const Plan& plan = CachedPlan(direction, g, t);
     auto& eng = Engine();
     stream s(eng);
-    memory user_w(plan.user_weights_desc, eng, direction == kWeightGradient ? out->untyped_data() : b.untyped_data());
+    memory user_w(plan.user_weights_desc, eng, k.untyped_data());
     memory w = plan.reorder_weights ? memory(plan.weights_desc, eng) : user_w;
     memory scratchpad(memory::desc({static_cast<memory::dim>(plan.scratchpad_bytes)}, memory::data_type::u8,
                                    memory::format_tag::a),
                       eng, ThreadScratchpad(plan.scratchpad_bytes));
-    if (direction == kForward) {
-      if (plan.reorder_weights) plan.weights_reorder.execute(s, {{DNNL_ARG_FROM, user_w}, {DNNL_ARG_TO, w}});
-      plan.primitive.execute(s, {{DNNL_ARG_SRC, memory(g.Src(t), eng, a.untyped_data())},
-                                 {DNNL_ARG_WEIGHTS, w},
-                                 {DNNL_ARG_DST, memory(g.Dst(t), eng, out->untyped_data())},
-                                 {DNNL_ARG_SCRATCHPAD, scratchpad}});
-    } else if (direction == kInputGradient) {
-      if (plan.reorder_weights) plan.weights_reorder.execute(s, {{DNNL_ARG_FROM, user_w}, {DNNL_ARG_TO, w}});
-      plan.primitive.execute(s, {{DNNL_ARG_DIFF_DST, memory(g.Dst(t), eng, a.untyped_data())},
-                                 {DNNL_ARG_WEIGHTS, w},
-                                 {DNNL_ARG_DIFF_SRC, memory(g.Src(t), eng, out->untyped_data())},
-                                 {DNNL_ARG_SCRATCHPAD, scratchpad}});
-    } else {
-      plan.primitive.execute(s, {{DNNL_ARG_SRC, memory(g.Src(t), eng, a.untyped_data())},
-                                 {DNNL_ARG_DIFF_DST, memory(g.Dst(t), eng, b.untyped_data())},
-                                 {DNNL_ARG_DIFF_WEIGHTS, w},
-                                 {DNNL_ARG_SCRATCHPAD, scratchpad}});
-      if (plan.reorder_weights) plan.weights_reorder.execute(s, {{DNNL_ARG_FROM, w}, {DNNL_ARG_TO, user_w}});
-    }
+    const bool weights_out = direction == kWeightGradient;
+    if (plan.reorder_weights && !weights_out)
+      plan.weights_reorder.execute(s, {{DNNL_ARG_FROM, user_w}, {DNNL_ARG_TO, w}});
+    plan.primitive.execute(s, {{direction == kInputGradient ? DNNL_ARG_DIFF_SRC : DNNL_ARG_SRC,
+                                memory(g.Src(t), eng, x.untyped_data())},
+                               {weights_out ? DNNL_ARG_DIFF_WEIGHTS : DNNL_ARG_WEIGHTS, w},
+                               {direction == kForward ? DNNL_ARG_DST : DNNL_ARG_DIFF_DST,
+                                memory(g.Dst(t), eng, y.untyped_data())},
+                               {DNNL_ARG_SCRATCHPAD, scratchpad}});
+    if (plan.reorder_weights && weights_out)
+      plan.weights_reorder.execute(s, {{DNNL_ARG_FROM, w}, {DNNL_ARG_TO, user_w}});
     s.wait();
   } catch (const std::exception& e) {
     return ffi::Error::Internal(std::string("oneDNN conv: ") + e.what());
