@@ -8,11 +8,21 @@ import argparse
 import os
 import sys
 
-from cnnjax.checkpoint import WorkdirConflictError
+from cnnjax import errors
 from cnnjax.config import ConfigError, load_config
 from cnnjax.data.catalog import DatasetNotPreparedError, prepare, resolve_data_dir
 
-USER_ERRORS = (ConfigError, DatasetNotPreparedError, WorkdirConflictError, ValueError)
+USER_ERRORS = (
+    ConfigError,
+    DatasetNotPreparedError,
+    ValueError,
+    errors.WorkdirError,
+    errors.WorkdirConflictError,
+    errors.WorkdirLockedError,
+    errors.RunWriteError,
+    errors.CheckpointSaveError,
+    errors.CheckpointRestoreError,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,19 +73,24 @@ def main(argv: list[str] | None = None) -> int:
 
             summary = run(config, args.workdir)
             if summary["status"] == "preempted":
-                print(f"stopped by SIGTERM at step {summary['step']}; run the same command to resume")
-            elif "line" in summary:
+                by = "Ctrl-C" if summary["signal"] == "SIGINT" else summary["signal"]
+                print(f"stopped by {by} at step {summary['step']}; run the same command to resume")
+                return errors.EXIT_INTERRUPTED if summary["signal"] == "SIGINT" else 0
+            if "line" in summary:
                 print(summary["line"])
             return 0
         data_dir = resolve_data_dir(args.data_dir)
         info = prepare(args.name, data_dir)
         print(f"{args.name} is prepared in {data_dir}: splits {info.split_sizes}")
         return 0
-    except USER_ERRORS as e:
+    except (*USER_ERRORS, errors.DivergedError) as e:
         if os.environ.get("CNNJAX_TRACEBACK"):
             raise
         print(f"cnnjax: error: {e}", file=sys.stderr)
-        return 2
+        return errors.EXIT_DIVERGED if isinstance(e, errors.DivergedError) else errors.EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("cnnjax: interrupted before training started; nothing was saved", file=sys.stderr)
+        return errors.EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

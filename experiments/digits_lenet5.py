@@ -6,7 +6,7 @@ cnnjax train --config experiments/digits_lenet5.py --workdir runs/digits_lenet5
 from cnnjax.config import base_config
 
 
-def get_config(arg=None):
+def get_config():
     c = base_config()
     c.name = "digits_lenet5"
     c.seed = 0

@@ -6,7 +6,7 @@ cnnjax train --config experiments/digits_simple_cnn.py --workdir runs/digits_sim
 from cnnjax.config import base_config
 
 
-def get_config(arg=None):
+def get_config():
     c = base_config()
     c.name = "digits_simple_cnn"
     c.dataset.name = "digits"

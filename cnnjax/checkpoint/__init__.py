@@ -1,13 +1,15 @@
-"""Orbax checkpoints, preemption handling and the one-run-per-workdir rule."""
+"""Orbax checkpoints with checksums, preemption and Ctrl-C handling, and the one-run-per-workdir rule."""
 
+from cnnjax.checkpoint.lock import WorkdirLock
 from cnnjax.checkpoint.manager import Checkpointer, is_committed, quarantine_uncommitted_steps
 from cnnjax.checkpoint.preemption import PreemptionWatcher
-from cnnjax.checkpoint.workdir import WorkdirConflictError, claim_workdir
+from cnnjax.checkpoint.workdir import check_workdir_path, claim_workdir
 
 __all__ = [
     "Checkpointer",
     "PreemptionWatcher",
-    "WorkdirConflictError",
+    "WorkdirLock",
+    "check_workdir_path",
     "claim_workdir",
     "is_committed",
     "quarantine_uncommitted_steps",

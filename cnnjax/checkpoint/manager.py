@@ -1,78 +1,188 @@
-"""Orbax checkpoints of a run: train state, Grain iterator state and config, saved together per step.
+"""Orbax checkpoints of a run: train state, Grain iterator state, config and run progress, saved together per step.
 
-Saves are asynchronous and keep the last k. A step directory without Orbax's commit record (a
-half-written or hand-made one) is never taken for the latest checkpoint: it is moved aside, not
-deleted, so nothing saved is lost.
+Invariants:
+- A step counts as good only when Orbax committed it and its files match the checksum manifest written
+  when the save finalized (`cnnjax.checkpoint.manifest`). Only finite states are saved.
+- Keep-k is cnnjax's, not Orbax's: older good steps are deleted only once the newest step is good, so a
+  save that fails, or one that is damaged later, never costs the steps before it.
+- Nothing is deleted that is not good and superseded: an uncommitted, unverified or damaged step is moved
+  aside as `<step>.uncommitted-<time>`, `<step>.unverified-<time>` or `<step>.damaged-<time>` with one
+  warning line, and the run resumes from the newest good step.
 """
 
 import json
-import logging
 import os
+import sys
 import time
 
 import grain
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
-_COMMIT_RECORD = "_CHECKPOINT_METADATA"
+from cnnjax.errors import CheckpointRestoreError, CheckpointSaveError
+from cnnjax.checkpoint.manifest import COMMIT_RECORD, find_damage, has_manifest, write_manifest
+
+_TMP_SUFFIX = ocp.path.atomicity_types.TMP_DIR_SUFFIX
+
+
+def all_finite(tree) -> bool:
+    """True when every floating-point leaf of `tree` (host or device arrays) is finite."""
+    leaves = (np.asarray(leaf) for leaf in jax.tree.leaves(tree))
+    return all(np.isfinite(leaf).all() for leaf in leaves if np.issubdtype(leaf.dtype, np.inexact))
 
 
 class Checkpointer:
-    """Saves and restores `{state, data, config}` under `workdir/checkpoints/<step>`."""
+    """Saves and restores `{state, data, config, progress}` under `workdir/checkpoints/<step>`."""
 
     def __init__(self, workdir: str, keep: int):
         self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
-        if jax.process_index() == 0:
+        self._keep = keep
+        self._saving: int | None = None  # the step whose save may still be in flight
+        self._primary = jax.process_index() == 0
+        if self._primary:
             quarantine_uncommitted_steps(self.directory)
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True, create=True)
+            set_aside_until_good(self.directory)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices("cnnjax: checkpoints checked")
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=None,
+            enable_async_checkpointing=True,
+            create=True,
+            async_options=ocp.AsyncOptions(post_finalization_callback=self._write_manifest),
+        )
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
-    def latest_step(self) -> int | None:
-        return self._manager.latest_step()
+    def _write_manifest(self) -> None:
+        """Orbax calls this on the primary process after every process wrote its part, before the commit."""
+        tmp = os.path.join(self.directory, f"{self._saving}{_TMP_SUFFIX}")
+        write_manifest(tmp if os.path.isdir(tmp) else os.path.join(self.directory, str(self._saving)))
 
-    def save(self, step: int, state, data_iterator, config_dict: dict) -> None:
-        """Starts an asynchronous save of host `state`, the iterator position and the config."""
+    def restore(self, state_template, data_iterator) -> tuple[int, object, dict] | None:
+        """Restores the newest good step into the structure of `state_template` and sets the iterator's
+        position; returns `(step, state, progress)`, or None when there is no good step."""
+        step = self._manager.latest_step()
+        if step is None:
+            return None
+        args = ocp.args.Composite(
+            state=ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, state_template)),
+            data=grain.checkpoint.CheckpointRestore(data_iterator),
+            progress=ocp.args.JsonRestore(),
+        )
+        try:
+            restored = self._manager.restore(step, args=args)
+        except Exception as e:  # its files match their checksums: not damage, but another run's layout
+            raise CheckpointRestoreError(
+                f"checkpoint {step} in {self.directory} passes its checksums but does not restore into this run's "
+                f"train state ({_first_line(e)}); was it written by another version of cnnjax?"
+            ) from e
+        return step, restored.state, dict(restored.progress)
+
+    def save(self, step: int, state, data_iterator, config_dict: dict, progress: dict) -> None:
+        """Starts an asynchronous save of the finite host `state`, the iterator position, the config and
+        `progress` (JSON); first reports a failed earlier save and prunes what the newest good step supersedes."""
+        if not all_finite(state):
+            raise ValueError(f"refusing to save a non-finite train state at step {step}")
+        self.wait()
         args = ocp.args.Composite(
             state=ocp.args.StandardSave(state),
             data=grain.checkpoint.CheckpointSave(data_iterator),
             config=ocp.args.JsonSave(config_dict),
+            progress=ocp.args.JsonSave(progress),
         )
+        self._saving = step
         self._manager.save(step, args=args, force=True)
 
-    def restore(self, step: int, state_template, data_iterator):
-        """Restores step `step` into the structure of `state_template`; sets the iterator's position."""
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_template)
-        args = ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract), data=grain.checkpoint.CheckpointRestore(data_iterator)
-        )
-        return self._manager.restore(step, args=args).state
+    def check(self) -> None:
+        """Raises CheckpointSaveError, at once, when the last asynchronous save failed."""
+        try:
+            self._manager.check_for_errors()
+        except Exception as e:  # Orbax re-raises whatever the background save raised
+            intact = ", ".join(map(str, self.good_steps())) or "none"
+            raise CheckpointSaveError(
+                f"saving checkpoint {self._saving} failed: {_first_line(e)}; "
+                f"intact checkpoints in {self.directory}: {intact}"
+            ) from e
 
     def wait(self) -> None:
+        """Waits for the save in flight, reports its failure, and prunes to the newest `keep` good steps."""
         self._manager.wait_until_finished()
+        self.check()
+        self._prune()
+
+    def good_steps(self) -> list[int]:
+        """Committed steps whose files are all present at their written sizes, oldest first."""
+        return [s for s in sorted(self._manager.all_steps()) if _is_good(self.directory, s, checksums=False)]
+
+    def _prune(self) -> None:
+        steps = sorted(self._manager.all_steps())
+        good = self.good_steps()
+        if not steps or not good or good[-1] != steps[-1]:
+            return  # the newest step is not (yet) good: keep everything
+        for step in good[: -self._keep]:
+            self._manager.delete(step)
 
     def close(self) -> None:
-        self._manager.close()
+        """Closes the manager; a save in flight is waited for, and its failure is not hidden."""
+        try:
+            self.wait()
+        finally:
+            self._manager.close()
+
+
+def _is_good(directory: str, step: int, checksums: bool) -> bool:
+    path = os.path.join(directory, str(step))
+    return is_committed(path) and find_damage(path, checksums=checksums) is None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def is_committed(step_dir: str) -> bool:
     """True when Orbax finished the step: its metadata file records a commit time."""
     try:
-        with open(os.path.join(step_dir, _COMMIT_RECORD)) as f:
+        with open(os.path.join(step_dir, COMMIT_RECORD)) as f:
             return json.load(f).get("commit_timestamp_nsecs") is not None
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         return False
 
 
-def quarantine_uncommitted_steps(directory: str) -> list[str]:
-    """Renames step directories without a commit record to `<step>.uncommitted-<time>`; returns the new paths."""
+def _step_dirs(directory: str) -> list[str]:
     if not os.path.isdir(directory):
         return []
+    names = sorted((n for n in os.listdir(directory) if n.isdigit()), key=int)
+    return [os.path.join(directory, n) for n in names if os.path.isdir(os.path.join(directory, n))]
+
+
+def set_aside(step_dir: str, kind: str, reason: str) -> str:
+    """Renames `step_dir` to `<step>.<kind>-<time>` with one warning line; returns the new path."""
+    target = f"{step_dir}.{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    while os.path.exists(target):
+        target += "x"
+    os.rename(step_dir, target)
+    print(f"cnnjax: warning: checkpoint {os.path.basename(step_dir)}: {reason}; moved it to {target}", file=sys.stderr)
+    return target
+
+
+def quarantine_uncommitted_steps(directory: str) -> list[str]:
+    """Moves step directories without a commit record aside as `<step>.uncommitted-<time>`; returns the new paths."""
+    return [
+        set_aside(path, "uncommitted", "it was never committed")
+        for path in _step_dirs(directory)
+        if not is_committed(path)
+    ]
+
+
+def set_aside_until_good(directory: str) -> list[str]:
+    """From the newest committed step down, moves aside each step that fails its manifest (unverified,
+    missing or truncated files, checksums) until one passes; returns the new paths."""
     moved = []
-    for name in sorted(os.listdir(directory)):
-        path = os.path.join(directory, name)
-        if name.isdigit() and os.path.isdir(path) and not is_committed(path):
-            target = f"{path}.uncommitted-{int(time.time())}"
-            os.rename(path, target)
-            logging.warning("checkpoint step %s was never committed; moved it to %s", name, target)
-            moved.append(target)
+    for path in reversed(_step_dirs(directory)):
+        damage = find_damage(path)
+        if damage is None:
+            break
+        moved.append(set_aside(path, "damaged" if has_manifest(path) else "unverified", damage))
     return moved

@@ -1,10 +1,16 @@
-"""One workdir holds one run: its resolved config is stored there and a different config is refused."""
+"""One workdir holds one run: its resolved config is stored there and a different config is refused.
+
+The workdir is checked (a writable directory, or one that can be made) before anything is written, and
+claimed only under its lock (`cnnjax.checkpoint.lock`), so two launches cannot both pass the check.
+"""
 
 import json
 import os
 
-# How a run is launched, not what it computes (batches do not depend on the device or process count):
-# these may differ between a run's processes and between its restarts.
+from cnnjax.errors import WorkdirConflictError, WorkdirError
+
+# How a run is launched, not what it computes (batches do not depend on the device or process count; the
+# divergence policy only matters once a step is non-finite): these may differ between processes and restarts.
 LAUNCH_KEYS = (
     "parallel.backend",
     "parallel.num_devices",
@@ -12,11 +18,30 @@ LAUNCH_KEYS = (
     "parallel.num_processes",
     "parallel.process_id",
     "parallel.auto_initialize",
+    "train.nonfinite",
 )
+CONFIG_FILE = "config.json"
 
 
-class WorkdirConflictError(RuntimeError):
-    """A config was launched into a workdir that holds another run."""
+def check_workdir_path(workdir: str) -> None:
+    """Raises WorkdirError unless `workdir` is a writable directory or can be created as one. Writes nothing."""
+    if os.path.exists(workdir):
+        if not os.path.isdir(workdir):
+            raise WorkdirError(f"--workdir {workdir} is a file, not a directory")
+        if not os.access(workdir, os.W_OK | os.X_OK):
+            raise WorkdirError(f"--workdir {workdir} is not writable ({_why_not_writable(workdir)})")
+        return
+    parent = os.path.dirname(os.path.abspath(workdir))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise WorkdirError(f"--workdir {workdir} cannot be created: {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise WorkdirError(f"--workdir {workdir} cannot be created in {parent} ({_why_not_writable(parent)})")
+
+
+def _why_not_writable(path: str) -> str:
+    return "a read-only filesystem" if os.statvfs(path).f_flag & os.ST_RDONLY else "no write permission"
 
 
 def claim_workdir(workdir: str, config_dict: dict, is_primary: bool) -> bool:
@@ -25,7 +50,7 @@ def claim_workdir(workdir: str, config_dict: dict, is_primary: bool) -> bool:
     Returns True when the workdir already held this run (a resume). Raises WorkdirConflictError,
     naming the differing keys, when it held another run. Nothing in the workdir is changed then.
     """
-    path = os.path.join(workdir, "config.json")
+    path = os.path.join(workdir, CONFIG_FILE)
     current = json.loads(json.dumps(config_dict))  # tuples → lists, as stored
     if os.path.exists(path):
         with open(path) as f:

@@ -10,6 +10,7 @@ import difflib
 import importlib.util
 import inspect
 import os
+import traceback
 
 import ml_collections
 
@@ -27,16 +28,32 @@ def load_config(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> ml_co
         raise ConfigError(f"config file not found: {path}")
     module_spec = importlib.util.spec_from_file_location(f"cnnjax_experiment_{abs(hash(path))}", path)
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise ConfigError(f"{path}:{e.lineno}: {e.msg}: {(e.text or '').strip()}") from None
+    except Exception as e:  # whatever the file raises when it runs
+        raise ConfigError(f"{path}:{_line_in(path, e)}: {type(e).__name__}: {e}") from None
     if not hasattr(module, "get_config"):
         raise ConfigError(f"{path} defines no get_config(arg=None)")
     takes_arg = bool(inspect.signature(module.get_config).parameters)
     if arg and not takes_arg:
         raise ConfigError(f"{path}: get_config() takes no argument, but '{arg}' was given")
-    config = module.get_config(arg or None) if takes_arg else module.get_config()
+    try:
+        config = module.get_config(arg or None) if takes_arg else module.get_config()
+    except ValueError as e:  # the file's own message about its arg
+        raise ConfigError(f"{path}: {e}") from None
+    except Exception as e:
+        raise ConfigError(f"{path}:{_line_in(path, e)}: {type(e).__name__}: {e}") from None
     config.lock()
     apply_overrides(config, overrides)
     return config
+
+
+def _line_in(path: str, error: BaseException) -> int | str:
+    """The line of `path` where `error` was raised (the innermost frame in that file)."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if os.path.abspath(f.filename) == os.path.abspath(path)]
+    return frames[-1].lineno if frames else "?"
 
 
 def apply_overrides(config: ml_collections.ConfigDict, overrides) -> None:

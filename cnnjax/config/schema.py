@@ -15,6 +15,7 @@ NORMALIZATIONS = ("per_channel", "per_pixel_mean")
 TRAIN_CROPS = ("pad_crop", "random_resized")
 PAD_MODES = ("zeros", "reflect")
 DTYPES = ("float32", "bfloat16", "float16")
+NONFINITE_POLICIES = ("stop", "skip")  # cnnjax.train.divergence
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -53,6 +54,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.eval_every_steps = 250  # 0: evaluate only at the end
     c.train.checkpoint_every_steps = 500  # 0: checkpoint only at the end
     c.train.keep_checkpoints = 3
+    c.train.nonfinite = "stop"  # a non-finite loss / gradient / update: 'stop' the run, or 'skip' the step
     c.train.eval_panels = 8  # segmentation, counting: examples in the image / truth / prediction PNG of each eval
 
     c.optimizer = ml_collections.ConfigDict()
@@ -113,6 +115,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         "dataset.train_crop": (config.dataset.train_crop, TRAIN_CROPS),
         "dataset.pad_mode": (config.dataset.pad_mode, PAD_MODES),
         "model.dtype": (config.model.dtype, DTYPES),
+        "train.nonfinite": (config.train.nonfinite, NONFINITE_POLICIES),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Mapping
 
 from tensorboardX import SummaryWriter
+
+from cnnjax.reporting import strict_json
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
@@ -16,7 +19,8 @@ TENSORBOARD_DIR = "tensorboard"
 def read_metrics(workdir: str, split: str | None = None) -> list[dict]:
     """Rows of ``workdir/metrics.jsonl`` in file order, optionally only one split.
 
-    A trailing line without newline (a write cut short by a kill) is ignored.
+    A trailing line without newline (a write cut short by a kill) is ignored. Non-finite values, stored as
+    "NaN" / "Infinity" / "-Infinity" (`cnnjax.reporting.strict_json`), come back as floats.
     """
     path = os.path.join(workdir, METRICS_FILE)
     if not os.path.exists(path):
@@ -26,7 +30,7 @@ def read_metrics(workdir: str, split: str | None = None) -> list[dict]:
         for line in f:
             if not line.endswith("\n"):
                 break
-            row = json.loads(line)
+            row = strict_json.decode(json.loads(line))
             if split is None or row["split"] == split:
                 rows.append(row)
     return rows
@@ -36,7 +40,9 @@ class MetricsLog:
     """Machine-readable metrics of a run: workdir/metrics.jsonl + TensorBoard event files in workdir/tensorboard.
 
     On (re)start the JSONL file keeps only rows with ``step <= resume_step`` and TensorBoard purges
-    later steps, so every step is logged once. ``enabled=False`` (non-primary hosts) makes it a no-op.
+    later steps, so every step is logged once. The JSONL file is strict JSON (non-finite values as
+    `strict_json` names); TensorBoard gets only finite values. ``enabled=False`` (non-primary hosts) makes
+    it a no-op.
     """
 
     def __init__(self, workdir: str, *, resume_step: int = 0, enabled: bool = True):
@@ -46,6 +52,7 @@ class MetricsLog:
         os.makedirs(workdir, exist_ok=True)
         self._path = os.path.join(workdir, METRICS_FILE)
         self._truncate(resume_step)
+        self._logged = {(row["step"], row["split"]) for row in read_metrics(workdir)}
         self._file = open(self._path, "a", encoding="utf-8")
         # tensorboardX writes events from a background thread; flush_secs bounds how stale TB gets.
         self._tb = SummaryWriter(os.path.join(workdir, TENSORBOARD_DIR), purge_step=resume_step + 1, flush_secs=10)
@@ -57,7 +64,7 @@ class MetricsLog:
         kept = [row for row in read_metrics(os.path.dirname(self._path)) if row["step"] <= resume_step]
         tmp = self._path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(row) + "\n" for row in kept)
+            f.writelines(strict_json.dumps(row) + "\n" for row in kept)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self._path)
@@ -68,10 +75,16 @@ class MetricsLog:
             return
         values = {name: float(value) for name, value in metrics.items()}
         row = {"step": int(step), "split": split, "time": time.time(), **values}
-        self._file.write(json.dumps(row) + "\n")
+        self._file.write(strict_json.dumps(row) + "\n")
         self._file.flush()
+        self._logged.add((int(step), split))
         for name, value in values.items():
-            self._tb.add_scalar(f"{split}/{name}", value, global_step=int(step), walltime=row["time"])
+            if math.isfinite(value):
+                self._tb.add_scalar(f"{split}/{name}", value, global_step=int(step), walltime=row["time"])
+
+    def has(self, step: int, split: str) -> bool:
+        """True when a row for ``split`` at ``step`` is in the log (``enabled=False``: always True)."""
+        return not self._enabled or (int(step), split) in self._logged
 
     def close(self) -> None:
         """Flushes and closes the JSONL file and the TensorBoard writer."""

@@ -6,12 +6,9 @@ import json
 import os
 from collections.abc import Mapping
 
+from cnnjax.reporting import strict_json
 
-def _to_json(value: object) -> object:
-    """Makes numpy/JAX scalars and arrays JSON serialisable."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"Not JSON serialisable: {type(value).__name__}")
+SUMMARY_FILE = "summary.json"
 
 
 def format_summary(summary: Mapping[str, object]) -> str:
@@ -35,7 +32,8 @@ def format_summary(summary: Mapping[str, object]) -> str:
         f"{summary['experiment']}: {headline}"
         f" · test loss {float(summary['test_loss']):.4f}"
         f" · {int(summary['steps'])} steps"
-        f" · {float(summary['train_seconds']):.1f} s"
+        + (f" ({int(summary['skipped_steps'])} skipped as non-finite)" if summary.get("skipped_steps") else "")
+        + f" · {float(summary['train_seconds']):.1f} s"
     )
 
 
@@ -44,13 +42,28 @@ def write_summary(workdir: str, summary: Mapping[str, object]) -> str:
 
     Expects experiment, test_accuracy (or test_miou and test_pixel_accuracy, fractions; or test_count_mae,
     test_count_rmse and test_mean_count), test_loss, num_test_examples, steps and train_seconds; extra keys
-    are kept in the JSON.
+    are kept in the JSON (strict JSON: non-finite values as `strict_json` names).
     """
     line = format_summary(summary)
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as f:
-        json.dump({**summary, "line": line}, f, indent=2, default=_to_json)
-        f.write("\n")
+    write_summary_json(workdir, {**summary, "line": line})
     with open(os.path.join(workdir, "summary.txt"), "w", encoding="utf-8") as f:
         f.write(line + "\n")
     return line
+
+
+def write_summary_json(workdir: str, fields: Mapping[str, object]) -> None:
+    """Replaces ``workdir/summary.json`` atomically with `fields` (strict JSON)."""
+    path = os.path.join(workdir, SUMMARY_FILE)
+    os.makedirs(workdir, exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(strict_json.dumps(dict(fields), indent=2) + "\n")
+    os.replace(path + ".tmp", path)
+
+
+def read_summary(workdir: str) -> dict | None:
+    """``workdir/summary.json`` (non-finite values as floats), or None when the run has none."""
+    try:
+        with open(os.path.join(workdir, SUMMARY_FILE), encoding="utf-8") as f:
+            return strict_json.decode(json.load(f))
+    except FileNotFoundError:
+        return None

@@ -1,6 +1,7 @@
 """`run(config, workdir)`: a whole training run — set-up, train/eval loop, checkpoints, resume, reports."""
 
 import dataclasses
+import os
 import time
 
 import jax
@@ -8,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from cnnjax.checkpoint import Checkpointer, PreemptionWatcher, claim_workdir
+from cnnjax.checkpoint import Checkpointer, PreemptionWatcher, WorkdirLock, check_workdir_path, claim_workdir
 from cnnjax.config import validate_config
 from cnnjax.data.catalog import DatasetInfo, ensure_prepared, for_task, mean_image, open_split, resolve_data_dir
 from cnnjax.data.density_augment import DensityPreprocess
@@ -20,6 +21,14 @@ from cnnjax.parallel import AXIS, DataParallel, initialize_distributed, select_d
 from cnnjax.reporting import MetricsLog, Progress, plot_training_curves, write_summary
 from cnnjax.reporting.panels import write_density_panels, write_segmentation_panels
 from cnnjax.tasks import make_task
+from cnnjax.errors import DivergedError, RunWriteError
+from cnnjax.train.divergence import (
+    describe,
+    diverged_message,
+    first_nonfinite,
+    record_divergence,
+    refuse_if_diverged,
+)
 from cnnjax.train.evaluation import evaluate
 from cnnjax.train.optimizer import make_optimizer
 from cnnjax.train.state import create_train_state
@@ -130,67 +139,115 @@ def make_preprocess(config, info, data_dir: str) -> Preprocess | SegmentationPre
 
 
 def run(config, workdir: str) -> dict:
-    """Trains `config` in `workdir`, resuming from its latest checkpoint; returns the summary.
+    """Trains `config` in `workdir`, resuming from its newest good checkpoint; returns the summary.
 
-    Returns early with `status='preempted'` after a SIGTERM (the state is saved first).
+    Everything checkable (config values, data, batch split, model input, the workdir's path) is checked
+    before anything is written; the workdir is then locked for the life of the run and claimed. Returns
+    early with `status='preempted'` after a SIGTERM or Ctrl-C (the state is saved first). Raises
+    DivergedError when a step is non-finite under `train.nonfinite='stop'` (its good checkpoints kept),
+    CheckpointSaveError when a save fails, RunWriteError when the workdir cannot be written.
     """
     initialize_distributed(config.parallel)
     is_primary = jax.process_index() == 0
-    config_dict = config.to_dict()
-    claim_workdir(workdir, config_dict, is_primary)
     exp = prepare_experiment(config)
+    check_workdir_path(workdir)
+    try:
+        if is_primary:
+            os.makedirs(workdir, exist_ok=True)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices("cnnjax: workdir made")
+        lock = WorkdirLock(workdir)
+    except OSError as e:
+        raise RunWriteError(f"cannot set up --workdir {workdir}: {_os_error(e)}") from e
+    try:
+        claim_workdir(workdir, config.to_dict(), is_primary)
+        refuse_if_diverged(workdir, config.train.nonfinite)
+        return _train(config, workdir, exp, is_primary)
+    finally:
+        lock.release()
+
+
+def _os_error(e: OSError) -> str:
+    return f"{e.strerror or e}" + (f" ({e.filename})" if e.filename else "")
+
+
+def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
     dp, c = exp.data_parallel, config.train
-
-    tx, schedule = make_optimizer(config)
-    state = create_train_state(exp.model, tx, exp.image_shape, config.seed)
-    source = open_split(config.dataset.name, config.dataset.train_split, exp.data_dir, config.task)
-    train_data = train_iterator(
-        source,
-        preprocess=exp.preprocess,
-        global_batch_size=c.batch_size,
-        seed=config.seed,
-        process_index=jax.process_index(),
-        process_count=jax.process_count(),
-    )
-    checkpointer = Checkpointer(workdir, c.keep_checkpoints)
-    start_step = checkpointer.latest_step() or 0
-    if start_step:
-        state = checkpointer.restore(start_step, state, train_data)
-
-    train_step = dp.map(make_train_step(exp.model, tx, schedule, exp.task), donate_argnums=(0,))
-    eval_step = dp.map(make_eval_step(exp.model, exp.task))
-    sync = None if config.parallel.sync_batch_stats else dp.map(sync_batch_stats)
-
-    def evaluate_split(split: str, step: int) -> dict[str, float]:
-        batches = eval_batches(
-            open_split(config.dataset.name, split, exp.data_dir, config.task),
+    watcher = PreemptionWatcher()
+    checkpointer = log = progress_bar = None
+    try:
+        tx, schedule = make_optimizer(config)
+        state = create_train_state(exp.model, tx, exp.image_shape, config.seed)
+        source = open_split(config.dataset.name, config.dataset.train_split, exp.data_dir, config.task)
+        train_data = train_iterator(
+            source,
             preprocess=exp.preprocess,
-            global_batch_size=c.eval_batch_size,
+            global_batch_size=c.batch_size,
+            seed=config.seed,
             process_index=jax.process_index(),
             process_count=jax.process_count(),
         )
-        result = evaluate(eval_step, dp, device_state, batches, exp.task)
-        if config.task != "classification" and is_primary and c.eval_panels:
-            _write_panels(exp, workdir, split, step, dp.first(device_state), next(iter(batches)), c.eval_panels)
-        return result
+        checkpointer = Checkpointer(workdir, c.keep_checkpoints)
+        start_step, prior_seconds = 0, 0.0
+        if (restored := checkpointer.restore(state, train_data)) is not None:
+            start_step, state, progress = restored
+            prior_seconds = float(progress["train_seconds"])
 
-    log = MetricsLog(workdir, resume_step=start_step, enabled=is_primary)
-    progress = Progress(c.num_steps, initial_step=start_step, enabled=is_primary)
-    watcher = PreemptionWatcher()
-    device_state = dp.replicate(state)
-    step, window, started = start_step, [], time.perf_counter()
-    window_start, preempted = started, False
-    try:
+        train_step = dp.map(make_train_step(exp.model, tx, schedule, exp.task), donate_argnums=(0,))
+        eval_step = dp.map(make_eval_step(exp.model, exp.task))
+        sync = None if config.parallel.sync_batch_stats else dp.map(sync_batch_stats)
+
+        def evaluate_split(split: str, step: int) -> dict[str, float]:
+            batches = eval_batches(
+                open_split(config.dataset.name, split, exp.data_dir, config.task),
+                preprocess=exp.preprocess,
+                global_batch_size=c.eval_batch_size,
+                process_index=jax.process_index(),
+                process_count=jax.process_count(),
+            )
+            result = evaluate(eval_step, dp, device_state, batches, exp.task)
+            if config.task != "classification" and is_primary and c.eval_panels:
+                _write_panels(exp, workdir, split, step, dp.first(device_state), next(iter(batches)), c.eval_panels)
+            return result
+
+        log = MetricsLog(workdir, resume_step=start_step, enabled=is_primary)
+        progress_bar = Progress(c.num_steps, initial_step=start_step, enabled=is_primary)
+        device_state = dp.replicate(state)
+        step, window, unchecked, started = start_step, [], [], time.perf_counter()
+        window_start, preempted = started, False
+
+        def check_steps() -> None:
+            """Reads the non-finite codes of the steps since the last check ('stop': raises DivergedError)."""
+            codes = [(s, int(dp.first(code))) for s, code in unchecked]
+            unchecked.clear()
+            if (first := first_nonfinite(codes)) is None:
+                return
+            if c.nonfinite == "stop":
+                metric, good = describe(first[1]), checkpointer.good_steps()
+                if is_primary:
+                    record_divergence(workdir, config.name, first[0], metric, good)
+                raise DivergedError(diverged_message(first[0], metric, good))
+            skipped = [s for s, code in codes if code]
+            progress_bar.write(
+                f"step {step}: skipped {len(skipped)} non-finite step(s) since the last check "
+                f"(first: step {skipped[0]}, {describe(first[1])}); "
+                f"{int(dp.first(device_state.skipped_steps))} in all"
+            )
+
         while step < c.num_steps:
             device_state, metrics = train_step(device_state, dp.shard_batch(next(train_data)))
             step += 1
             window.append(metrics)
+            unchecked.append((step, metrics["nonfinite"]))
+            checkpointer.check()
             if step % c.log_every_steps == 0 or step == c.num_steps:
+                check_steps()
                 now = time.perf_counter()
-                means = {k: float(np.mean([dp.first(m[k]) for m in window])) for k in window[0]}
+                means = _window_means(dp, window)
+                means["skipped_steps"] = float(dp.first(device_state.skipped_steps))
                 images_per_sec = len(window) * c.batch_size / (now - window_start)
                 log.write(step, "train", {**means, "images_per_sec": images_per_sec})
-                progress.update(step, means, images_per_sec)
+                progress_bar.update(step, means, images_per_sec)
                 window, window_start = [], now
             preempted = watcher.should_stop(step)
             is_eval_step = c.eval_every_steps and step % c.eval_every_steps == 0
@@ -198,35 +255,51 @@ def run(config, workdir: str) -> dict:
             if sync is not None and (is_eval_step or is_checkpoint_step or preempted or step == c.num_steps):
                 device_state = sync(device_state)  # one set of statistics for evaluation and saving
             if is_eval_step and step < c.num_steps and not preempted:
+                check_steps()
                 result = evaluate_split(config.dataset.eval_split, step)
                 log.write(step, config.dataset.eval_split, _scalars(result))
-                progress.write(f"step {step}: {config.dataset.eval_split} {exp.task.describe(result)}")
+                progress_bar.write(f"step {step}: {config.dataset.eval_split} {exp.task.describe(result)}")
             if is_checkpoint_step or preempted or step == c.num_steps:
-                checkpointer.save(step, dp.first(device_state), train_data, config_dict)
+                check_steps()
+                seconds = prior_seconds + time.perf_counter() - started
+                checkpointer.save(step, dp.first(device_state), train_data, config.to_dict(), {"train_seconds": seconds})
             if preempted:
-                progress.write(f"SIGTERM: saved step {step}, stopping")
+                progress_bar.write(f"{watcher.reason}: saved step {step}, stopping")
                 break
-        train_seconds = time.perf_counter() - started
+        train_seconds = prior_seconds + time.perf_counter() - started
         checkpointer.wait()
-        progress.close()
         if preempted:
-            return {"status": "preempted", "step": step}
-        already_finished = start_step >= c.num_steps  # its final results are logged already
-        return _finish(
-            config, exp.task, workdir, log, evaluate_split, step, train_seconds, is_primary, already_finished
-        )
+            return {"status": "preempted", "step": step, "signal": watcher.reason}
+        skipped = int(dp.first(device_state.skipped_steps))
+        return _finish(config, exp.task, workdir, log, evaluate_split, step, train_seconds, skipped, is_primary)
+    except OSError as e:
+        good = ", ".join(map(str, checkpointer.good_steps())) if checkpointer else "none"
+        raise RunWriteError(f"cannot write to {workdir}: {_os_error(e)}; its intact checkpoints: {good or 'none'}") from e
     finally:
         watcher.close()
-        log.close()
-        checkpointer.close()
+        if progress_bar is not None:
+            progress_bar.close()
+        if log is not None:
+            log.close()
+        if checkpointer is not None:
+            checkpointer.close()
 
 
-def _finish(config, task, workdir, log, evaluate_split, step, train_seconds, is_primary, already_finished) -> dict:
+def _window_means(dp, window: list[dict]) -> dict[str, float]:
+    """Means of the logged metrics over the window's finite steps (NaN when every step was non-finite)."""
+    finite = [m for m in window if int(dp.first(m["nonfinite"])) == 0]
+    keys = [k for k in window[0] if k != "nonfinite"]
+    return {k: float(np.mean([dp.first(m[k]) for m in finite])) if finite else float("nan") for k in keys}
+
+
+def _finish(config, task, workdir, log, evaluate_split, step, train_seconds, skipped, is_primary) -> dict:
+    """Evaluates the validation and test splits, logs them unless already logged (a relaunch of a finished
+    run, or one killed during this evaluation), and writes the summary."""
     validation = evaluate_split(config.dataset.eval_split, step)
     test = evaluate_split(config.dataset.test_split, step)
-    if not already_finished:
-        log.write(step, config.dataset.eval_split, _scalars(validation))
-        log.write(step, config.dataset.test_split, _scalars(test))
+    for split, result in ((config.dataset.eval_split, validation), (config.dataset.test_split, test)):
+        if not log.has(step, split):
+            log.write(step, split, _scalars(result))
     summary = {
         "status": "completed",
         "experiment": config.name,
@@ -235,6 +308,7 @@ def _finish(config, task, workdir, log, evaluate_split, step, train_seconds, is_
         "num_test_examples": test["count"],
         f"validation_{task.headline}": validation[task.headline],
         "steps": step,
+        "skipped_steps": skipped,
         "train_seconds": train_seconds,
     }
     if is_primary:

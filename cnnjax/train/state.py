@@ -1,4 +1,5 @@
-"""The train state: what a run needs to continue exactly (params, BatchNorm statistics, optimizer state, step, RNG)."""
+"""The train state: what a run needs to continue exactly (params, BatchNorm statistics, optimizer state, step, RNG,
+and how many steps were skipped as non-finite)."""
 
 from typing import Any
 
@@ -16,6 +17,7 @@ class TrainState:
     batch_stats: Any
     opt_state: Any
     rng: jax.Array  # raw uint32 PRNG key; each step folds in the step number and device index
+    skipped_steps: jax.Array  # steps whose update was non-finite and left the state unchanged (train.nonfinite)
 
 
 def create_train_state(
@@ -37,6 +39,7 @@ def create_train_state(
             batch_stats=variables.get("batch_stats", {}),
             opt_state=tx.init(params),
             rng=train_rng,
+            skipped_steps=jnp.zeros((), jnp.int32),
         )
 
     return jax.tree.map(np.asarray, init())

@@ -10,13 +10,16 @@ import optax
 from jax import lax
 
 from cnnjax.parallel import AXIS
+from cnnjax.train.divergence import nonfinite_code
 from cnnjax.train.state import TrainState
 
 
 def make_train_step(model, tx: optax.GradientTransformation, schedule: optax.Schedule, task):
     """Returns `train_step(state, batch) -> (state, metrics)` for one device's share of the global batch;
     `task` (`cnnjax.tasks`) gives the loss and the metrics (and, where its `wants_features`, gets the
-    model's features dict too: auxiliary heads)."""
+    model's features dict too: auxiliary heads). A non-finite step leaves params, optimizer state and
+    BatchNorm statistics unchanged, counts itself in `skipped_steps` and says why in `metrics['nonfinite']`
+    (`cnnjax.train.divergence`); the step counter advances either way."""
 
     def train_step(state: TrainState, batch):
         rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), lax.axis_index(AXIS))
@@ -38,17 +41,26 @@ def make_train_step(model, tx: optax.GradientTransformation, schedule: optax.Sch
 
         (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         grads = lax.pmean(grads, AXIS)  # the 1-device gradient of the global batch (equal shards)
+        loss = lax.pmean(loss, AXIS)
         param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, param_updates)
+        batch_stats = updates.get("batch_stats", state.batch_stats)
+        code = lax.pmax(nonfinite_code(loss, grads, (params, batch_stats)), AXIS)  # per-device statistics too
+        updated, kept = (params, batch_stats, opt_state), (state.params, state.batch_stats, state.opt_state)
+        params, batch_stats, opt_state = jax.tree.map(lambda new, old: jnp.where(code == 0, new, old), updated, kept)
         new_state = state.replace(
             step=state.step + 1,
-            params=optax.apply_updates(state.params, param_updates),
-            batch_stats=updates.get("batch_stats", state.batch_stats),
+            params=params,
+            batch_stats=batch_stats,
             opt_state=opt_state,
+            skipped_steps=state.skipped_steps + (code != 0).astype(jnp.int32),
         )
         metrics = {
-            "loss": lax.pmean(loss, AXIS),
+            "loss": loss,
             **task.train_metrics(logits, batch),
             "learning_rate": jnp.asarray(schedule(state.step), jnp.float32),
+            "grad_norm": optax.global_norm(grads),
+            "nonfinite": code,
         }
         return new_state, metrics
 
