@@ -7,6 +7,7 @@ cnnjax data prepare NAME [--data_dir DIR]
 import argparse
 import os
 import sys
+import threading
 
 from cnnjax import errors
 from cnnjax.config import ConfigError, load_config
@@ -57,6 +58,14 @@ def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     return rest, overrides
 
 
+def _silence_background_write_failures() -> None:
+    """Once a failed write to the workdir is reported, background writers (TensorBoard's thread and exit
+    hook) failing on the same disk are not reported again with their tracebacks."""
+    thread_hook, unraisable_hook = threading.excepthook, sys.unraisablehook
+    threading.excepthook = lambda args: None if issubclass(args.exc_type, OSError) else thread_hook(args)
+    sys.unraisablehook = lambda u: None if isinstance(u.exc_value, OSError) else unraisable_hook(u)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -87,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("CNNJAX_TRACEBACK"):
             raise
         print(f"cnnjax: error: {e}", file=sys.stderr)
+        if isinstance(e, errors.RunWriteError | errors.CheckpointSaveError):
+            _silence_background_write_failures()
         return errors.EXIT_DIVERGED if isinstance(e, errors.DivergedError) else errors.EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("cnnjax: interrupted before training started; nothing was saved", file=sys.stderr)

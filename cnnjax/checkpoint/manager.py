@@ -11,6 +11,7 @@ Invariants:
 """
 
 import json
+import logging
 import os
 import sys
 import time
@@ -99,17 +100,23 @@ class Checkpointer:
         try:
             self._manager.check_for_errors()
         except Exception as e:  # Orbax re-raises whatever the background save raised
-            intact = ", ".join(map(str, self.good_steps())) or "none"
-            raise CheckpointSaveError(
-                f"saving checkpoint {self._saving} failed: {_first_line(e)}; "
-                f"intact checkpoints in {self.directory}: {intact}"
-            ) from e
+            raise self._save_error(e) from e
 
     def wait(self) -> None:
         """Waits for the save in flight, reports its failure, and prunes to the newest `keep` good steps."""
-        self._manager.wait_until_finished()
-        self.check()
+        try:
+            self._manager.wait_until_finished()
+            self._manager.check_for_errors()
+        except Exception as e:
+            raise self._save_error(e) from e
         self._prune()
+
+    def _save_error(self, error: Exception) -> CheckpointSaveError:
+        intact = ", ".join(map(str, self.good_steps())) or "none"
+        return CheckpointSaveError(
+            f"saving checkpoint {self._saving} failed: {_first_line(error)}; "
+            f"intact checkpoints in {self.directory}: {intact}"
+        )
 
     def good_steps(self) -> list[int]:
         """Committed steps whose files are all present at their written sizes, oldest first."""
@@ -124,11 +131,28 @@ class Checkpointer:
             self._manager.delete(step)
 
     def close(self) -> None:
-        """Closes the manager; a save in flight is waited for, and its failure is not hidden."""
+        """Waits for the save in flight (its failure is raised) and closes the manager."""
+        failed = True
         try:
             self.wait()
+            failed = False
         finally:
-            self._manager.close()
+            try:
+                self._manager.close()
+            except Exception:
+                if not failed:  # else it is the failed save again, reported by wait()
+                    raise
+
+
+class _DropOrbaxErrors(logging.Filter):
+    """Orbax logs a failed background save with its traceback; cnnjax reports it in one line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and f"{os.sep}orbax{os.sep}" in record.pathname)
+
+
+_ORBAX_ERROR_FILTER = _DropOrbaxErrors()
+logging.getLogger("absl").addFilter(_ORBAX_ERROR_FILTER)
 
 
 def _is_good(directory: str, step: int, checksums: bool) -> bool:
@@ -136,9 +160,16 @@ def _is_good(directory: str, step: int, checksums: bool) -> bool:
     return is_committed(path) and find_damage(path, checksums=checksums) is None
 
 
+_OS_FAILURES = ("No space left on device", "Disk quota exceeded", "Read-only file system", "Permission denied")
+
+
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+    """The failure in a few words: the OS error behind it where there is one, else the first line (≤ 200 chars)."""
+    text = str(error)
+    if cause := next((f for f in _OS_FAILURES if f in text), None):
+        return cause
+    lines = text.strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:200] if lines else ''}".rstrip(": ")
 
 
 def is_committed(step_dir: str) -> bool:

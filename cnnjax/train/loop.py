@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import sys
 import time
 
 import jax
@@ -192,6 +193,7 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
         if (restored := checkpointer.restore(state, train_data)) is not None:
             start_step, state, progress = restored
             prior_seconds = float(progress["train_seconds"])
+        train_seconds = prior_seconds
 
         train_step = dp.map(make_train_step(exp.model, tx, schedule, exp.task), donate_argnums=(0,))
         eval_step = dp.map(make_eval_step(exp.model, exp.task))
@@ -223,6 +225,7 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
             if (first := first_nonfinite(codes)) is None:
                 return
             if c.nonfinite == "stop":
+                checkpointer.wait()  # the save in flight finishes; keep-k prunes behind it
                 metric, good = describe(first[1]), checkpointer.good_steps()
                 if is_primary:
                     record_divergence(workdir, config.name, first[0], metric, good)
@@ -261,12 +264,11 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
                 progress_bar.write(f"step {step}: {config.dataset.eval_split} {exp.task.describe(result)}")
             if is_checkpoint_step or preempted or step == c.num_steps:
                 check_steps()
-                seconds = prior_seconds + time.perf_counter() - started
-                checkpointer.save(step, dp.first(device_state), train_data, config.to_dict(), {"train_seconds": seconds})
+                train_seconds = prior_seconds + time.perf_counter() - started  # what a relaunch reports
+                checkpointer.save(step, dp.first(device_state), train_data, config.to_dict(), {"train_seconds": train_seconds})
             if preempted:
                 progress_bar.write(f"{watcher.reason}: saved step {step}, stopping")
                 break
-        train_seconds = prior_seconds + time.perf_counter() - started
         checkpointer.wait()
         if preempted:
             return {"status": "preempted", "step": step, "signal": watcher.reason}
@@ -276,13 +278,21 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
         good = ", ".join(map(str, checkpointer.good_steps())) if checkpointer else "none"
         raise RunWriteError(f"cannot write to {workdir}: {_os_error(e)}; its intact checkpoints: {good or 'none'}") from e
     finally:
-        watcher.close()
-        if progress_bar is not None:
-            progress_bar.close()
-        if log is not None:
-            log.close()
-        if checkpointer is not None:
-            checkpointer.close()
+        _close_all((watcher, progress_bar, log, checkpointer), failing=sys.exc_info()[0] is not None)
+
+
+def _close_all(resources, failing: bool) -> None:
+    """Closes each resource; raises the first failure unless the run is already failing (its error is the
+    one to report: closing a log on a full disk fails again)."""
+    errors = []
+    for resource in resources:
+        if resource is not None:
+            try:
+                resource.close()
+            except Exception as e:
+                errors.append(e)
+    if errors and not failing:
+        raise errors[0]
 
 
 def _window_means(dp, window: list[dict]) -> dict[str, float]:

@@ -59,7 +59,7 @@ def make_train_step(model, tx: optax.GradientTransformation, schedule: optax.Sch
             "loss": loss,
             **task.train_metrics(logits, batch),
             "learning_rate": jnp.asarray(schedule(state.step), jnp.float32),
-            "grad_norm": optax.global_norm(grads),
+            "grad_norm": optax.tree.norm(grads),
             "nonfinite": code,
         }
         return new_state, metrics
