@@ -54,7 +54,7 @@ def test_bad_inputs_fail_fast_with_a_clear_message(tmp_path, capsys, overrides, 
     code = train(tmp_path / "run", experiment("digits_lenet5.py"), *overrides, f"dataset.data_dir='{data_dir}'")
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err, err
-    assert not os.path.exists(tmp_path / "run" / "checkpoints")
+    assert not os.path.exists(tmp_path / "run"), "nothing is written before everything is checked"
 
 
 def test_another_runs_workdir_fails_with_the_differing_keys(tmp_path, capsys):

@@ -6,6 +6,7 @@ import time
 
 import jax
 import numpy as np
+import pytest
 from subprocesses import REPO, TINY_RUN, cnnjax_train_command, read_checkpoint_state, run, start
 
 from cnnjax.checkpoint import is_committed
@@ -77,18 +78,20 @@ def test_two_processes_match_one_four_device_process(tmp_path):
         assert np.max(np.abs((a - start_value) - reference_update)) <= 1e-5 * np.max(np.abs(reference_update))
 
 
-def test_sigterm_to_one_process_stops_both_at_the_same_step(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_one_process_stops_both_at_the_same_step(tmp_path, signum):
     command_args = (*TINY_RUN, "--config.train.num_steps=5000", "--config.train.checkpoint_every_steps=1000")
     processes = start_two_processes(tmp_path, *command_args)
     deadline = time.time() + 300
     while not read_metrics(str(tmp_path), "train") or read_metrics(str(tmp_path), "train")[-1]["step"] < 50:
         assert all(p.poll() is None for p in processes) and time.time() < deadline
         time.sleep(0.05)
-    processes[1].send_signal(signal.SIGTERM)  # the preemption notice reaches one process only
+    processes[1].send_signal(signum)  # the preemption notice (or a Ctrl-C) reaches one process only
     outputs = [p.communicate(timeout=300) for p in processes]
     stops = []
-    for p, (out, err) in zip(processes, outputs):
-        assert p.returncode == 0, err[-3000:]
-        stops.append(int(out.split("stopped by SIGTERM at step")[1].split(";")[0]))
+    for i, (p, (out, err)) in enumerate(zip(processes, outputs)):
+        by = "Ctrl-C" if signum == signal.SIGINT and i == 1 else "SIGTERM"
+        assert p.returncode == (130 if by == "Ctrl-C" else 0), err[-3000:]
+        stops.append(int(out.split(f"stopped by {by} at step")[1].split(";")[0]))
     assert stops[0] == stops[1] and 50 <= stops[0] < 5000
     assert is_committed(str(tmp_path / "checkpoints" / str(stops[0])))
