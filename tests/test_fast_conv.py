@@ -208,13 +208,17 @@ def test_conv_module_one_and_three_dimensional_inputs_use_xla():
 
 
 @pytest.mark.parametrize(
-    ("script", "expected"),
-    [("conv_paths", ("depthwise", "grouped", "xla ms")), ("models", ("cifar_resnet20", "auto s"))],
+    ("script", "args", "expected"),
+    [
+        ("conv_paths", ("--no-torch",), ("depthwise", "grouped", "xla ms")),
+        ("models", ("--no-torch",), ("cifar_resnet20", "auto s")),
+        ("nonfinite_check", ("--model", "cifar_resnet20"), ("with check", "check costs")),
+    ],
 )
-def test_benchmark_quick_runs(script, expected, capsys):
+def test_benchmark_quick_runs(script, args, expected, capsys):
     spec = importlib.util.spec_from_file_location(f"{script}_benchmark", ROOT / "benchmarks" / f"{script}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.main(["--quick", "--no-torch", "--repeats", "1"])
+    module.main(["--quick", "--repeats", "1", *args])
     out = capsys.readouterr().out
     assert all(text in out for text in expected), out
