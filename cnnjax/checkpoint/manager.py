@@ -41,8 +41,7 @@ class Checkpointer:
         self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
         self._keep = keep
         self._saving: int | None = None  # the step whose save may still be in flight
-        self._primary = jax.process_index() == 0
-        if self._primary:
+        if jax.process_index() == 0:
             quarantine_uncommitted_steps(self.directory)
             set_aside_until_good(self.directory)
         if jax.process_count() > 1:

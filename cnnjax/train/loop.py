@@ -216,12 +216,14 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
         progress_bar = Progress(c.num_steps, initial_step=start_step, enabled=is_primary)
         device_state = dp.replicate(state)
         step, window, unchecked, started = start_step, [], [], time.perf_counter()
+        codes_read = {}  # step -> non-finite code, read by check_steps, consumed by the next log row
         window_start, preempted = started, False
 
         def check_steps() -> None:
             """Reads the non-finite codes of the steps since the last check ('stop': raises DivergedError)."""
             codes = [(s, int(dp.first(code))) for s, code in unchecked]
             unchecked.clear()
+            codes_read.update(codes)
             if (first := first_nonfinite(codes)) is None:
                 return
             if c.nonfinite == "stop":
@@ -246,7 +248,8 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
             if step % c.log_every_steps == 0 or step == c.num_steps:
                 check_steps()
                 now = time.perf_counter()
-                means = _window_means(dp, window)
+                finite = [codes_read.pop(s) == 0 for s in range(step - len(window) + 1, step + 1)]
+                means = _window_means(dp, window, finite)
                 means["skipped_steps"] = float(dp.first(device_state.skipped_steps))
                 images_per_sec = len(window) * c.batch_size / (now - window_start)
                 log.write(step, "train", {**means, "images_per_sec": images_per_sec})
@@ -295,11 +298,11 @@ def _close_all(resources, failing: bool) -> None:
         raise errors[0]
 
 
-def _window_means(dp, window: list[dict]) -> dict[str, float]:
+def _window_means(dp, window: list[dict], finite: list[bool]) -> dict[str, float]:
     """Means of the logged metrics over the window's finite steps (NaN when every step was non-finite)."""
-    finite = [m for m in window if int(dp.first(m["nonfinite"])) == 0]
+    kept = [m for m, ok in zip(window, finite) if ok]
     keys = [k for k in window[0] if k != "nonfinite"]
-    return {k: float(np.mean([dp.first(m[k]) for m in finite])) if finite else float("nan") for k in keys}
+    return {k: float(np.mean([dp.first(m[k]) for m in kept])) if kept else float("nan") for k in keys}
 
 
 def _finish(config, task, workdir, log, evaluate_split, step, train_seconds, skipped, is_primary) -> dict:
