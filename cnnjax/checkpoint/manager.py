@@ -1,4 +1,8 @@
-"""Orbax checkpoints of a run: train state, Grain iterator state, config and run progress, saved together per step.
+"""Orbax checkpoints of a run: train state, train-metrics window, config and run progress, saved together per step.
+
+The state and window are saved as global arrays in canonical form (every leaf replicated,
+`cnnjax.parallel.DataParallel.canonicalizer`) from every process, and restored onto the devices of the run
+that reads them, whatever their number. The data position is the step itself (`cnnjax.data.pipeline`).
 
 Invariants:
 - A step counts as good only when Orbax committed it and its files match the checksum manifest written
@@ -16,8 +20,8 @@ import os
 import sys
 import time
 
-import grain
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
@@ -28,14 +32,19 @@ from cnnjax.checkpoint.manifest import COMMIT_RECORD, find_damage, has_manifest,
 _TMP_SUFFIX = ocp.path.atomicity_types.TMP_DIR_SUFFIX
 
 
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+    leaves = [jnp.isfinite(x).all() for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
 def all_finite(tree) -> bool:
-    """True when every floating-point leaf of `tree` (host or device arrays) is finite."""
-    leaves = (np.asarray(leaf) for leaf in jax.tree.leaves(tree))
-    return all(np.isfinite(leaf).all() for leaf in leaves if np.issubdtype(leaf.dtype, np.inexact))
+    """True when every floating-point leaf of `tree` (host arrays, or replicated global arrays) is finite."""
+    return bool(np.asarray(_all_finite(tree).addressable_data(0)))
 
 
 class Checkpointer:
-    """Saves and restores `{state, data, config, progress}` under `workdir/checkpoints/<step>`."""
+    """Saves and restores `{state, window, config, progress}` under `workdir/checkpoints/<step>`."""
 
     def __init__(self, workdir: str, keep: int):
         self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
@@ -59,15 +68,15 @@ class Checkpointer:
         tmp = os.path.join(self.directory, f"{self._saving}{_TMP_SUFFIX}")
         write_manifest(tmp if os.path.isdir(tmp) else os.path.join(self.directory, str(self._saving)))
 
-    def restore(self, state_template, data_iterator) -> tuple[int, object, dict] | None:
-        """Restores the newest good step into the structure of `state_template` and sets the iterator's
-        position; returns `(step, state, progress)`, or None when there is no good step."""
+    def restore(self, state_template, window_template) -> tuple[int, object, dict, dict] | None:
+        """Restores the newest good step into the structure, shapes and shardings of the templates (arrays or
+        `jax.ShapeDtypeStruct`s); returns `(step, state, window, progress)`, or None when there is no good step."""
         step = self._manager.latest_step()
         if step is None:
             return None
         args = ocp.args.Composite(
             state=ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, state_template)),
-            data=grain.checkpoint.CheckpointRestore(data_iterator),
+            window=ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, window_template)),
             progress=ocp.args.JsonRestore(),
         )
         try:
@@ -77,17 +86,17 @@ class Checkpointer:
                 f"checkpoint {step} in {self.directory} passes its checksums but does not restore into this run's "
                 f"train state ({_first_line(e)}); was it written by another version of cnnjax?"
             ) from e
-        return step, restored.state, dict(restored.progress)
+        return step, restored.state, restored.window, dict(restored.progress)
 
-    def save(self, step: int, state, data_iterator, config_dict: dict, progress: dict) -> None:
-        """Starts an asynchronous save of the finite host `state`, the iterator position, the config and
+    def save(self, step: int, state, window: dict, config_dict: dict, progress: dict) -> None:
+        """Starts an asynchronous save of the finite canonical `state`, the metrics `window`, the config and
         `progress` (JSON); first reports a failed earlier save and prunes what the newest good step supersedes."""
         if not all_finite(state):
             raise ValueError(f"refusing to save a non-finite train state at step {step}")
         self.wait()
         args = ocp.args.Composite(
             state=ocp.args.StandardSave(state),
-            data=grain.checkpoint.CheckpointSave(data_iterator),
+            window=ocp.args.StandardSave(window),
             config=ocp.args.JsonSave(config_dict),
             progress=ocp.args.JsonSave(progress),
         )

@@ -1,7 +1,9 @@
-"""Clean stops on SIGTERM and Ctrl-C (SIGINT): the run saves a checkpoint at the next step boundary and exits.
+"""Clean stops on SIGTERM and Ctrl-C (SIGINT): the run stops at the next step or evaluation batch, saves and exits.
 
-With several processes, JAX's preemption service (started by `jax.distributed.initialize`) receives
-SIGTERM and all processes agree on the step to stop at (`reached_preemption_sync_point`); a Ctrl-C is
+The loop asks `should_stop()` after every train step and every evaluation batch, in the same sequence on
+every process. With several processes, JAX's preemption service (started by `jax.distributed.initialize`)
+receives SIGTERM and all processes agree on the call at which to stop (`reached_preemption_sync_point`,
+counted in calls since the watcher started); a Ctrl-C is
 turned into a SIGTERM of the same process so it takes the same path. A second Ctrl-C while a stop is
 pending exits at once, without saving.
 """
@@ -24,6 +26,7 @@ class PreemptionWatcher:
         self.reason: str | None = None
         self._previous = {}
         self._multi_process = jax.process_count() > 1
+        self._calls = 0
         if threading.current_thread() is not threading.main_thread():
             return
         signals = (signal.SIGINT,) if self._multi_process else (signal.SIGINT, signal.SIGTERM)
@@ -38,10 +41,11 @@ class PreemptionWatcher:
         if self._multi_process:  # JAX's preemption service listens for SIGTERM
             os.kill(os.getpid(), signal.SIGTERM)
 
-    def should_stop(self, step: int) -> bool:
-        """Call once per step, on every process, with the step just completed."""
+    def should_stop(self) -> bool:
+        """Call after every train step and evaluation batch, on every process."""
+        self._calls += 1
         if self._multi_process:
-            stop = multihost_utils.reached_preemption_sync_point(step)
+            stop = multihost_utils.reached_preemption_sync_point(self._calls)
             if stop and self.reason is None:
                 self.reason = "SIGTERM"
             return stop

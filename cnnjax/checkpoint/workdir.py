@@ -12,7 +12,6 @@ from cnnjax.errors import WorkdirConflictError, WorkdirError
 # How a run is launched, not what it computes (batches do not depend on the device or process count; the
 # divergence policy only matters once a step is non-finite): these may differ between processes and restarts.
 LAUNCH_KEYS = (
-    "parallel.backend",
     "parallel.num_devices",
     "parallel.coordinator_address",
     "parallel.num_processes",

@@ -7,7 +7,6 @@ import ml_collections
 from ml_collections.config_dict import placeholder
 
 TASKS = ("classification", "segmentation", "counting")
-BACKENDS = ("pmap", "shard_map")
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 SCHEDULES = ("constant", "piecewise", "cosine", "exponential")
 WARMUP_MODES = ("linear", "constant")
@@ -90,7 +89,6 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss.count_weight = 0.0  # counting: + count_weight × (predicted count - true count)² per image
 
     c.parallel = ml_collections.ConfigDict()
-    c.parallel.backend = "pmap"  # 'pmap' or 'shard_map' (under jit over a ('data',) mesh)
     c.parallel.num_devices = 0  # 0: every device; n: the first n (single process only)
     c.parallel.sync_batch_stats = True  # False: per-device statistics, averaged before eval and checkpoints
     c.parallel.coordinator_address = placeholder(str)  # 'host:port' to join a multi-process run
@@ -107,7 +105,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks values that a type alone cannot, before anything is built or compiled."""
     choices = {
         "task": (config.task, TASKS),
-        "parallel.backend": (config.parallel.backend, BACKENDS),
         "optimizer.name": (config.optimizer.name, OPTIMIZERS),
         "schedule.name": (config.schedule.name, SCHEDULES),
         "schedule.warmup_mode": (config.schedule.warmup_mode, WARMUP_MODES),

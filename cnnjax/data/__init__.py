@@ -8,7 +8,7 @@ from cnnjax.data.catalog import (
     prepare,
     resolve_data_dir,
 )
-from cnnjax.data.pipeline import Preprocess, eval_batches, train_iterator
+from cnnjax.data.pipeline import Preprocess, eval_batches, train_batches
 
 __all__ = [
     "DatasetInfo",
@@ -19,5 +19,5 @@ __all__ = [
     "open_split",
     "prepare",
     "resolve_data_dir",
-    "train_iterator",
+    "train_batches",
 ]

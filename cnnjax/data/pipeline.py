@@ -56,14 +56,18 @@ class Preprocess:
         return {"image": image, "label": np.int32(example["label"])}
 
 
-def train_iterator(
-    source, *, preprocess: Preprocess, global_batch_size: int, seed: int, process_index: int = 0, process_count: int = 1
-) -> grain.DatasetIterator:
-    """This process's endless stream of {'image': float32 (L, S, S, C), 'label': int32 (L,)}.
-
-    The iterator's get_state()/set_state() resume exactly; save it with Orbax through
-    `grain.checkpoint.CheckpointSave(it)` / `CheckpointRestore(it)`.
-    """
+def train_batches(
+    source,
+    *,
+    preprocess: Preprocess,
+    global_batch_size: int,
+    seed: int,
+    process_index: int = 0,
+    process_count: int = 1,
+    start_step: int = 0,
+):
+    """This process's endless stream of {'image': float32 (L, S, S, C), 'label': int32 (L,)} from global batch
+    `start_step` on (batch i is a function of i alone)."""
     local_batch_size = _local_batch_size(global_batch_size, process_count)
 
     def load(position, example):
@@ -75,7 +79,7 @@ def train_iterator(
     stream = grain.MapDataset.source(source).shuffle(seed=shuffle_seed).repeat()
     stream = stream.map_with_index(load)
     # Chunk c of L positions is process c % P's share of global batch c // P.
-    local = stream.batch(local_batch_size)[process_index::process_count]
+    local = stream.batch(local_batch_size)[process_index::process_count][start_step:]
     return iter(local.to_iter_dataset(_read_options()))
 
 

@@ -24,6 +24,7 @@ class Classification:
     aux_weight: float = 0.0
 
     name = "classification"
+    train_metric_names = ("accuracy",)  # the keys of train_metrics
     headline = "accuracy"  # the metric the summary leads with
 
     @property

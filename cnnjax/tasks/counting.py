@@ -28,6 +28,7 @@ class Counting:
     count_weight: float = 0.0
 
     name = "counting"
+    train_metric_names = ("count_mae",)  # the keys of train_metrics
     headline = "count_mae"  # lower is better
 
     def density(self, logits):

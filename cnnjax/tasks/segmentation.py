@@ -27,6 +27,7 @@ class Segmentation:
     dice_weight: float = 0.0
 
     name = "segmentation"
+    train_metric_names = ("pixel_accuracy",)  # the keys of train_metrics
     headline = "miou"
 
     def loss(self, logits, batch):

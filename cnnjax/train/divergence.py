@@ -3,7 +3,7 @@
 The train step computes a code per step (0: finite; else a sum of the `NONFINITE_*` bits, the same on
 every device) and never applies a non-finite update: params, optimizer state and BatchNorm statistics stay
 as they were, the step counter advances and the batch is consumed, and `skipped_steps` counts it. The loop
-reads the codes at each log step, evaluation and save: with 'stop' the first non-finite step ends the run
+reads them (`cnnjax.train.log_window`) at each log step, evaluation and save: with 'stop' the first non-finite step ends the run
 (no checkpoint of it is written; the good ones stay), with 'skip' training goes on.
 """
 
@@ -34,11 +34,6 @@ def nonfinite_code(loss, grads, updated) -> jax.Array:
 def describe(code: int) -> str:
     """E.g. 'loss and gradient'."""
     return " and ".join(name for bit, name in _NAMES.items() if code & bit)
-
-
-def first_nonfinite(steps_and_codes) -> tuple[int, int] | None:
-    """The first `(step, code)` with a non-zero code, or None."""
-    return next(((step, code) for step, code in steps_and_codes if code), None)
 
 
 def record_divergence(workdir: str, experiment: str, step: int, metric: str, good_steps: list[int]) -> None:

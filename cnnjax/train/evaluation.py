@@ -1,20 +1,70 @@
-"""Exact evaluation over a whole split: padded batches, masked examples, sums across devices and batches."""
+"""Exact evaluation over a whole split: padded batches, masked examples, sums across devices and batches.
 
+The sums stay on the devices and cross to the host once per evaluation. Integer sums are exact in int32:
+each grows by at most one per label element of a batch, and they are moved to host int64 before they could
+reach 2^31. The evaluation stops between batches when `should_stop()` says so (a SIGTERM), on every process
+at the same batch.
+"""
+
+import time
+from collections.abc import Callable, Iterable
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from cnnjax.parallel import DataParallel
+from cnnjax.parallel import REPLICATED, SHARDED, DataParallel
+
+INT32_LIMIT = 2**31 - 1
 
 
-def evaluate(eval_step, data_parallel: DataParallel, state, batches, task) -> dict:
-    """Runs the mapped `eval_step` over `batches` and summarises the task's sums (every real example
-    counts exactly once); integer sums add up in int64, the others in float64."""
-    totals = None
-    for batch in batches:
-        sums = data_parallel.first(eval_step(state, data_parallel.shard_batch(batch)))
-        sums = {
-            k: np.asarray(v, np.int64 if np.issubdtype(v.dtype, np.integer) else np.float64) for k, v in sums.items()
-        }
-        totals = sums if totals is None else {k: totals[k] + v for k, v in sums.items()}
-    if totals is None or int(totals["count"]) == 0:
-        raise ValueError("the evaluation split is empty")
-    return task.summarize(totals)
+class Evaluator:
+    """Runs a per-device `eval_step(state, batch) -> sums` over a split and summarises the task's sums."""
+
+    def __init__(self, data_parallel: DataParallel, eval_step: Callable, state_layouts, task, compiler_options=None):
+        self._dp, self._task = data_parallel, task
+
+        def add_batch(state, totals, batch):
+            return jax.tree.map(jnp.add, totals, eval_step(state, batch))
+
+        self._sums = data_parallel.map(eval_step, (state_layouts, SHARDED), REPLICATED)
+        self._add = data_parallel.map(
+            add_batch, (state_layouts, REPLICATED, SHARDED), REPLICATED, compiler_options=compiler_options
+        )
+
+    def compile(self, state, local_batch: dict) -> float:
+        """Compiles for batches shaped like `local_batch` (this process's share); returns the seconds it took."""
+        batch = self._dp.shard_batch(local_batch)
+        started = time.perf_counter()
+        self._add = self._add.lower(state, self._zeros(state, batch), batch).compile()
+        return time.perf_counter() - started
+
+    def _zeros(self, state, batch):
+        return self._dp.put(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(self._sums, state, batch)))
+
+    def __call__(self, state, batches: Iterable[dict], should_stop: Callable[[], bool] = lambda: False) -> dict | None:
+        """The task's summary of the split, or None when `should_stop()` turned True first."""
+        host_totals, totals, since_flush = None, None, 0
+        for local_batch in batches:
+            batch = self._dp.shard_batch(local_batch)
+            if totals is None:
+                totals, label_elements = self._zeros(state, batch), int(np.prod(batch["label"].shape))
+            if (since_flush + 1) * label_elements > INT32_LIMIT:
+                host_totals = _add_host(host_totals, self._dp.to_host(totals))
+                totals, since_flush = self._zeros(state, batch), 0
+            totals = self._add(state, totals, batch)
+            since_flush += 1
+            if should_stop():
+                return None
+        if totals is None:
+            raise ValueError("the evaluation split is empty")
+        host_totals = _add_host(host_totals, self._dp.to_host(totals))
+        if int(host_totals["count"]) == 0:
+            raise ValueError("the evaluation split is empty")
+        return self._task.summarize(host_totals)
+
+
+def _add_host(host_totals: dict | None, sums: dict) -> dict:
+    """Host running totals: integer sums in int64, the others in float64."""
+    sums = {k: np.asarray(v, np.int64 if np.issubdtype(v.dtype, np.integer) else np.float64) for k, v in sums.items()}
+    return sums if host_totals is None else {k: host_totals[k] + v for k, v in sums.items()}

@@ -14,26 +14,29 @@ from cnnjax.checkpoint import Checkpointer, PreemptionWatcher, WorkdirLock, chec
 from cnnjax.config import validate_config
 from cnnjax.data.catalog import DatasetInfo, ensure_prepared, for_task, mean_image, open_split, resolve_data_dir
 from cnnjax.data.density_augment import DensityPreprocess
-from cnnjax.data.pipeline import Preprocess, eval_batches, train_iterator
+from cnnjax.data.pipeline import Preprocess, eval_batches, train_batches
 from cnnjax.data.segmentation_augment import SegmentationPreprocess
 from cnnjax.models import create_model
 from cnnjax.models.registry import model_task
-from cnnjax.parallel import AXIS, DataParallel, initialize_distributed, select_devices
+from cnnjax.parallel import (
+    AXIS,
+    REPLICATED,
+    SHARDED,
+    DataParallel,
+    DevicePrefetch,
+    initialize_distributed,
+    select_devices,
+)
 from cnnjax.reporting import MetricsLog, Progress, plot_training_curves, write_summary
 from cnnjax.reporting.panels import write_density_panels, write_segmentation_panels
 from cnnjax.tasks import make_task
 from cnnjax.errors import DivergedError, RunWriteError
-from cnnjax.train.divergence import (
-    describe,
-    diverged_message,
-    first_nonfinite,
-    record_divergence,
-    refuse_if_diverged,
-)
-from cnnjax.train.evaluation import evaluate
+from cnnjax.train.divergence import describe, diverged_message, record_divergence, refuse_if_diverged
+from cnnjax.train.evaluation import Evaluator
+from cnnjax.train.log_window import accumulate, empty_window, window_means
 from cnnjax.train.optimizer import make_optimizer
-from cnnjax.train.state import create_train_state
-from cnnjax.train.steps import make_eval_step, make_train_step, sync_batch_stats
+from cnnjax.train.state import create_train_state, state_layouts
+from cnnjax.train.steps import make_eval_step, make_train_step, train_metric_names
 
 
 @dataclasses.dataclass
@@ -70,7 +73,7 @@ def prepare_experiment(config) -> Experiment:
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices("cnnjax: dataset prepared")
         info = ensure_prepared(config.dataset.name, data_dir)
-    data_parallel = DataParallel(config.parallel.backend, select_devices(config.parallel.num_devices))
+    data_parallel = DataParallel(select_devices(config.parallel.num_devices))
     data_parallel.check_batch_size(config.train.batch_size, "train.batch_size")
     data_parallel.check_batch_size(config.train.eval_batch_size, "train.eval_batch_size")
     _check_task(config, info)
@@ -175,113 +178,157 @@ def _os_error(e: OSError) -> str:
 def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
     dp, c = exp.data_parallel, config.train
     watcher = PreemptionWatcher()
-    checkpointer = log = progress_bar = None
+    checkpointer = log = progress_bar = batches = None
     try:
         tx, schedule = make_optimizer(config)
-        state = create_train_state(exp.model, tx, exp.image_shape, config.seed)
-        source = open_split(config.dataset.name, config.dataset.train_split, exp.data_dir, config.task)
-        train_data = train_iterator(
-            source,
-            preprocess=exp.preprocess,
-            global_batch_size=c.batch_size,
-            seed=config.seed,
-            process_index=jax.process_index(),
-            process_count=jax.process_count(),
-        )
+        layouts = state_layouts(per_device_batch_stats=not config.parallel.sync_batch_stats)
+        canonical, expand = dp.canonicalizer(layouts), dp.expander(layouts)
+        state = dp.put(create_train_state(exp.model, tx, exp.image_shape, config.seed))
+        on_device = _identity
+        train_step = make_train_step(exp.model, tx, schedule, exp.task, on_device)
+        metric_names = train_metric_names(exp.task)
+        window = dp.put(empty_window(metric_names))
         checkpointer = Checkpointer(workdir, c.keep_checkpoints)
         start_step, prior_seconds = 0, 0.0
-        if (restored := checkpointer.restore(state, train_data)) is not None:
-            start_step, state, progress = restored
+        if (restored := checkpointer.restore(state, window)) is not None:
+            start_step, state, window, progress = restored
             prior_seconds = float(progress["train_seconds"])
+        state = expand(state)
         train_seconds = prior_seconds
 
-        train_step = dp.map(make_train_step(exp.model, tx, schedule, exp.task), donate_argnums=(0,))
-        eval_step = dp.map(make_eval_step(exp.model, exp.task))
-        sync = None if config.parallel.sync_batch_stats else dp.map(sync_batch_stats)
+        def windowed_step(state, window, batch):
+            state, metrics = train_step(state, batch)
+            return state, accumulate(window, metrics, state.step, state.skipped_steps)
 
-        def evaluate_split(split: str, step: int) -> dict[str, float]:
-            batches = eval_batches(
+        step_fn = dp.map(windowed_step, (layouts, REPLICATED, SHARDED), (layouts, REPLICATED), donate_argnums=(0, 1))
+        evaluator = Evaluator(dp, make_eval_step(exp.model, exp.task, on_device), layouts, exp.task)
+
+        def eval_split_batches(split: str):
+            return eval_batches(
                 open_split(config.dataset.name, split, exp.data_dir, config.task),
                 preprocess=exp.preprocess,
                 global_batch_size=c.eval_batch_size,
                 process_index=jax.process_index(),
                 process_count=jax.process_count(),
             )
-            result = evaluate(eval_step, dp, device_state, batches, exp.task)
-            if config.task != "classification" and is_primary and c.eval_panels:
-                _write_panels(exp, workdir, split, step, dp.first(device_state), next(iter(batches)), c.eval_panels)
+
+        def evaluate_split(split: str, step: int) -> dict[str, float] | None:
+            """The split's metrics at `step` (and its panels), or None when a SIGTERM stopped it."""
+            batches = eval_split_batches(split)
+            result = evaluator(state, batches, watcher.should_stop)
+            if result is not None and config.task != "classification" and is_primary and c.eval_panels:
+                _write_panels(exp, workdir, split, step, dp.to_host(canonical(state)), next(iter(batches)), c.eval_panels)
             return result
 
+        host_batches = train_batches(
+            open_split(config.dataset.name, config.dataset.train_split, exp.data_dir, config.task),
+            preprocess=exp.preprocess,
+            global_batch_size=c.batch_size,
+            seed=config.seed,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+            start_step=start_step,
+        )
+        batches = DevicePrefetch(host_batches, dp.shard_batch)
         log = MetricsLog(workdir, resume_step=start_step, enabled=is_primary)
+        if start_step < c.num_steps:
+            compile_seconds = _compile(step_fn, evaluator, state, window, batches, eval_split_batches(config.dataset.eval_split))
+            step_fn = compile_seconds.pop("compiled")
+            log.write(start_step, "compile", compile_seconds)
         progress_bar = Progress(c.num_steps, initial_step=start_step, enabled=is_primary)
-        device_state = dp.replicate(state)
-        step, window, unchecked, started = start_step, [], [], time.perf_counter()
-        codes_read = {}  # step -> non-finite code, read by check_steps, consumed by the next log row
-        window_start, preempted = started, False
+        step, started, preempted = start_step, time.perf_counter(), False
+        window_start, window_first_step = started, start_step
 
-        def check_steps() -> None:
-            """Reads the non-finite codes of the steps since the last check ('stop': raises DivergedError)."""
-            codes = [(s, int(dp.first(code))) for s, code in unchecked]
-            unchecked.clear()
-            codes_read.update(codes)
-            if (first := first_nonfinite(codes)) is None:
+        def check(window_host: dict) -> None:
+            """'stop': raises DivergedError when a step of the window was non-finite."""
+            first = int(window_host["first_nonfinite_step"])
+            if first < 0 or c.nonfinite != "stop":
                 return
-            if c.nonfinite == "stop":
-                checkpointer.wait()  # the save in flight finishes; keep-k prunes behind it
-                metric, good = describe(first[1]), checkpointer.good_steps()
-                if is_primary:
-                    record_divergence(workdir, config.name, first[0], metric, good)
-                raise DivergedError(diverged_message(first[0], metric, good))
-            skipped = [s for s, code in codes if code]
-            progress_bar.write(
-                f"step {step}: skipped {len(skipped)} non-finite step(s) since the last check "
-                f"(first: step {skipped[0]}, {describe(first[1])}); "
-                f"{int(dp.first(device_state.skipped_steps))} in all"
-            )
+            checkpointer.wait()  # the save in flight finishes; keep-k prunes behind it
+            metric, good = describe(int(window_host["first_nonfinite_code"])), checkpointer.good_steps()
+            if is_primary:
+                record_divergence(workdir, config.name, first, metric, good)
+            raise DivergedError(diverged_message(first, metric, good))
 
-        while step < c.num_steps:
-            device_state, metrics = train_step(device_state, dp.shard_batch(next(train_data)))
+        if _evaluation_pending(c, start_step, log, config.dataset.eval_split):  # stopped during it: redo it
+            preempted = not _log_evaluation(config, exp, log, progress_bar, evaluate_split, start_step)
+        while step < c.num_steps and not preempted:
+            state, window = step_fn(state, window, next(batches))
             step += 1
-            window.append(metrics)
-            unchecked.append((step, metrics["nonfinite"]))
             checkpointer.check()
             if step % c.log_every_steps == 0 or step == c.num_steps:
-                check_steps()
+                window_host = dp.to_host(window)
+                check(window_host)
                 now = time.perf_counter()
-                finite = [codes_read.pop(s) == 0 for s in range(step - len(window) + 1, step + 1)]
-                means = _window_means(dp, window, finite)
-                means["skipped_steps"] = float(dp.first(device_state.skipped_steps))
-                images_per_sec = len(window) * c.batch_size / (now - window_start)
+                means = window_means(window_host)
+                means["skipped_steps"] = float(window_host["skipped_steps"])
+                images_per_sec = (step - window_first_step) * c.batch_size / (now - window_start)
                 log.write(step, "train", {**means, "images_per_sec": images_per_sec})
                 progress_bar.update(step, means, images_per_sec)
-                window, window_start = [], now
-            preempted = watcher.should_stop(step)
-            is_eval_step = c.eval_every_steps and step % c.eval_every_steps == 0
+                if (first := int(window_host["first_nonfinite_step"])) >= 0:
+                    skipped = int(window_host["skipped_steps"])
+                    progress_bar.write(
+                        f"step {step}: skipped non-finite step(s) since the last log (first: step {first}, "
+                        f"{describe(int(window_host['first_nonfinite_code']))}); {skipped} in all"
+                    )
+                window = dp.put(empty_window(metric_names))
+                window_start, window_first_step = now, step
+            preempted = watcher.should_stop()
+            is_eval_step = c.eval_every_steps and step % c.eval_every_steps == 0 and step < c.num_steps
             is_checkpoint_step = c.checkpoint_every_steps and step % c.checkpoint_every_steps == 0
-            if sync is not None and (is_eval_step or is_checkpoint_step or preempted or step == c.num_steps):
-                device_state = sync(device_state)  # one set of statistics for evaluation and saving
-            if is_eval_step and step < c.num_steps and not preempted:
-                check_steps()
-                result = evaluate_split(config.dataset.eval_split, step)
-                log.write(step, config.dataset.eval_split, _scalars(result))
-                progress_bar.write(f"step {step}: {config.dataset.eval_split} {exp.task.describe(result)}")
+            if is_eval_step or is_checkpoint_step or preempted or step == c.num_steps:
+                check(dp.to_host(window))
+                state = expand(canonical(state))  # one set of BatchNorm statistics for evaluation and saving
+            if is_eval_step and not preempted:
+                preempted = not _log_evaluation(config, exp, log, progress_bar, evaluate_split, step)
+                is_checkpoint_step = is_checkpoint_step or preempted
             if is_checkpoint_step or preempted or step == c.num_steps:
-                check_steps()
                 train_seconds = prior_seconds + time.perf_counter() - started  # what a relaunch reports
-                checkpointer.save(step, dp.first(device_state), train_data, config.to_dict(), {"train_seconds": train_seconds})
-            if preempted:
-                progress_bar.write(f"{watcher.reason}: saved step {step}, stopping")
-                break
+                checkpointer.save(
+                    step, canonical(state), window, config.to_dict(), {"train_seconds": train_seconds}
+                )
         checkpointer.wait()
         if preempted:
+            progress_bar.write(f"{watcher.reason}: saved step {step}, stopping")
             return {"status": "preempted", "step": step, "signal": watcher.reason}
-        skipped = int(dp.first(device_state.skipped_steps))
-        return _finish(config, exp.task, workdir, log, evaluate_split, step, train_seconds, skipped, is_primary)
+        skipped = int(dp.to_host(state.skipped_steps))
+        return _finish(config, exp.task, workdir, log, evaluate_split, step, train_seconds, skipped, is_primary, watcher)
     except OSError as e:
         good = ", ".join(map(str, checkpointer.good_steps())) if checkpointer else "none"
         raise RunWriteError(f"cannot write to {workdir}: {_os_error(e)}; its intact checkpoints: {good or 'none'}") from e
     finally:
-        _close_all((watcher, progress_bar, log, checkpointer), failing=sys.exc_info()[0] is not None)
+        _close_all((batches, watcher, progress_bar, log, checkpointer), failing=sys.exc_info()[0] is not None)
+
+
+def _identity(batch: dict) -> dict:
+    return batch
+
+
+def _compile(step_fn, evaluator: Evaluator, state, window, batches: DevicePrefetch, eval_batches) -> dict:
+    """Compiles the train and eval steps ahead of time; returns their compile seconds and the compiled train step
+    (`'compiled'`). The first train batch is peeked at, not consumed."""
+    batch = batches.peek()
+    started = time.perf_counter()
+    compiled = step_fn.lower(state, window, batch).compile()
+    train_seconds = time.perf_counter() - started
+    eval_seconds = evaluator.compile(state, next(iter(eval_batches)))
+    return {"compiled": compiled, "train_step_seconds": train_seconds, "eval_step_seconds": eval_seconds}
+
+
+def _evaluation_pending(c, start_step: int, log: MetricsLog, split: str) -> bool:
+    """A periodic evaluation at the resumed step that a stop interrupted (its row is missing)."""
+    return bool(c.eval_every_steps) and 0 < start_step < c.num_steps and start_step % c.eval_every_steps == 0 and not log.has(start_step, split)
+
+
+def _log_evaluation(config, exp: Experiment, log: MetricsLog, progress_bar: Progress, evaluate_split, step: int) -> bool:
+    """Evaluates the eval split at `step` and logs it; False when a stop interrupted it (nothing logged)."""
+    split = config.dataset.eval_split
+    result = evaluate_split(split, step)
+    if result is None:
+        return False
+    log.write(step, split, _scalars(result))
+    progress_bar.write(f"step {step}: {split} {exp.task.describe(result)}")
+    return True
 
 
 def _close_all(resources, failing: bool) -> None:
@@ -298,18 +345,15 @@ def _close_all(resources, failing: bool) -> None:
         raise errors[0]
 
 
-def _window_means(dp, window: list[dict], finite: list[bool]) -> dict[str, float]:
-    """Means of the logged metrics over the window's finite steps (NaN when every step was non-finite)."""
-    kept = [m for m, ok in zip(window, finite) if ok]
-    keys = [k for k in window[0] if k != "nonfinite"]
-    return {k: float(np.mean([dp.first(m[k]) for m in kept])) if kept else float("nan") for k in keys}
-
-
-def _finish(config, task, workdir, log, evaluate_split, step, train_seconds, skipped, is_primary) -> dict:
-    """Evaluates the validation and test splits, logs them unless already logged (a relaunch of a finished
-    run, or one killed during this evaluation), and writes the summary."""
+def _finish(config, task, workdir, log, evaluate_split, step, train_seconds, skipped, is_primary, watcher) -> dict:
+    """Evaluates the validation and test splits (once when they are the same split), logs them unless already
+    logged (a relaunch of a finished run, or one stopped during this evaluation), and writes the summary.
+    Returns the preempted status when a stop interrupts it (a relaunch redoes it)."""
     validation = evaluate_split(config.dataset.eval_split, step)
-    test = evaluate_split(config.dataset.test_split, step)
+    same = config.dataset.test_split == config.dataset.eval_split
+    test = validation if same or validation is None else evaluate_split(config.dataset.test_split, step)
+    if test is None:
+        return {"status": "preempted", "step": step, "signal": watcher.reason}
     for split, result in ((config.dataset.eval_split, validation), (config.dataset.test_split, test)):
         if not log.has(step, split):
             log.write(step, split, _scalars(result))

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from cnnjax.parallel import PER_DEVICE, REPLICATED
+
 
 @flax.struct.dataclass
 class TrainState:
@@ -43,3 +45,15 @@ def create_train_state(
         )
 
     return jax.tree.map(np.asarray, init())
+
+
+def state_layouts(per_device_batch_stats: bool) -> TrainState:
+    """Each field's `cnnjax.parallel` layout: all replicated, BatchNorm statistics per device when not synced."""
+    return TrainState(
+        step=REPLICATED,
+        params=REPLICATED,
+        batch_stats=PER_DEVICE if per_device_batch_stats else REPLICATED,
+        opt_state=REPLICATED,
+        rng=REPLICATED,
+        skipped_steps=REPLICATED,
+    )

@@ -1,8 +1,12 @@
 """Pure per-device train and eval steps, with named-axis collectives over `AXIS`.
 
-Both are mapped over devices by `cnnjax.parallel.DataParallel` (pmap or shard_map). No I/O, no Python
-side effects: they also vmap over seeds.
+Both are mapped over devices by `cnnjax.parallel.DataParallel`. No I/O, no Python side effects: they also
+vmap over seeds. Each takes the host batch as it crossed to the device (uint8 images) and first applies
+`on_device` (the preprocessing's device half, e.g. normalisation) to get the model's input.
 """
+
+from collections.abc import Callable
+
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +18,13 @@ from cnnjax.train.divergence import nonfinite_code
 from cnnjax.train.state import TrainState
 
 
-def make_train_step(model, tx: optax.GradientTransformation, schedule: optax.Schedule, task):
+def _identity(batch: dict) -> dict:
+    return batch
+
+
+def make_train_step(
+    model, tx: optax.GradientTransformation, schedule: optax.Schedule, task, on_device: Callable = _identity
+):
     """Returns `train_step(state, batch) -> (state, metrics)` for one device's share of the global batch;
     `task` (`cnnjax.tasks`) gives the loss and the metrics (and, where its `wants_features`, gets the
     model's features dict too: auxiliary heads). A non-finite step leaves params, optimizer state and
@@ -22,6 +32,7 @@ def make_train_step(model, tx: optax.GradientTransformation, schedule: optax.Sch
     (`cnnjax.train.divergence`); the step counter advances either way."""
 
     def train_step(state: TrainState, batch):
+        batch = on_device(batch)
         rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), lax.axis_index(AXIS))
 
         def loss_fn(params):
@@ -67,16 +78,17 @@ def make_train_step(model, tx: optax.GradientTransformation, schedule: optax.Sch
     return train_step
 
 
-def make_eval_step(model, task):
+def train_metric_names(task) -> tuple[str, ...]:
+    """The keys of a train step's metrics, apart from 'nonfinite' (its code)."""
+    return ("loss", *task.train_metric_names, "learning_rate", "grad_norm")
+
+
+def make_eval_step(model, task, on_device: Callable = _identity):
     """Returns `eval_step(state, batch) -> sums`: the task's sums over the real (mask 1) examples of all devices."""
 
     def eval_step(state: TrainState, batch):
+        batch = on_device(batch)
         logits = model.apply({"params": state.params, "batch_stats": state.batch_stats}, batch["image"], train=False)
         return jax.tree.map(lambda s: lax.psum(s, AXIS), task.eval_sums(logits, batch))
 
     return eval_step
-
-
-def sync_batch_stats(state: TrainState) -> TrainState:
-    """Averages per-device BatchNorm statistics across devices (before evaluation and checkpoints)."""
-    return state.replace(batch_stats=lax.pmean(state.batch_stats, AXIS))
