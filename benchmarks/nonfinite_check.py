@@ -2,7 +2,7 @@
 
     python benchmarks/nonfinite_check.py [--quick] [--model cifar_resnet20] [--batch 128] [--repeats 20]
 
-Both columns run one device under `DataParallel('pmap')`, the model's BatchNorm in train mode, SGD momentum,
+Both columns run one device under `DataParallel`, the model's BatchNorm in train mode, SGD momentum,
 state donated. 'without' is `make_train_step`'s update with the check, the masking and the gradient norm
 taken out. The columns take their steps in turn; each is the minimum over `--repeats` steps.
 """
@@ -17,9 +17,9 @@ from jax import lax
 
 from cnnjax.cpu_runtime import tune_cpu_runtime
 from cnnjax.models import create_model
-from cnnjax.parallel import AXIS, DataParallel
+from cnnjax.parallel import AXIS, REPLICATED, SHARDED, DataParallel
 from cnnjax.tasks.classification import Classification
-from cnnjax.train.state import create_train_state
+from cnnjax.train.state import create_train_state, state_layouts
 from cnnjax.train.steps import make_train_step
 
 
@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.batch = 8
     tune_cpu_runtime()
-    dp = DataParallel("pmap", jax.devices()[:1])
+    dp = DataParallel(jax.devices()[:1])
+    layouts = state_layouts(per_device_batch_stats=False)
     model = create_model(args.model, num_classes=10)
     tx = optax.sgd(0.1, momentum=0.9)
     task = Classification()
@@ -70,10 +71,14 @@ def main(argv: list[str] | None = None) -> None:
         }
     )
     columns = {
-        "with check": dp.map(make_train_step(model, tx, optax.constant_schedule(0.1), task), donate_argnums=(0,)),
-        "without": dp.map(step_without_check(model, tx, task), donate_argnums=(0,)),
+        "with check": make_train_step(model, tx, optax.constant_schedule(0.1), task),
+        "without": step_without_check(model, tx, task),
     }
-    states = {name: dp.replicate(create_train_state(model, tx, (32, 32, 3), 0)) for name in columns}
+    columns = {
+        name: dp.map(step, (layouts, SHARDED), (layouts, REPLICATED), donate_argnums=(0,))
+        for name, step in columns.items()
+    }
+    states = {name: dp.put(create_train_state(model, tx, (32, 32, 3), 0)) for name in columns}
     best = {name: float("inf") for name in columns}
     for name, step in columns.items():  # compile
         states[name], metrics = step(states[name], batch)

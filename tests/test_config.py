@@ -51,8 +51,8 @@ def test_bad_overrides_say_what_is_wrong(config, override, message):
 
 
 def test_invalid_values_are_refused(config):
-    apply_overrides(config, ["parallel.backend=pjit"])
-    with pytest.raises(ValueError, match="choose one of pmap, shard_map"):
+    apply_overrides(config, ["optimizer.name=lamb"])
+    with pytest.raises(ValueError, match="choose one of sgd, adamw, rmsprop"):
         validate_config(config)
 
 

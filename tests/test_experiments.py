@@ -23,13 +23,13 @@ def test_default_experiment_reaches_97_percent_on_the_digits_test_split(tmp_path
 
 
 def test_digits_simple_cnn_trains_and_skips_an_uncommitted_checkpoint(tmp_path):
-    args = ("train.num_steps=2", "model.overrides.widths=(8, 16)", "parallel.backend='shard_map'")
+    args = ("train.num_steps=2", "model.overrides.widths=(8, 16)")
     assert train(tmp_path, experiment("digits_simple_cnn.py"), *args) == 0
     (tmp_path / "checkpoints" / "9" / "state").mkdir(parents=True)  # a step dir Orbax never committed
     assert train(tmp_path, experiment("digits_simple_cnn.py"), *args) == 0  # resumes from step 2, not 9
     assert [n.split(".")[0] for n in os.listdir(tmp_path / "checkpoints") if "uncommitted" in n] == ["9"]
     rows = [(r["step"], r["split"]) for r in read_metrics(str(tmp_path))]
-    assert rows == [(2, "train"), (2, "validation"), (2, "test")], "each row once after a resume"
+    assert rows == [(0, "compile"), (2, "train"), (2, "validation"), (2, "test")], "each row once after a resume"
 
 
 @pytest.mark.parametrize("arg", ["resnet20", "plain20"])

@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 
 from cnnjax.config import base_config
-from cnnjax.parallel import DataParallel
 from cnnjax.tasks import Classification
 from cnnjax.train.loop import build_model
 from cnnjax.train.optimizer import make_optimizer
 from cnnjax.train.state import create_train_state
-from cnnjax.train.steps import make_train_step
+from one_step import train_one_step
 
 
 def one_step(dtype: str):
@@ -26,11 +25,8 @@ def one_step(dtype: str):
         "image": rng.normal(size=(16, 16, 16, 3)).astype(np.float32),
         "label": rng.integers(0, 10, 16).astype(np.int32),
     }
-    dp = DataParallel("pmap", jax.devices()[:1])
-    new, metrics = dp.map(make_train_step(model, tx, schedule, Classification()))(
-        dp.replicate(state), dp.shard_batch(batch)
-    )
-    return state, dp.first(new), dp.first(metrics)
+    new, metrics = train_one_step(model, tx, schedule, Classification(), state, batch)
+    return state, new, metrics
 
 
 @pytest.fixture(scope="module")

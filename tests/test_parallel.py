@@ -3,7 +3,7 @@
 from subprocesses import run_worker
 
 
-def test_pmap_and_shard_map_steps_equal_the_one_device_step_and_eval_is_exact():
+def test_the_4_device_step_equals_the_one_device_step_and_eval_is_exact():
     output = run_worker("parallel_equivalence", num_devices=4)
     print(output)
     assert output.strip().endswith("OK")

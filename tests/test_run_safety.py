@@ -107,7 +107,7 @@ def _flip_400_bytes(step_dir):
 DAMAGE = {
     "truncate_largest_state_file": _truncate,
     "delete_state_metadata": lambda step_dir: os.remove(step_dir / "state" / "_METADATA"),
-    "empty_data_iterator_state": lambda step_dir: open(step_dir / "data" / "process_0-of-1.json", "w").close(),
+    "empty_window_metadata": lambda step_dir: open(step_dir / "window" / "_METADATA", "w").close(),
     "flip_400_state_bytes": _flip_400_bytes,
 }
 
@@ -173,7 +173,7 @@ def test_a_second_launch_is_refused_and_ctrl_c_saves(tmp_path, capsys):
     first = start(cnnjax_train_command("experiments/digits_lenet5.py", tmp_path, *[f"--config.{a}" for a in args]),
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for_step(tmp_path, first, 5)
-    for launch_only in ((), ("parallel.backend='shard_map'",)):  # the same run, launched differently
+    for launch_only in ((), ("parallel.num_devices=1",)):  # the same run, launched differently
         assert train(tmp_path, LENET, *args, *launch_only) == 2
         err = capsys.readouterr().err
         assert f"PID {first.pid}" in err and "in use by a running run" in err and len(err.strip().splitlines()) == 1

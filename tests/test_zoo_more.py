@@ -13,7 +13,7 @@ from abstract_models import KEY, abstract_variables, count_params
 
 from cnnjax.models.inception import INCEPTION_STAGES, googlenet_loss
 from cnnjax.models.registry import create_model
-from cnnjax.parallel import DataParallel
+from one_step import train_one_step
 from cnnjax.tasks import Classification
 from cnnjax.train.losses import cross_entropy
 from cnnjax.train.state import create_train_state
@@ -205,10 +205,8 @@ def _engine_step(model, aux_weight: float, size: int):
     state = create_train_state(model, tx, (size, size, 3), seed=0)
     rng = np.random.default_rng(0)
     batch = {"image": rng.normal(size=(2, size, size, 3)).astype(np.float32), "label": np.array([0, 3], np.int32)}
-    dp = DataParallel("pmap", jax.devices()[:1])
-    step = dp.map(make_train_step(model, tx, schedule, Classification(aux_weight=aux_weight)))
-    new, metrics = step(dp.replicate(state), dp.shard_batch(batch))
-    return state, dp.first(new), dp.first(metrics)
+    new, metrics = train_one_step(model, tx, schedule, Classification(aux_weight=aux_weight), state, batch)
+    return state, new, metrics
 
 
 def test_engine_trains_googlenet_aux_heads_with_loss_aux_weight():

@@ -1,5 +1,5 @@
 """Worker (4 emulated CPU devices): segmentation evaluation (confusion matrix, mIoU) and a segmentation train
-step on 4 devices, pmap and shard_map, equal the 1-device results. Asserts inside; prints the numbers."""
+step on 4 devices equal the 1-device results. Asserts inside; prints the numbers."""
 
 import os
 import sys
@@ -10,12 +10,12 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from cnnjax.config import load_config  # noqa: E402
 from cnnjax.data.catalog import open_split  # noqa: E402
-from cnnjax.data.pipeline import eval_batches, train_iterator  # noqa: E402
-from cnnjax.parallel import DataParallel  # noqa: E402
-from cnnjax.train.evaluation import evaluate  # noqa: E402
+from cnnjax.data.pipeline import eval_batches, train_batches  # noqa: E402
+from cnnjax.parallel import REPLICATED, SHARDED, DataParallel  # noqa: E402
+from cnnjax.train.evaluation import Evaluator  # noqa: E402
 from cnnjax.train.loop import prepare_experiment  # noqa: E402
 from cnnjax.train.optimizer import make_optimizer  # noqa: E402
-from cnnjax.train.state import create_train_state  # noqa: E402
+from cnnjax.train.state import create_train_state, state_layouts  # noqa: E402
 from cnnjax.train.steps import make_eval_step, make_train_step  # noqa: E402
 
 assert jax.device_count() == 4, jax.devices()
@@ -38,7 +38,7 @@ def main():
     tx, schedule = make_optimizer(config)
     state = create_train_state(exp.model, tx, exp.image_shape, config.seed)
     batch = next(
-        train_iterator(
+        train_batches(
             open_split("shapes_segmentation", "train", exp.data_dir),
             preprocess=exp.preprocess,
             global_batch_size=8,
@@ -49,16 +49,12 @@ def main():
 
     # One train step: the loss and the update equal the 1-device step's (exact global pixel-mean loss).
     steps = {}
-    for name, devices, backend in (
-        ("1", jax.devices()[:1], "pmap"),
-        ("4 pmap", jax.devices(), "pmap"),
-        ("4 shard_map", jax.devices(), "shard_map"),
-    ):
-        dp = DataParallel(backend, devices)
-        new, metrics = dp.map(make_train_step(exp.model, tx, schedule, exp.task))(
-            dp.replicate(state), dp.shard_batch(batch)
-        )
-        steps[name] = (dp.first(new), {k: float(dp.first(v)) for k, v in metrics.items()})
+    layouts = state_layouts(per_device_batch_stats=False)
+    for name, devices in (("1", jax.devices()[:1]), ("4", jax.devices())):
+        dp = DataParallel(devices)
+        step = dp.map(make_train_step(exp.model, tx, schedule, exp.task), (layouts, SHARDED), (layouts, REPLICATED))
+        new, metrics = dp.to_host(step(dp.put(state), dp.shard_batch(batch)))
+        steps[name] = (new, {k: float(v) for k, v in metrics.items()})
         print(f"train step on {name} device(s): {steps[name][1]}")
     reference = steps["1"]
     for name, (new, metrics) in steps.items():
@@ -74,16 +70,10 @@ def main():
     state = steps["1"][0]
     validation = open_split("shapes_segmentation", "validation", exp.data_dir)
     results = {}
-    for name, devices, backend in (
-        ("1", jax.devices()[:1], "pmap"),
-        ("4 pmap", jax.devices(), "pmap"),
-        ("4 shard_map", jax.devices(), "shard_map"),
-    ):
-        dp = DataParallel(backend, devices)
+    for name, devices in (("1", jax.devices()[:1]), ("4", jax.devices())):
+        dp = DataParallel(devices)
         batches = eval_batches(validation, preprocess=exp.preprocess, global_batch_size=64)
-        results[name] = evaluate(
-            dp.map(make_eval_step(exp.model, exp.task)), dp, dp.replicate(state), batches, exp.task
-        )
+        results[name] = Evaluator(dp, make_eval_step(exp.model, exp.task), REPLICATED, exp.task)(dp.put(state), batches)
         print(f"eval on {name} device(s): mIoU {results[name]['miou']:.6f} count {results[name]['count']}")
     assert {r["count"] for r in results.values()} == {300}
     assert len({r["miou"] for r in results.values()}) == 1, "mIoU is computed from one summed confusion matrix"
