@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -66,8 +67,12 @@ def run_worker(name: str, num_devices: int, *args: str, timeout: float = 600) ->
 def read_checkpoint_state(workdir, step: int) -> dict:
     """The saved train state at `step`, as nested dicts of numpy arrays."""
     path = Path(workdir) / "checkpoints" / str(step) / "state"
-    restored = ocp.StandardCheckpointer().restore(path)
-    return _to_numpy(restored)
+    checkpointer = ocp.StandardCheckpointer()
+    here = jax.sharding.SingleDeviceSharding(jax.devices()[0])  # whatever topology saved it
+    target = jax.tree.map(
+        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=here), checkpointer.metadata(path).item_metadata.tree
+    )
+    return _to_numpy(checkpointer.restore(path, target))
 
 
 def _to_numpy(tree):
