@@ -1,6 +1,8 @@
-"""Exact resume: runs stopped by SIGTERM, or killed by SIGKILL after a checkpoint, then resumed, end
-bitwise equal to an uninterrupted run, with every step's loss logged exactly once."""
+"""Exact resume of a shrunk default run stopped at 40 %: by SIGKILL after a checkpoint, by SIGTERM between log
+steps, by SIGTERM during an evaluation. The resumed run logs every value the uninterrupted run logs (timings
+apart) and ends in the same state, bitwise."""
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -8,22 +10,28 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from subprocesses import TINY_RUN, cnnjax_train_command, read_checkpoint_state, run, start
+from experiment_runs import train
+from subprocesses import cnnjax_train_command, read_checkpoint_state, run, start
 
 from cnnjax.checkpoint import is_committed
 from cnnjax.reporting import read_metrics
+from cnnjax.train.evaluation import Evaluator
 
-STEPS = 600
-COMMAND_ARGS = (
-    *TINY_RUN,
-    f"--config.train.num_steps={STEPS}",
-    "--config.train.checkpoint_every_steps=100",
-    "--config.parallel.sync_batch_stats=False",  # per-device statistics are averaged at each save
+STEPS = 100
+OVERRIDES = (
+    f"train.num_steps={STEPS}",
+    "train.batch_size=32",
+    "train.eval_batch_size=16",  # 17 batches per evaluation: a stop can land inside one
+    "train.log_every_steps=7",  # log windows straddle every stop
+    "train.eval_every_steps=25",
+    "train.checkpoint_every_steps=30",
 )
+CONFIG = "experiments/digits_lenet5.py"
+TIMINGS = ("time", "images_per_sec")
 
 
 def train_command(workdir):
-    return cnnjax_train_command("experiments/digits_simple_cnn.py", workdir, *COMMAND_ARGS)
+    return cnnjax_train_command(CONFIG, workdir, *[f"--config.{o}" for o in OVERRIDES])
 
 
 def wait_for(condition, process, timeout=300.0):
@@ -39,6 +47,15 @@ def last_logged_step(workdir) -> int:
     return rows[-1]["step"] if rows else 0
 
 
+def logged(workdir) -> list[dict]:
+    """Every logged row but its timings (compile rows are per launch: timings only)."""
+    return [
+        {k: v for k, v in row.items() if k not in TIMINGS}
+        for row in read_metrics(str(workdir))
+        if row["split"] != "compile"
+    ]
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("uninterrupted")
@@ -48,39 +65,63 @@ def uninterrupted(tmp_path_factory):
 
 
 def assert_same_run(workdir, reference):
-    losses = [(r["step"], r["loss"]) for r in read_metrics(str(workdir), "train")]
-    reference_losses = [(r["step"], r["loss"]) for r in read_metrics(str(reference), "train")]
-    assert [s for s, _ in losses] == list(range(1, STEPS + 1)), "each step is logged exactly once"
-    assert losses == reference_losses
+    rows, reference_rows = logged(workdir), logged(reference)
+    assert [(r["step"], r["split"]) for r in rows] == [(r["step"], r["split"]) for r in reference_rows]
+    assert rows == reference_rows  # every logged value, bitwise
     state, reference_state = read_checkpoint_state(workdir, STEPS), read_checkpoint_state(reference, STEPS)
-    for part in ("params", "opt_state", "batch_stats", "step", "rng"):
-        leaves, reference_leaves = jax.tree.leaves(state[part]), jax.tree.leaves(reference_state[part])
-        assert len(leaves) == len(reference_leaves) > 0
-        for a, b in zip(leaves, reference_leaves):
-            np.testing.assert_array_equal(a, b, err_msg=part)  # bitwise
+    leaves, reference_leaves = jax.tree.leaves(state), jax.tree.leaves(reference_state)
+    assert len(leaves) == len(reference_leaves) > 0
+    for a, b in zip(leaves, reference_leaves):
+        np.testing.assert_array_equal(a, b)  # bitwise
 
 
-def test_sigterm_saves_at_the_next_step_and_resumes_exactly(tmp_path, uninterrupted):
+def test_sigterm_at_40_percent_saves_mid_window_and_resumes_exactly(tmp_path, uninterrupted):
     process = start(train_command(tmp_path), stdout=-1, stderr=-1)
-    wait_for(lambda: last_logged_step(tmp_path) >= 150, process)
+    wait_for(lambda: last_logged_step(tmp_path) >= 35, process)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr[-3000:]
-    assert "stopped by SIGTERM at step" in stdout
     stopped_at = int(stdout.split("stopped by SIGTERM at step")[1].split(";")[0])
-    assert 150 <= stopped_at < STEPS and stopped_at % 100, "saved at the step boundary, not a periodic save"
+    assert 35 <= stopped_at < STEPS and stopped_at % 30, "saved at the step boundary, not a periodic save"
     assert is_committed(str(Path(tmp_path, "checkpoints", str(stopped_at))))
     resumed = run(train_command(tmp_path))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_same_run(tmp_path, uninterrupted)
 
 
-def test_sigkill_after_a_checkpoint_resumes_exactly(tmp_path, uninterrupted):
+def test_sigkill_at_40_percent_resumes_from_the_last_checkpoint_exactly(tmp_path, uninterrupted):
     process = start(train_command(tmp_path), stdout=-1, stderr=-1)
-    wait_for(lambda: is_committed(str(Path(tmp_path, "checkpoints", "200"))), process)
+    wait_for(lambda: is_committed(str(Path(tmp_path, "checkpoints", "30"))) and last_logged_step(tmp_path) >= 42, process)
     process.kill()
     process.communicate(timeout=60)
-    assert last_logged_step(tmp_path) >= 200
     resumed = run(train_command(tmp_path))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_same_run(tmp_path, uninterrupted)
+
+
+def test_sigterm_during_an_evaluation_saves_and_redoes_it_on_resume(tmp_path, uninterrupted, monkeypatch, capsys):
+    """SIGTERM arrives after the 3rd batch of the evaluation at step 50; the run saves step 50 and exits; the
+    relaunch evaluates step 50 before training on."""
+    evaluate = Evaluator.__call__
+    evaluations = []
+
+    def signal_during_second_evaluation(self, state, batches, should_stop=lambda: False):
+        evaluations.append(0)
+        batches_seen = []
+
+        def stop_after_third_batch():
+            batches_seen.append(0)
+            if len(evaluations) == 2 and len(batches_seen) == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return should_stop()
+
+        return evaluate(self, state, batches, stop_after_third_batch)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Evaluator, "__call__", signal_during_second_evaluation)
+        assert train(tmp_path, CONFIG, *OVERRIDES) == 0
+    assert "stopped by SIGTERM at step 50" in capsys.readouterr().out
+    assert [r["step"] for r in read_metrics(str(tmp_path), "validation")] == [25]
+    assert is_committed(str(tmp_path / "checkpoints" / "50"))
+    assert train(tmp_path, CONFIG, *OVERRIDES) == 0
     assert_same_run(tmp_path, uninterrupted)
