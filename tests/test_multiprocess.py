@@ -1,5 +1,7 @@
-"""Two local processes joined by jax.distributed (2 CPU devices each) match one 4-device process."""
+"""Two local processes joined by jax.distributed (2 CPU devices each) match one 4-device process; a run stopped
+on one topology resumes on another with the same data order."""
 
+import shutil
 import signal
 import socket
 import time
@@ -54,33 +56,62 @@ def start_two_processes(workdir, *args: str) -> list:
     ]
 
 
-def test_two_processes_match_one_four_device_process(tmp_path):
-    single, multi = tmp_path / "single", tmp_path / "multi"
-    processes = start_two_processes(multi, *ARGS)
-    done = run(cnnjax_train_command("experiments/digits_simple_cnn.py", single, *ARGS), num_devices=4)
-    outputs = [p.communicate(timeout=600) for p in processes]
-    for p, (_, err) in zip(processes, outputs):
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory):
+    """An uninterrupted 2-process run of STEPS steps, checkpointed at STEPS / 2 and STEPS."""
+    workdir = tmp_path_factory.mktemp("two_processes")
+    processes = start_two_processes(workdir, *ARGS, f"--config.train.checkpoint_every_steps={STEPS // 2}")
+    for p, (_, err) in zip(processes, [p.communicate(timeout=600) for p in processes]):
         assert p.returncode == 0, err[-4000:]
+    return workdir
+
+
+def test_two_processes_match_one_four_device_process(tmp_path, two_process_run):
+    single = tmp_path / "single"
+    done = run(cnnjax_train_command("experiments/digits_simple_cnn.py", single, *ARGS), num_devices=4)
     assert done.returncode == 0, done.stderr[-4000:]
+    assert_same_training(two_process_run, single)
 
-    losses = [r["loss"] for r in read_metrics(str(multi), "train")]
-    reference = [r["loss"] for r in read_metrics(str(single), "train")]
-    assert len(losses) == len(reference) == STEPS
-    np.testing.assert_allclose(losses, reference, rtol=1e-6)
 
+def assert_same_training(workdir, reference, rtol=1e-6):
+    """The same losses at every step (within `rtol`) and parameter updates within 1e-5 of the reference's."""
+    losses = [r["loss"] for r in read_metrics(str(workdir), "train")]
+    reference_losses = [r["loss"] for r in read_metrics(str(reference), "train")]
+    assert len(losses) == len(reference_losses) == STEPS
+    np.testing.assert_allclose(losses, reference_losses, rtol=rtol)
     config = load_config(str(REPO / "experiments/digits_simple_cnn.py"), [a[len("--config.") :] for a in ARGS])
     exp = prepare_experiment(config)
     initial = create_train_state(exp.model, make_optimizer(config)[0], exp.image_shape, config.seed).params
-    params = read_checkpoint_state(multi, STEPS)["params"]
-    reference_params = read_checkpoint_state(single, STEPS)["params"]
+    params = read_checkpoint_state(workdir, STEPS)["params"]
+    reference_params = read_checkpoint_state(reference, STEPS)["params"]
     for start_value, a, b in zip(jax.tree.leaves(initial), jax.tree.leaves(params), jax.tree.leaves(reference_params)):
         reference_update = b - start_value
         assert np.max(np.abs((a - start_value) - reference_update)) <= 1e-5 * np.max(np.abs(reference_update))
 
 
+def stopped_at_half(finished, workdir):
+    """A copy of a finished run as a SIGKILL right after its checkpoint at STEPS / 2 leaves it."""
+    shutil.copytree(finished, workdir)
+    shutil.rmtree(workdir / "checkpoints" / str(STEPS))
+    for name in ("summary.json", "summary.txt"):
+        (workdir / name).unlink()
+    return workdir
+
+
+@pytest.mark.parametrize("num_devices", [2, 1])
+def test_a_two_process_run_resumes_in_one_process_on_fewer_devices_with_the_same_data(
+    tmp_path, two_process_run, num_devices
+):
+    workdir = stopped_at_half(two_process_run, tmp_path / "run")
+    args = (*ARGS, f"--config.train.checkpoint_every_steps={STEPS // 2}", f"--config.parallel.num_devices={num_devices}")
+    done = run(cnnjax_train_command("experiments/digits_simple_cnn.py", workdir, *args), num_devices=4)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert_same_training(workdir, two_process_run, rtol=1e-5)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_to_one_process_stops_both_at_the_same_step(tmp_path, signum):
-    command_args = (*TINY_RUN, "--config.train.num_steps=5000", "--config.train.checkpoint_every_steps=1000")
+    command_args = (*TINY_RUN, "--config.train.num_steps=120", "--config.train.checkpoint_every_steps=1000")
     processes = start_two_processes(tmp_path, *command_args)
     deadline = time.time() + 300
     while not read_metrics(str(tmp_path), "train") or read_metrics(str(tmp_path), "train")[-1]["step"] < 50:
@@ -93,5 +124,16 @@ def test_a_signal_to_one_process_stops_both_at_the_same_step(tmp_path, signum):
         by = "Ctrl-C" if signum == signal.SIGINT and i == 1 else "SIGTERM"
         assert p.returncode == (130 if by == "Ctrl-C" else 0), err[-3000:]
         stops.append(int(out.split(f"stopped by {by} at step")[1].split(";")[0]))
-    assert stops[0] == stops[1] and 50 <= stops[0] < 5000
+    assert stops[0] == stops[1] and 50 <= stops[0] < 120
     assert is_committed(str(tmp_path / "checkpoints" / str(stops[0])))
+    if signum == signal.SIGTERM:  # resumed, it equals the uninterrupted 2-process run, bitwise
+        reference = tmp_path / "uninterrupted"
+        runs = [*start_two_processes(tmp_path, *command_args), *start_two_processes(reference, *command_args)]
+        for p, (_, err) in zip(runs, [p.communicate(timeout=600) for p in runs]):
+            assert p.returncode == 0, err[-4000:]
+        strip = lambda rows: [{k: v for k, v in r.items() if k not in ("time", "images_per_sec")} for r in rows]
+        assert strip(read_metrics(str(tmp_path), "train")) == strip(read_metrics(str(reference), "train"))
+        for a, b in zip(
+            jax.tree.leaves(read_checkpoint_state(tmp_path, 120)), jax.tree.leaves(read_checkpoint_state(reference, 120))
+        ):
+            np.testing.assert_array_equal(a, b)
