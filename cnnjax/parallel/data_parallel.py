@@ -122,15 +122,19 @@ class DataParallel:
         return jax.jit(mapped, donate_argnums=donate_argnums, compiler_options=compiler_options or None)
 
     def canonicalizer(self, layouts) -> Callable:
-        """A jitted map from trees in `layouts` to the canonical form (what checkpoints hold): every
-        PER_DEVICE leaf averaged over the devices, every leaf REPLICATED."""
+        """A map from trees in `layouts` to the canonical form (what checkpoints hold): every PER_DEVICE leaf
+        averaged over the devices, every leaf REPLICATED; the identity when no leaf is PER_DEVICE."""
+        if PER_DEVICE not in jax.tree.leaves(layouts):
+            return lambda tree: tree
         return jax.jit(
             lambda tree: _per_device_leaves(lambda x: jnp.mean(x, axis=0), tree, layouts),
             out_shardings=self.sharding(REPLICATED),
         )
 
     def expander(self, layouts) -> Callable:
-        """A jitted map from a canonical tree to `layouts`: each PER_DEVICE leaf copied to every device."""
+        """A map from a canonical tree to `layouts`: each PER_DEVICE leaf copied to every device."""
+        if PER_DEVICE not in jax.tree.leaves(layouts):
+            return lambda tree: tree
         n = self.num_devices
 
         def expand(tree):
