@@ -6,7 +6,6 @@ import os
 import random
 import shutil
 
-import grain
 import numpy as np
 import pytest
 
@@ -17,8 +16,8 @@ from cnnjax.errors import WorkdirLockedError
 PATTERNS = 20
 
 
-def _iterator():
-    return iter(grain.MapDataset.range(1000).batch(4).to_iter_dataset())
+def _window(step: int) -> dict:
+    return {"sums": {"loss": np.full((), step, np.float32)}, "finite_steps": np.full((), step, np.int32)}
 
 
 def _state(step: int) -> dict:
@@ -27,10 +26,9 @@ def _state(step: int) -> dict:
 
 
 def _save_steps(workdir, steps, keep=3):
-    checkpointer, data = Checkpointer(str(workdir), keep), _iterator()
+    checkpointer = Checkpointer(str(workdir), keep)
     for step in steps:
-        next(data)
-        checkpointer.save(step, _state(step), data, {"name": "t"}, {"train_seconds": float(step)})
+        checkpointer.save(step, _state(step), _window(step), {"name": "t"}, {"train_seconds": float(step)})
     checkpointer.close()
 
 
@@ -74,14 +72,14 @@ def test_random_damage_to_the_newest_step_never_loads_damaged_data(two_steps, tm
         target = rng.choice(files)
         kind = _damage(target, rng)
         checkpointer = Checkpointer(str(workdir), 3)
-        step, state, progress = checkpointer.restore(_state(0), _iterator())
+        step, state, window, progress = checkpointer.restore(_state(0), _window(0))
         checkpointer.close()
         # Orbax's commit markers are written after the manifest; one that still reads as committed is harmless
         harmless = os.path.relpath(target, step_dir) in WRITTEN_AT_COMMIT and step == 2
         assert step == 1 or harmless, f"{kind} of {target} went unnoticed"
         for name, value in _state(step).items():
             np.testing.assert_array_equal(state[name], value)
-        assert progress == {"train_seconds": float(step)}
+        assert progress == {"train_seconds": float(step)} and window == _window(step)
         if step == 1:
             aside = [n for n in os.listdir(workdir / "checkpoints") if n.startswith("2.")]
             assert len(aside) == 1 and not step_dir.exists(), "the damaged step is moved aside, not deleted"
@@ -101,11 +99,11 @@ def test_keep_k_prunes_only_behind_a_good_newest_step(tmp_path):
 
 
 def test_non_finite_states_are_never_saved(tmp_path):
-    checkpointer, data = Checkpointer(str(tmp_path), 3), _iterator()
+    checkpointer = Checkpointer(str(tmp_path), 3)
     state = _state(1)
     state["w"][3, 3] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
-        checkpointer.save(1, state, data, {}, {"train_seconds": 0.0})
+        checkpointer.save(1, state, _window(1), {}, {"train_seconds": 0.0})
     checkpointer.close()
     assert checkpointer.good_steps() == []
 
