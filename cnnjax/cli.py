@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     prep = data_commands.add_parser("prepare", help="prepare a dataset as array_record")
     prep.add_argument("name")
     prep.add_argument("--data_dir", default=None)
-    bench = commands.add_parser("benchmark", help="time the train step of a model (--override.NAME=value: model options)")
+    bench = commands.add_parser(
+        "benchmark", help="time the train step of a model (--override.NAME=value: model options)"
+    )
     bench.add_argument("--model", required=True, help="a classification model of cnnjax.models.list_models()")
     bench.add_argument("--batch", type=int, required=True, help="global batch size")
     # Defaults (None here) are cnnjax.benchmark.BenchmarkSpec's.

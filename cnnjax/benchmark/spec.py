@@ -41,6 +41,9 @@ def check_spec(spec: BenchmarkSpec) -> None:
 
 def check_data_shape(spec: BenchmarkSpec, image_shape: tuple[int, int, int], num_classes: int) -> None:
     """With ``with_data``, an explicit image size or class count must be the config's."""
-    for flag, asked, given in (("image_size", spec.image_size, image_shape[0]), ("num_classes", spec.num_classes, num_classes)):
+    for flag, asked, given in (
+        ("image_size", spec.image_size, image_shape[0]),
+        ("num_classes", spec.num_classes, num_classes),
+    ):
         if asked is not None and asked != given:
             raise ValueError(f"--{flag} {asked} differs from --with_data {spec.with_data}'s {given}; leave it out")
