@@ -102,20 +102,17 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(rest)
         if model_overrides and args.command != "benchmark":
             raise ValueError("--override.NAME=value is for cnnjax benchmark; train takes --config.model.overrides.NAME")
+        if overrides and args.command != "train":
+            raise ValueError(f"--config.NAME=value is for cnnjax train, not cnnjax {args.command}")
         if args.command == "benchmark":
             from cnnjax.cpu_runtime import tune_cpu_runtime
 
             tune_cpu_runtime()
             enable_compilation_cache()
-            from cnnjax.benchmark import BenchmarkSpec, format_report, run_benchmark, to_json
+            from cnnjax.benchmark.command import benchmark_command  # jax is imported only once the arguments parse
 
             given = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "json")}
-            spec = BenchmarkSpec(**given, overrides=_model_overrides(model_overrides))
-            result = run_benchmark(spec)
-            print(format_report(result))
-            if args.json:
-                with open(args.json, "w") as file:
-                    file.write(to_json(result))
+            benchmark_command({**given, "overrides": _model_overrides(model_overrides)}, args.json)
             return 0
         if args.command == "train":
             config = load_config(args.config, overrides)
