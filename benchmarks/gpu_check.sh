@@ -67,7 +67,7 @@ EOF
 train_preempt_resume() {  # SIGTERM once metrics.jsonl shows 40 % of the steps, then the same command to the end
   local config=experiments/digits_lenet5.py workdir=$WORK/digits first=$WORK/first_run.log
   local target pid step=0 rc
-  target=$(python3 -c "from cnnjax.config import load_config; print(int(0.4 * load_config('$config').train.num_steps))")
+  target=$(python3 -c "from cnnjax.config import load_config; print(int(0.4 * load_config('$config').train.num_steps))") || return 1
   cnnjax train --config "$config" --workdir "$workdir" > >(tee "$first") 2>&1 &
   pid=$!
   while kill -0 "$pid" 2>/dev/null && ((step < target)); do

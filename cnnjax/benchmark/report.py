@@ -7,7 +7,7 @@ import json
 from cnnjax.benchmark.model_flops import BACKWARD_FACTOR
 from cnnjax.reporting.strict_json import encode
 
-GIGA, GIB = 1e9, 2**30
+GIGA, MIB, GIB = 1e9, 2**20, 2**30
 
 
 def format_report(result: dict) -> str:
@@ -23,7 +23,7 @@ def format_report(result: dict) -> str:
         f"step           {result['step_seconds_median'] * 1e3:.1f} ms median of {result['steps']} "
         f"(min {result['step_seconds_min'] * 1e3:.1f}, max {result['step_seconds_max'] * 1e3:.1f})",
         f"throughput     {result['images_per_second']:.1f} images/s",
-        f"peak memory    {result['peak_memory_bytes_per_device'] / GIB:.2f} GiB per device "
+        f"peak memory    {_size(result['peak_memory_bytes_per_device'])} per device "
         f"({result['peak_memory_source']})",
         f"model FLOPs    {result['model_flops_per_step'] / GIGA:.2f} GFLOP per step "
         f"({1 + BACKWARD_FACTOR} x forward, XLA cost analysis with XLA convs, padded taps not counted)",
@@ -41,6 +41,10 @@ def format_report(result: dict) -> str:
             f"(max {data['data_wait_seconds_max'] * 1e3:.1f}): host time reading and placing a batch",
         ]
     return "\n".join(lines)
+
+
+def _size(num_bytes: int) -> str:
+    return f"{num_bytes / GIB:.2f} GiB" if num_bytes >= GIB else f"{num_bytes / MIB:.1f} MiB"
 
 
 def to_json(result: dict) -> str:
