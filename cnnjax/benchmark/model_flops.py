@@ -2,13 +2,17 @@
 
 The forward FLOPs are XLA's cost analysis of the lowered forward pass (train mode, the whole global batch),
 traced with every conv on XLA (``force_implementation('xla')``): the analysis cannot see into custom calls,
-so oneDNN convs would count as zero. Convention: 2 FLOPs per multiply-add, and taps that fall on a conv's
-zero padding are not counted (XLA skips them: ~5 % fewer than counting every tap at 32x32 maps, ~16 % at 8x8).
+so oneDNN convs would count as zero. It is lowered for the host's CPU backend whatever the devices: the
+count is of the unoptimised program, the same for every platform, and needs no compile there (JAX's
+``Lowered.cost_analysis`` is not implemented for plugin backends such as CUDA and TPU).
+Convention: 2 FLOPs per multiply-add, and taps that fall on a conv's zero padding are not counted (XLA skips
+them: ~5 % fewer than counting every tap at 32x32 maps, ~16 % at 8x8).
 """
 
 from __future__ import annotations
 
 import jax
+from jax.sharding import SingleDeviceSharding
 
 from cnnjax.layers import force_implementation
 
@@ -21,8 +25,9 @@ def forward_flops(model, variables, images: jax.ShapeDtypeStruct) -> float:
     def forward(variables, images):
         return model.apply(variables, images, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(0)})
 
+    on_host = SingleDeviceSharding(jax.devices("cpu")[0])
     with force_implementation("xla"):
-        lowered = jax.jit(forward).lower(variables, images)
+        lowered = jax.jit(forward, in_shardings=on_host).lower(variables, images)
     return float(lowered.cost_analysis()["flops"])
 
 

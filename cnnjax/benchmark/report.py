@@ -23,8 +23,7 @@ def format_report(result: dict) -> str:
         f"step           {result['step_seconds_median'] * 1e3:.1f} ms median of {result['steps']} "
         f"(min {result['step_seconds_min'] * 1e3:.1f}, max {result['step_seconds_max'] * 1e3:.1f})",
         f"throughput     {result['images_per_second']:.1f} images/s",
-        f"peak memory    {_size(result['peak_memory_bytes_per_device'])} per device "
-        f"({result['peak_memory_source']})",
+        f"peak memory    {_size(result['peak_memory_bytes_per_device'])} per device ({result['peak_memory_source']})",
         f"model FLOPs    {result['model_flops_per_step'] / GIGA:.2f} GFLOP per step "
         f"({1 + BACKWARD_FACTOR} x forward, XLA cost analysis with XLA convs, padded taps not counted)",
         f"achieved       {result['achieved_flops_per_second'] / GIGA:.1f} GFLOP/s",
