@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     prep.add_argument("name")
     prep.add_argument("--data_dir", default=None)
     bench = commands.add_parser(
-        "benchmark", help="time the train step of a model (--override.NAME=value: model options)"
+        "benchmark",
+        help="time the train step of a model",
+        epilog="model options: --override.NAME=value, e.g. --override.width=2 --override.stage_sizes='(1, 1, 1)'",
     )
     bench.add_argument("--model", required=True, help="a classification model of cnnjax.models.list_models()")
     bench.add_argument("--batch", type=int, required=True, help="global batch size")
