@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from cnnjax.benchmark.model_flops import BACKWARD_FACTOR
-from cnnjax.reporting.strict_json import encode
+from cnnjax.reporting import strict_json
 
 GIGA, MIB, GIB = 1e9, 2**20, 2**30
 
@@ -47,4 +45,4 @@ def _size(num_bytes: int) -> str:
 
 
 def to_json(result: dict) -> str:
-    return json.dumps(encode(result), indent=1)
+    return strict_json.dumps(result, indent=1)
