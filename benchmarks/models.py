@@ -2,18 +2,18 @@
 
     python benchmarks/models.py [--quick] [--no-torch] [--repeats N] [--models a,b]
 
-JAX: ``cnnjax.models.create_model`` + BatchNorm in train mode + optax SGD (momentum 0.9), one jitted
-step with the state donated; ``xla`` traces it inside ``force_implementation('xla')``.  PyTorch: the
+JAX: ``cnnjax.models.create_model`` trained by cnnjax's own train step (``cnnjax.benchmark.train_setup``:
+BatchNorm in train mode, SGD momentum 0.9, the state donated) on one device; ``xla`` traces it inside
+``force_implementation('xla')``.  PyTorch: the
 hand-written models of ``torch_reference.py``, eager, NCHW.  The columns take their warm steps in
 turn (auto, xla, torch, auto, ...), so a change in the machine's load reaches all of them; warm step
-s is the minimum over ``--repeats`` steps; compile s is JAX's first call (trace + compile + run).
+s is the minimum over ``--repeats`` steps; compile s is ``cnnjax.compile_time.timed_compile``'s (trace + compile).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import sys
 import time
 from collections.abc import Callable
@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
-import optax
 
+from cnnjax.benchmark.train_setup import synthetic_batch, train_bench
+from cnnjax.compile_time import timed_compile
 from cnnjax.cpu_runtime import tune_cpu_runtime
 from cnnjax.layers import force_implementation
 from cnnjax.models import create_model
+from cnnjax.parallel import DataParallel
 
 
 class Setup(NamedTuple):
@@ -45,50 +46,22 @@ SETUPS = [
 QUICK_SETUPS = [Setup("cifar_resnet20", 8, 16, 10, (("stage_sizes", (1, 1, 1)), ("width", 4)))]
 
 
-def jax_train_step(setup: Setup):
-    """A jitted ``step(state) -> state`` and its initial state (params, batch stats, momentum, batch)."""
-    model = create_model(setup.model, num_classes=setup.num_classes, **dict(setup.overrides))
-    key_init, key_x = jax.random.split(jax.random.key(0, impl="rbg"))  # threefry init compiles for ~9 s
-    images = jax.random.normal(key_x, (setup.batch, setup.size, setup.size, 3))
-    labels = jnp.arange(setup.batch) % setup.num_classes
-    variables = jax.jit(functools.partial(model.init, train=False))(key_init, images[:1])
-    optimizer = optax.sgd(0.1, momentum=0.9)
-
-    def loss_fn(params, batch_stats):
-        logits, updates = model.apply(
-            {"params": params, "batch_stats": batch_stats},
-            images,
-            train=True,
-            mutable=["batch_stats"],
-            rngs={"dropout": jax.random.key(1, impl="rbg")},
-        )
-        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), updates["batch_stats"]
-
-    @functools.partial(jax.jit, donate_argnums=0)
-    def step(state):
-        params, batch_stats, opt_state = state
-        (_, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch_stats)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), batch_stats, opt_state
-
-    state = (variables["params"], variables["batch_stats"], optimizer.init(variables["params"]))
-    return step, state
-
-
 def jax_stepper(setup: Setup, implementation: str) -> tuple[Callable[[], None], float]:
-    """(one warm step, compile + first step s)."""
+    """(one warm step, compile s) of cnnjax's train step on one device (``cnnjax.benchmark.train_setup``)."""
+    model = create_model(setup.model, num_classes=setup.num_classes, **dict(setup.overrides))
+    batch = synthetic_batch(setup.batch, (setup.size, setup.size, 3), setup.num_classes)
+    bench = train_bench(model, DataParallel("pmap", jax.devices()[:1]), batch)
     forced = force_implementation("xla") if implementation == "xla" else contextlib.nullcontext()
     with forced:
-        step, state = jax_train_step(setup)
-        start = time.perf_counter()
-        state = jax.block_until_ready(step(state))
-        cold = time.perf_counter() - start
+        step, compile_seconds = timed_compile(bench.step, bench.state, bench.batch)
+    state = bench.state
 
     def warm_step():
         nonlocal state
-        state = jax.block_until_ready(step(state))
+        state, _ = step(state, bench.batch)
+        jax.block_until_ready(state)
 
-    return warm_step, cold
+    return warm_step, compile_seconds
 
 
 def torch_stepper(setup: Setup) -> Callable[[], None]:

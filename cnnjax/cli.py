@@ -2,14 +2,17 @@
 
 cnnjax train --config experiments/FILE.py[:arg] --workdir DIR [--config.a.b=value ...]
 cnnjax data prepare NAME [--data_dir DIR]
+cnnjax benchmark --model NAME --batch N [--image_size S] [--dtype D] [--override.NAME=value ...] [--with_data FILE.py]
 """
 
 import argparse
+import ast
 import os
 import sys
 import threading
 
 from cnnjax import errors
+from cnnjax.compilation_cache import enable_compilation_cache
 from cnnjax.config import ConfigError, load_config
 from cnnjax.data.catalog import DatasetNotPreparedError, prepare, resolve_data_dir
 
@@ -37,16 +40,31 @@ def _parser() -> argparse.ArgumentParser:
     prep = data_commands.add_parser("prepare", help="prepare a dataset as array_record")
     prep.add_argument("name")
     prep.add_argument("--data_dir", default=None)
+    bench = commands.add_parser(
+        "benchmark",
+        help="time the train step of a model",
+        epilog="model options: --override.NAME=value, e.g. --override.width=2 --override.stage_sizes='(1, 1, 1)'",
+    )
+    bench.add_argument("--model", required=True, help="a classification model of cnnjax.models.list_models()")
+    bench.add_argument("--batch", type=int, required=True, help="global batch size")
+    # Defaults (None here) are cnnjax.benchmark.BenchmarkSpec's.
+    bench.add_argument("--image_size", type=int, help="square input size (default 224, or the --with_data config's)")
+    bench.add_argument("--num_classes", type=int, help="default 1000, or the --with_data config's")
+    bench.add_argument("--dtype", help="compute dtype: float32 (default), bfloat16 or float16")
+    bench.add_argument("--backend", help="device mapping: pmap (default) or shard_map")
+    bench.add_argument("--steps", type=int, help="timed steps, after the warm-up steps")
+    bench.add_argument("--with_data", help="experiment config whose input pipeline feeds the steps")
+    bench.add_argument("--json", default=None, help="also write the figures to this JSON file")
     return parser
 
 
-def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+def _split_overrides(argv: list[str], prefix: str = "--config.") -> tuple[list[str], list[str]]:
     """Separates `--config.a.b=value` (or `--config.a.b value`) overrides from the other arguments."""
     rest, overrides, i = [], [], 0
     while i < len(argv):
         arg = argv[i]
-        if arg.startswith("--config."):
-            key_value = arg[len("--config.") :]
+        if arg.startswith(prefix):
+            key_value = arg[len(prefix) :]
             if "=" not in key_value:
                 if i + 1 >= len(argv):
                     raise ConfigError(f"{arg} needs a value: {arg}=VALUE")
@@ -56,6 +74,18 @@ def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
             rest.append(arg)
         i += 1
     return rest, overrides
+
+
+def _model_overrides(key_values: list[str]) -> dict:
+    """`NAME=value` pairs → create_model keywords; a value is a Python literal (`4`, `(1, 1, 1)`) or else a string."""
+    overrides = {}
+    for key_value in key_values:
+        key, value = key_value.split("=", 1)
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key] = value
+    return overrides
 
 
 def _silence_background_write_failures() -> None:
@@ -70,7 +100,22 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         rest, overrides = _split_overrides(argv)
+        rest, model_overrides = _split_overrides(rest, "--override.")
         args = _parser().parse_args(rest)
+        if model_overrides and args.command != "benchmark":
+            raise ValueError("--override.NAME=value is for cnnjax benchmark; train takes --config.model.overrides.NAME")
+        if overrides and args.command != "train":
+            raise ValueError(f"--config.NAME=value is for cnnjax train, not cnnjax {args.command}")
+        if args.command == "benchmark":
+            from cnnjax.cpu_runtime import tune_cpu_runtime
+
+            tune_cpu_runtime()
+            enable_compilation_cache()
+            from cnnjax.benchmark.command import benchmark_command  # jax is imported only once the arguments parse
+
+            given = {k: v for k, v in vars(args).items() if v is not None and k not in ("command", "json")}
+            benchmark_command({**given, "overrides": _model_overrides(model_overrides)}, args.json)
+            return 0
         if args.command == "train":
             config = load_config(args.config, overrides)
             if config.runtime.tune_cpu:
@@ -80,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"cnnjax: CPU runtime: {setting}")
             from cnnjax.train.loop import run  # jax is imported only once the arguments are good
 
+            enable_compilation_cache()
             summary = run(config, args.workdir)
             if summary["status"] == "preempted":
                 by = "Ctrl-C" if summary["signal"] == "SIGINT" else summary["signal"]

@@ -27,6 +27,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from cnnjax.cache_root import cache_root
+
 TARGET_NAME = "cnnjax_onednn_conv"
 SOURCE = Path(__file__).with_name("onednn_conv.cc")
 LIBRARY_PACKAGE = "onednn-cpu-gomp"
@@ -59,10 +61,7 @@ def _compiler() -> str:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("CNNJAX_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "cnnjax"
-    )
-    return Path(root) / "native"
+    return cache_root() / "native"
 
 
 def _build() -> Path:

@@ -1,0 +1,45 @@
+"""The train step that ``cnnjax benchmark`` and ``benchmarks/models.py`` time: ``make_train_step`` (classification
+loss, SGD momentum, constant rate) mapped over the devices by ``DataParallel``, the state donated, the batch placed
+on the devices once."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import numpy as np
+import optax
+
+from cnnjax.parallel import DataParallel
+from cnnjax.tasks.classification import Classification
+from cnnjax.train.state import create_train_state
+from cnnjax.train.steps import make_train_step
+
+LEARNING_RATE, MOMENTUM = 0.1, 0.9
+
+
+class TrainBench(NamedTuple):
+    step: object  # mapped `train_step(state, batch) -> (state, metrics)`, state donated
+    state: object  # device state
+    batch: dict  # device batch
+    variables: dict  # host {'params', 'batch_stats'}: for FLOP counting
+
+
+def synthetic_batch(global_batch_size: int, image_shape: tuple[int, int, int], num_classes: int) -> dict:
+    """This process's share of a global batch: standard-normal float32 images, labels cycling over the classes."""
+    local = global_batch_size // jax.process_count()
+    images = np.random.default_rng(0).standard_normal((local, *image_shape), np.float32)
+    return {"image": images, "label": (np.arange(local) % num_classes).astype(np.int32)}
+
+
+def train_bench(model, data_parallel: DataParallel, local_batch: dict) -> TrainBench:
+    """Initialises ``model`` for ``local_batch``'s images and places state and batch on the devices."""
+    tx = optax.sgd(LEARNING_RATE, momentum=MOMENTUM)
+    train_step = make_train_step(model, tx, optax.constant_schedule(LEARNING_RATE), Classification())
+    state = create_train_state(model, tx, local_batch["image"].shape[1:], seed=0)
+    return TrainBench(
+        step=data_parallel.map(train_step, donate_argnums=(0,)),
+        state=data_parallel.replicate(state),
+        batch=data_parallel.shard_batch(local_batch),
+        variables={"params": state.params, "batch_stats": state.batch_stats},
+    )
