@@ -50,7 +50,7 @@ def jax_stepper(setup: Setup, implementation: str) -> tuple[Callable[[], None], 
     """(one warm step, compile s) of cnnjax's train step on one device (``cnnjax.benchmark.train_setup``)."""
     model = create_model(setup.model, num_classes=setup.num_classes, **dict(setup.overrides))
     batch = synthetic_batch(setup.batch, (setup.size, setup.size, 3), setup.num_classes)
-    bench = train_bench(model, DataParallel("pmap", jax.devices()[:1]), batch)
+    bench = train_bench(model, DataParallel(jax.devices()[:1]), batch)
     forced = force_implementation("xla") if implementation == "xla" else contextlib.nullcontext()
     with forced:
         step, compile_seconds = timed_compile(bench.step, bench.state, bench.batch)

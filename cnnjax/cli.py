@@ -51,7 +51,6 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--image_size", type=int, help="square input size (default 224, or the --with_data config's)")
     bench.add_argument("--num_classes", type=int, help="default 1000, or the --with_data config's")
     bench.add_argument("--dtype", help="compute dtype: float32 (default), bfloat16 or float16")
-    bench.add_argument("--backend", help="device mapping: pmap (default) or shard_map")
     bench.add_argument("--steps", type=int, help="timed steps, after the warm-up steps")
     bench.add_argument("--with_data", help="experiment config whose input pipeline feeds the steps")
     bench.add_argument("--json", default=None, help="also write the figures to this JSON file")

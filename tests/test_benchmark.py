@@ -45,12 +45,11 @@ def test_benchmark_prints_and_writes_every_figure(tmp_path, capsys):
 
 
 def test_benchmark_with_a_configs_input_pipeline(tmp_path, capsys):
-    args = ["--model", "lenet5", "--batch", "16", "--steps", "3", "--backend", "shard_map"]
+    args = ["--model", "lenet5", "--batch", "16", "--steps", "3"]
     args += ["--with_data", experiment("digits_lenet5.py")]
     assert main(["benchmark", *args, "--json", str(tmp_path / "r.json")]) == 0
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["image_shape"] == [32, 32, 1] and r["num_classes"] == 10  # the config's dataset and image size
-    assert r["backend"] == "shard_map"
     data = r["with_data"]
     assert 0 <= data["data_wait_seconds_median"] <= data["data_wait_seconds_max"] < data["step_seconds_mean"] * 3
     assert data["images_per_second"] == pytest.approx(16 / data["step_seconds_mean"])
@@ -65,7 +64,6 @@ def test_benchmark_with_a_configs_input_pipeline(tmp_path, capsys):
         (["--model", "resnet50", "--batch", "8", "--dtype", "bf16"], "--dtype 'bf16' is not one of"),
         (["--model", "resnet50", "--batch", "0"], "--batch must be a positive integer"),
         (["--model", "resnet50", "--batch", "8", "--override.widht=2"], "did you mean 'width'"),
-        (["--model", "resnet50", "--batch", "8", "--backend", "vmap"], "unknown parallel backend"),
         (["--model", "lenet5", "--batch", "8", "--image_size", "28", "--with_data", "experiments/digits_lenet5.py"],
          "--image_size 28 differs"),
     ],

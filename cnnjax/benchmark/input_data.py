@@ -8,7 +8,7 @@ import jax
 
 from cnnjax.config import load_config
 from cnnjax.data.catalog import ensure_prepared, for_task, open_split, resolve_data_dir
-from cnnjax.data.pipeline import train_iterator
+from cnnjax.data.pipeline import train_batches
 from cnnjax.train.loop import make_preprocess
 
 
@@ -21,7 +21,7 @@ def config_batches(config_file: str, global_batch_size: int) -> tuple[Iterator[d
         raise ValueError(f"--with_data {config_file}: the benchmark trains classifiers; its task is {config.task!r}")
     data_dir = resolve_data_dir(config.dataset.data_dir)
     info = for_task(ensure_prepared(config.dataset.name, data_dir), config.task)
-    batches = train_iterator(
+    batches = train_batches(
         open_split(config.dataset.name, config.dataset.train_split, data_dir, config.task),
         preprocess=make_preprocess(config, info, data_dir),
         global_batch_size=global_batch_size,

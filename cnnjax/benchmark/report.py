@@ -16,7 +16,7 @@ def format_report(result: dict) -> str:
     lines = [
         f"{result['model']}{overrides}: batch {result['batch']} x {height}x{width}x{channels}, {result['dtype']}, "
         f"{result['num_classes']} classes; {result['num_devices']} x {result['device_kind']} "
-        f"({result['platform']}, {result['backend']}), jax {result['jax_version']}",
+        f"({result['platform']}), jax {result['jax_version']}",
         f"compile        {result['compile_seconds']:.2f} s (persistent cache: {result['compilation_cache'] or 'off'})",
         f"step           {result['step_seconds_median'] * 1e3:.1f} ms median of {result['steps']} "
         f"(min {result['step_seconds_min'] * 1e3:.1f}, max {result['step_seconds_max'] * 1e3:.1f})",

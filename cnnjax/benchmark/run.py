@@ -30,7 +30,7 @@ RGB = 3
 def run_benchmark(spec: BenchmarkSpec) -> dict:
     """Measures ``spec`` on all devices (see the module docstring); every check runs before anything compiles."""
     check_spec(spec)
-    data_parallel = DataParallel(spec.backend)
+    data_parallel = DataParallel()
     data_parallel.check_batch_size(spec.batch, "--batch")
     batches = None
     if spec.with_data:
@@ -60,7 +60,6 @@ def run_benchmark(spec: BenchmarkSpec) -> dict:
         "image_shape": list(image_shape),
         "num_classes": num_classes,
         "dtype": spec.dtype,
-        "backend": spec.backend,
         "platform": device.platform,
         "device_kind": device.device_kind,
         "num_devices": data_parallel.num_devices,

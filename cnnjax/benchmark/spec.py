@@ -16,7 +16,6 @@ class BenchmarkSpec:
     batch: int  # global batch size, split evenly over the devices
     image_size: int | None = None  # None: DEFAULT_IMAGE_SIZE, or the with_data config's
     dtype: str = "float32"  # compute dtype (params and BatchNorm statistics stay float32)
-    backend: str = "pmap"  # DataParallel mapper: 'pmap' or 'shard_map'
     steps: int = 20  # timed steps, after the warm-up steps
     num_classes: int | None = None  # None: DEFAULT_NUM_CLASSES, or the with_data config's dataset's
     overrides: dict = dataclasses.field(default_factory=dict)  # create_model keywords (width, stage_sizes, ...)

@@ -10,9 +10,9 @@ import jax
 import numpy as np
 import optax
 
-from cnnjax.parallel import DataParallel
+from cnnjax.parallel import REPLICATED, SHARDED, DataParallel
 from cnnjax.tasks.classification import Classification
-from cnnjax.train.state import create_train_state
+from cnnjax.train.state import create_train_state, state_layouts
 from cnnjax.train.steps import make_train_step
 
 LEARNING_RATE, MOMENTUM = 0.1, 0.9
@@ -37,9 +37,10 @@ def train_bench(model, data_parallel: DataParallel, local_batch: dict) -> TrainB
     tx = optax.sgd(LEARNING_RATE, momentum=MOMENTUM)
     train_step = make_train_step(model, tx, optax.constant_schedule(LEARNING_RATE), Classification())
     state = create_train_state(model, tx, local_batch["image"].shape[1:], seed=0)
+    layouts = state_layouts(per_device_batch_stats=False)
     return TrainBench(
-        step=data_parallel.map(train_step, donate_argnums=(0,)),
-        state=data_parallel.replicate(state),
+        step=data_parallel.map(train_step, (layouts, SHARDED), (layouts, REPLICATED), donate_argnums=(0,)),
+        state=data_parallel.put(state),
         batch=data_parallel.shard_batch(local_batch),
         variables={"params": state.params, "batch_stats": state.batch_stats},
     )

@@ -6,13 +6,13 @@ reach 2^31. The evaluation stops between batches when `should_stop()` says so (a
 at the same batch.
 """
 
-import time
 from collections.abc import Callable, Iterable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cnnjax.compile_time import timed_compile
 from cnnjax.parallel import REPLICATED, SHARDED, DataParallel
 
 INT32_LIMIT = 2**31 - 1
@@ -35,9 +35,8 @@ class Evaluator:
     def compile(self, state, local_batch: dict) -> float:
         """Compiles for batches shaped like `local_batch` (this process's share); returns the seconds it took."""
         batch = self._dp.shard_batch(local_batch)
-        started = time.perf_counter()
-        self._add = self._add.lower(state, self._zeros(state, batch), batch).compile()
-        return time.perf_counter() - started
+        self._add, seconds = timed_compile(self._add, state, self._zeros(state, batch), batch)
+        return seconds
 
     def _zeros(self, state, batch):
         return self._dp.put(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(self._sums, state, batch)))

@@ -11,6 +11,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from cnnjax.checkpoint import Checkpointer, PreemptionWatcher, WorkdirLock, check_workdir_path, claim_workdir
+from cnnjax.compile_time import timed_compile
 from cnnjax.config import validate_config
 from cnnjax.data.catalog import DatasetInfo, ensure_prepared, for_task, mean_image, open_split, resolve_data_dir
 from cnnjax.data.density_augment import DensityPreprocess
@@ -307,10 +308,7 @@ def _identity(batch: dict) -> dict:
 def _compile(step_fn, evaluator: Evaluator, state, window, batches: DevicePrefetch, eval_batches) -> dict:
     """Compiles the train and eval steps ahead of time; returns their compile seconds and the compiled train step
     (`'compiled'`). The first train batch is peeked at, not consumed."""
-    batch = batches.peek()
-    started = time.perf_counter()
-    compiled = step_fn.lower(state, window, batch).compile()
-    train_seconds = time.perf_counter() - started
+    compiled, train_seconds = timed_compile(step_fn, state, window, batches.peek())
     eval_seconds = evaluator.compile(state, next(iter(eval_batches)))
     return {"compiled": compiled, "train_step_seconds": train_seconds, "eval_step_seconds": eval_seconds}
 
