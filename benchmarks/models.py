@@ -2,8 +2,9 @@
 
     python benchmarks/models.py [--quick] [--no-torch] [--repeats N] [--models a,b]
 
-JAX: ``cnnjax.models.create_model`` + BatchNorm in train mode + optax SGD (momentum 0.9), one jitted
-step with the state donated; ``xla`` traces it inside ``force_implementation('xla')``.  PyTorch: the
+JAX: ``cnnjax.models.create_model(..., platform='cpu')`` + BatchNorm in train mode + optax SGD
+(momentum 0.9), one step jitted with ``cnnjax.cpu_runtime.compiler_options('cpu')`` and the state
+donated; ``xla`` builds the model with ``conv_implementation='xla'``.  PyTorch: the
 hand-written models of ``torch_reference.py``, eager, NCHW.  The columns take their warm steps in
 turn (auto, xla, torch, auto, ...), so a change in the machine's load reaches all of them; warm step
 s is the minimum over ``--repeats`` steps; compile s is JAX's first call (trace + compile + run).
@@ -12,7 +13,6 @@ s is the minimum over ``--repeats`` steps; compile s is JAX's first call (trace 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import sys
 import time
@@ -24,9 +24,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from cnnjax.cpu_runtime import tune_cpu_runtime
-from cnnjax.layers import force_implementation
+from cnnjax.cpu_runtime import compiler_options, tune_cpu_runtime
 from cnnjax.models import create_model
+
+PLATFORM = "cpu"  # what the models are traced and compiled for
 
 
 class Setup(NamedTuple):
@@ -45,9 +46,16 @@ SETUPS = [
 QUICK_SETUPS = [Setup("cifar_resnet20", 8, 16, 10, (("stage_sizes", (1, 1, 1)), ("width", 4)))]
 
 
-def jax_train_step(setup: Setup):
-    """A jitted ``step(state) -> state`` and its initial state (params, batch stats, momentum, batch)."""
-    model = create_model(setup.model, num_classes=setup.num_classes, **dict(setup.overrides))
+def jax_train_step(setup: Setup, conv_implementation: str, options: dict):
+    """A ``step(state) -> state`` jitted with XLA ``options``, and its initial state (params, batch
+    stats, momentum, batch)."""
+    model = create_model(
+        setup.model,
+        num_classes=setup.num_classes,
+        platform=PLATFORM,
+        conv_implementation=conv_implementation,
+        **dict(setup.overrides),
+    )
     key_init, key_x = jax.random.split(jax.random.key(0, impl="rbg"))  # threefry init compiles for ~9 s
     images = jax.random.normal(key_x, (setup.batch, setup.size, setup.size, 3))
     labels = jnp.arange(setup.batch) % setup.num_classes
@@ -64,7 +72,7 @@ def jax_train_step(setup: Setup):
         )
         return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), updates["batch_stats"]
 
-    @functools.partial(jax.jit, donate_argnums=0)
+    @functools.partial(jax.jit, donate_argnums=0, compiler_options=options)
     def step(state):
         params, batch_stats, opt_state = state
         (_, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, batch_stats)
@@ -75,14 +83,12 @@ def jax_train_step(setup: Setup):
     return step, state
 
 
-def jax_stepper(setup: Setup, implementation: str) -> tuple[Callable[[], None], float]:
+def jax_stepper(setup: Setup, conv_implementation: str, options: dict) -> tuple[Callable[[], None], float]:
     """(one warm step, compile + first step s)."""
-    forced = force_implementation("xla") if implementation == "xla" else contextlib.nullcontext()
-    with forced:
-        step, state = jax_train_step(setup)
-        start = time.perf_counter()
-        state = jax.block_until_ready(step(state))
-        cold = time.perf_counter() - start
+    step, state = jax_train_step(setup, conv_implementation, options)
+    start = time.perf_counter()
+    state = jax.block_until_ready(step(state))
+    cold = time.perf_counter() - start
 
     def warm_step():
         nonlocal state
@@ -122,10 +128,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     parser.add_argument("--repeats", type=int, default=None, help="warm steps per cell (default 5, quick 2)")
     parser.add_argument("--models", default=None, help="comma-separated subset of " + ",".join(s.model for s in SETUPS))
-    parser.add_argument("--untuned", action="store_true", help="skip cnnjax.cpu_runtime.tune_cpu_runtime()")
+    parser.add_argument(
+        "--untuned", action="store_true", help="without cnnjax.cpu_runtime's malloc settings and XLA options"
+    )
     args = parser.parse_args(argv)
     if not args.untuned:
         tune_cpu_runtime()
+    options = {} if args.untuned else compiler_options(PLATFORM)
     setups = QUICK_SETUPS if args.quick else SETUPS
     if args.models:
         setups = [s for s in setups if s.model in args.models.split(",")]
@@ -148,8 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     print("-" * len(header))
     for setup in setups:
         steppers = {}
-        steppers["auto"], auto_cold = jax_stepper(setup, "auto")
-        steppers["xla"], xla_cold = jax_stepper(setup, "xla")
+        steppers["auto"], auto_cold = jax_stepper(setup, "auto", options)
+        steppers["xla"], xla_cold = jax_stepper(setup, "xla", options)
         if use_torch and not setup.overrides:  # torch_reference.py has the full-size models only
             steppers["torch"] = torch_stepper(setup)
         seconds = time_in_turn(steppers, repeats)

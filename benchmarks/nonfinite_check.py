@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         args.batch = 8
     tune_cpu_runtime()
     dp = DataParallel("pmap", jax.devices()[:1])
-    model = create_model(args.model, num_classes=10)
+    model = create_model(args.model, num_classes=10, platform=dp.devices[0].platform)
     tx = optax.sgd(0.1, momentum=0.9)
     task = Classification()
     rng = np.random.default_rng(0)
