@@ -1,5 +1,5 @@
 """Shared fixtures: every test uses one prepared data directory of its own (never the user's); the
-suite runs with the CPU runtime settings `cnnjax train` uses (cnnjax.cpu_runtime)."""
+suite runs with the process-wide CPU settings `cnnjax train` uses (cnnjax.cpu_runtime.tune_cpu_runtime)."""
 
 import os
 
@@ -7,7 +7,7 @@ import pytest
 
 from cnnjax.cpu_runtime import tune_cpu_runtime
 
-tune_cpu_runtime()  # as `cnnjax train` does, before any test starts JAX
+tune_cpu_runtime()  # as `cnnjax train` does
 
 
 @pytest.fixture(scope="session", autouse=True)

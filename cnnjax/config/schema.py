@@ -99,7 +99,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.parallel.auto_initialize = False  # True: jax.distributed.initialize() detects the cluster (SLURM, TPU)
 
     c.runtime = ml_collections.ConfigDict()
-    c.runtime.tune_cpu = True  # cnnjax train: XLA:CPU conv flag + malloc page reuse (cnnjax.cpu_runtime)
+    c.runtime.tune_cpu = True  # CPU runs: XLA:CPU compile options + malloc page reuse (cnnjax.cpu_runtime)
     return c
 
 
