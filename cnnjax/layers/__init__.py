@@ -14,6 +14,7 @@ from cnnjax.layers.conv_dispatch import (
 )
 from cnnjax.layers.conv_target import PLATFORMS, TARGET_IMPLEMENTATIONS, conv_target
 from cnnjax.layers.depthwise_conv import depthwise_shift_conv
+from cnnjax.layers.grouped_batch_norm import GroupedBatchNorm, check_group_size
 from cnnjax.layers.grouped_conv import grouped_split_conv
 from cnnjax.layers.pooling import avg_pool, global_avg_pool, max_pool
 from cnnjax.layers.transposed_conv import ConvTranspose, conv_transpose, transposed_conv_output_size
@@ -26,10 +27,12 @@ __all__ = [
     "Conv",
     "ConvNormAct",
     "ConvTranspose",
+    "GroupedBatchNorm",
     "Dropout",
     "UpsampleConv",
     "avg_pool",
     "batch_norm",
+    "check_group_size",
     "chunked_wgrad_conv",
     "conv2d",
     "conv_output_size",
