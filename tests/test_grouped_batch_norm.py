@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import pytest
 from subprocesses import run_worker
 
-from cnnjax.layers import check_group_size
+from cnnjax.config.layout import check_group_size
 from cnnjax.models import create_model
 
 

@@ -14,7 +14,7 @@ from cnnjax.layers.conv_dispatch import (
 )
 from cnnjax.layers.conv_target import PLATFORMS, TARGET_IMPLEMENTATIONS, conv_target
 from cnnjax.layers.depthwise_conv import depthwise_shift_conv
-from cnnjax.layers.grouped_batch_norm import GroupedBatchNorm, check_group_size
+from cnnjax.layers.grouped_batch_norm import GroupedBatchNorm
 from cnnjax.layers.grouped_conv import grouped_split_conv
 from cnnjax.layers.pooling import avg_pool, global_avg_pool, max_pool
 from cnnjax.layers.transposed_conv import ConvTranspose, conv_transpose, transposed_conv_output_size
@@ -32,7 +32,6 @@ __all__ = [
     "UpsampleConv",
     "avg_pool",
     "batch_norm",
-    "check_group_size",
     "chunked_wgrad_conv",
     "conv2d",
     "conv_output_size",

@@ -14,7 +14,8 @@ running statistics move towards the mean of all groups' batch statistics (averag
 by averaging the replicas' statistics.  Parameters and statistics are named as ``nn.BatchNorm``'s
 (``scale``, ``bias``; ``mean``, ``var`` in float32); statistics are computed in at least float32.
 At initialisation the whole local batch is one group and no collective runs; evaluation
-(``use_running_average``) uses the running statistics.
+(``use_running_average``) uses the running statistics.  Which group sizes fit a batch and a device
+count: :func:`cnnjax.config.layout.check_group_size`.
 """
 
 from __future__ import annotations
@@ -25,23 +26,6 @@ import flax.linen as nn
 import jax.numpy as jnp
 from flax.typing import Dtype, Initializer
 from jax import lax
-
-
-def check_group_size(group_size: int, per_device_batch: int, num_devices: int) -> None:
-    """Raises ``ValueError`` unless groups of ``group_size`` images tile the batch: ``group_size``
-    divides ``per_device_batch``, or is ``k x per_device_batch`` with ``k`` dividing ``num_devices``."""
-    if group_size < 1:
-        raise ValueError(f"BatchNorm group size must be positive, got {group_size}")
-    if per_device_batch % group_size == 0:
-        return
-    devices_per_group, rest = divmod(group_size, per_device_batch)
-    if rest == 0 and num_devices % devices_per_group == 0:
-        return
-    raise ValueError(
-        f"BatchNorm groups of {group_size} images do not tile a per-device batch of {per_device_batch} "
-        f"on {num_devices} devices: use a divisor of {per_device_batch}, or {per_device_batch} x a divisor "
-        f"of {num_devices}"
-    )
 
 
 class GroupedBatchNorm(nn.Module):

@@ -40,7 +40,7 @@ def make_config(sync: bool):
 
 def one_step(config, devices, backend, state, batch):
     info = ensure_prepared("digits", resolve_data_dir(None))
-    model = build_model(config, info.num_classes, 1)
+    model = build_model(config, info.num_classes, 1, "cpu")
     tx, schedule = make_optimizer(config)
     dp = DataParallel(backend, devices)
     step = dp.map(make_train_step(model, tx, schedule, Classification()))
@@ -70,7 +70,7 @@ def main():
 
     for sync in (True, False):
         config = make_config(sync)
-        model = build_model(config, info.num_classes, 1)
+        model = build_model(config, info.num_classes, 1, "cpu")
         tx, _ = make_optimizer(config)
         state = create_train_state(model, tx, (8, 8, 1), seed=0)
         dp1, global_step, global_metrics = one_step(config, jax.devices()[:1], "pmap", state, batch)
@@ -132,7 +132,7 @@ def main():
 
     # Exact evaluation: 270 validation examples, global batch 64 (4 full batches + 14), 1 and 4 devices.
     config = make_config(True)
-    model = build_model(config, info.num_classes, 1)
+    model = build_model(config, info.num_classes, 1, "cpu")
     tx, _ = make_optimizer(config)
     state = create_train_state(model, tx, (8, 8, 1), seed=0)
     validation = open_split("digits", "validation", data_dir)
