@@ -8,6 +8,7 @@ from ml_collections.config_dict import placeholder
 
 TASKS = ("classification", "segmentation", "counting")
 BACKENDS = ("pmap", "shard_map")
+AUTO_INITIALIZE = ("auto", "on", "off")  # cnnjax.parallel.distributed
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 SCHEDULES = ("constant", "piecewise", "cosine", "exponential")
 WARMUP_MODES = ("linear", "constant")
@@ -99,7 +100,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.parallel.coordinator_address = placeholder(str)  # 'host:port' to join a multi-process run
     c.parallel.num_processes = 1
     c.parallel.process_id = 0
-    c.parallel.auto_initialize = False  # True: jax.distributed.initialize() detects the cluster (SLURM, TPU)
+    c.parallel.auto_initialize = "auto"  # 'auto': join a detected SLURM / TPU multi-process job; 'on'; 'off'
+    # (cnnjax.parallel.distributed)
 
     c.runtime = ml_collections.ConfigDict()
     c.runtime.tune_cpu = True  # CPU runs: XLA:CPU compile options + malloc page reuse (cnnjax.cpu_runtime)
@@ -111,6 +113,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     choices = {
         "task": (config.task, TASKS),
         "parallel.backend": (config.parallel.backend, BACKENDS),
+        "parallel.auto_initialize": (config.parallel.auto_initialize, AUTO_INITIALIZE),
         "optimizer.name": (config.optimizer.name, OPTIMIZERS),
         "schedule.name": (config.schedule.name, SCHEDULES),
         "schedule.warmup_mode": (config.schedule.warmup_mode, WARMUP_MODES),
