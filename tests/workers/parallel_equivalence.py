@@ -159,7 +159,7 @@ def main():
         prepare_experiment(config)
     except ValueError as e:
         print(f"batch error: {e}")
-        assert "not divisible by the number of devices (4)" in str(e)
+        assert "batch_size=30 does not split over 4 devices" in str(e)
     else:
         raise AssertionError("batch size 30 on 4 devices was accepted")
     print("OK")
