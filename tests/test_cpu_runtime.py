@@ -10,6 +10,7 @@ from subprocesses import run_worker
 
 from cnnjax import cpu_runtime
 from cnnjax.cpu_runtime import XLA_CPU_OPTIONS, compiler_options
+from cnnjax.parallel import DataParallel
 
 YNN_OPTION = "xla_cpu_experimental_ynn_fusion_type"
 
@@ -59,6 +60,15 @@ def test_an_option_or_value_the_jaxlib_does_not_know_is_left_out(monkeypatch):
         cpu_runtime._known_options.cache_clear()
     with pytest.raises(Exception, match="No such compile option"):  # what the check prevents
         compiled_gradient({"xla_cpu_no_such_option_anywhere": False})
+
+
+@pytest.mark.parametrize("backend", ["pmap", "shard_map"])
+def test_data_parallel_steps_are_compiled_with_the_options(backend):
+    dp = DataParallel(backend, jax.devices()[:1])
+    x = dp.shard_batch(np.ones((2, 3), np.float32))
+    np.testing.assert_array_equal(dp.map(jnp.tanh, compiler_options=compiler_options("cpu"))(x), np.tanh(x))
+    with pytest.raises(Exception, match="No such compile option"):
+        dp.map(jnp.tanh, compiler_options={"xla_cpu_no_such_option_anywhere": False})(x)
 
 
 @pytest.mark.parametrize("mode", ["tuned", "accelerator"])

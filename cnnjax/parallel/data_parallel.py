@@ -65,20 +65,38 @@ class DataParallel:
         """Device-stacked pytree → host numpy copy of this process's first device's entry."""
         return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data)[0], tree)
 
-    def map(self, per_device_fn: Callable, donate_argnums: tuple[int, ...] = ()) -> Callable:
-        """Maps `per_device_fn` (written for one device, collectives over AXIS) over the device axis."""
+    def map(
+        self, per_device_fn: Callable, donate_argnums: tuple[int, ...] = (), compiler_options: dict | None = None
+    ) -> Callable:
+        """Maps `per_device_fn` (written for one device, collectives over AXIS) over the device axis, compiled
+        with XLA `compiler_options` (e.g. `cnnjax.cpu_runtime.compiler_options(platform)`)."""
         if self.backend == "pmap":
-            return jax.pmap(per_device_fn, axis_name=AXIS, devices=self.devices, donate_argnums=donate_argnums)
+            mapped = jax.pmap(per_device_fn, axis_name=AXIS, devices=self.devices, donate_argnums=donate_argnums)
+            return _compiled_on_first_call(mapped, compiler_options) if compiler_options else mapped
 
         def on_one_device(*args):
             squeezed = jax.tree.map(lambda x: x[0], args)
             return jax.tree.map(lambda x: x[None], per_device_fn(*squeezed))
 
         mapped = jax.shard_map(on_one_device, mesh=self.mesh, in_specs=P(AXIS), out_specs=P(AXIS), check_vma=False)
-        return jax.jit(mapped, donate_argnums=donate_argnums)
+        return jax.jit(mapped, donate_argnums=donate_argnums, compiler_options=compiler_options)
 
     def _put(self, local: np.ndarray) -> jax.Array:
         return jax.make_array_from_process_local_data(self.sharding, np.ascontiguousarray(local))
+
+
+def _compiled_on_first_call(pmapped: Callable, compiler_options: dict) -> Callable:
+    """`pmapped` compiled with `compiler_options` for the arguments of its first call (`jax.pmap` takes no
+    compiler options); later calls must pass arguments of the same shapes."""
+    compiled = None
+
+    def call(*args):
+        nonlocal compiled
+        if compiled is None:
+            compiled = pmapped.lower(*args).compile(compiler_options=compiler_options)
+        return compiled(*args)
+
+    return call
 
 
 def select_devices(num_devices: int) -> list[jax.Device]:

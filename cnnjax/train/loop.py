@@ -13,6 +13,7 @@ from jax.experimental import multihost_utils
 from cnnjax.checkpoint import Checkpointer, PreemptionWatcher, WorkdirLock, check_workdir_path, claim_workdir
 from cnnjax.config import check_layout, validate_config
 from cnnjax.config.schema import compute_dtype
+from cnnjax.cpu_runtime import compiler_options
 from cnnjax.data.catalog import DatasetInfo, ensure_prepared, for_task, mean_image, open_split, resolve_data_dir
 from cnnjax.data.density_augment import DensityPreprocess
 from cnnjax.data.pipeline import Preprocess, eval_batches, train_iterator
@@ -198,8 +199,10 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
             prior_seconds = float(progress["train_seconds"])
         train_seconds = prior_seconds
 
-        train_step = dp.map(make_train_step(exp.model, tx, schedule, exp.task), donate_argnums=(0,))
-        eval_step = dp.map(make_eval_step(exp.model, exp.task))
+        options = compiler_options(dp.devices[0].platform) if config.runtime.tune_cpu else {}
+        step_fn = make_train_step(exp.model, tx, schedule, exp.task)
+        train_step = dp.map(step_fn, donate_argnums=(0,), compiler_options=options)
+        eval_step = dp.map(make_eval_step(exp.model, exp.task), compiler_options=options)
         sync = None if config.parallel.sync_batch_stats else dp.map(sync_batch_stats)
 
         def evaluate_split(split: str, step: int) -> dict[str, float]:
