@@ -38,5 +38,12 @@ def test_grouped_model_has_batch_norms_variables():
     model = create_model("cifar_resnet20", num_classes=10, bn_group_size=4, stage_sizes=(1, 1, 1), width=4)
     variables = model.init(jax.random.key(0), jnp.ones((1, 8, 8, 3)))  # one image: initialisation ignores groups
     model.apply(variables, jnp.ones((8, 8, 8, 3)), train=True, mutable=["batch_stats"])  # two local groups
+    bf16 = create_model(
+        "cifar_resnet20", num_classes=10, bn_group_size=4, dtype=jnp.bfloat16, stage_sizes=(1, 1, 1), width=4
+    )
+    logits, state = jax.eval_shape(
+        lambda v, x: bf16.apply(v, x, train=True, mutable=["batch_stats"]), variables, jnp.ones((8, 8, 8, 3))
+    )
+    assert logits.dtype == jnp.bfloat16 and {s.dtype for s in jax.tree.leaves(state)} == {jnp.dtype(jnp.float32)}
     with pytest.raises(ValueError, match="span devices .* no axis_name"):
         model.apply(variables, jnp.ones((2, 8, 8, 3)), train=True, mutable=["batch_stats"])
