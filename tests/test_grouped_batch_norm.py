@@ -26,24 +26,23 @@ def test_groups_that_do_not_tile_the_batch_raise(group, per_device, devices):
         check_group_size(group, per_device, devices)
 
 
-def test_grouped_model_has_batch_norms_variables():
-    x = jax.ShapeDtypeStruct((8, 16, 16, 3), jnp.float32)
+def test_grouped_model_has_batch_norms_variables_and_float32_statistics():
+    """By abstract evaluation (nothing compiles)."""
+    key, images = jax.random.key(0), jax.ShapeDtypeStruct((8, 8, 8, 3), jnp.float32)
     shapes = [
-        jax.tree.map(
-            jnp.shape, jax.eval_shape(create_model("cifar_resnet20", num_classes=10, **kw).init, jax.random.key(0), x)
-        )
+        jax.tree.map(jnp.shape, jax.eval_shape(create_model("cifar_resnet20", num_classes=10, **kw).init, key, images))
         for kw in ({}, {"bn_group_size": 4})
     ]
     assert shapes[0] == shapes[1]
-    model = create_model("cifar_resnet20", num_classes=10, bn_group_size=4, stage_sizes=(1, 1, 1), width=4)
-    variables = model.init(jax.random.key(0), jnp.ones((1, 8, 8, 3)))  # one image: initialisation ignores groups
-    model.apply(variables, jnp.ones((8, 8, 8, 3)), train=True, mutable=["batch_stats"])  # two local groups
-    bf16 = create_model(
-        "cifar_resnet20", num_classes=10, bn_group_size=4, dtype=jnp.bfloat16, stage_sizes=(1, 1, 1), width=4
-    )
-    logits, state = jax.eval_shape(
-        lambda v, x: bf16.apply(v, x, train=True, mutable=["batch_stats"]), variables, jnp.ones((8, 8, 8, 3))
-    )
+    small = {"bn_group_size": 4, "stage_sizes": (1, 1, 1), "width": 4}
+    one_image = jax.ShapeDtypeStruct((1, 8, 8, 3), jnp.float32)  # initialisation ignores the groups
+    variables = jax.eval_shape(create_model("cifar_resnet20", num_classes=10, **small).init, key, one_image)
+    bf16 = create_model("cifar_resnet20", num_classes=10, dtype=jnp.bfloat16, **small)
+
+    def train_apply(batch):
+        return jax.eval_shape(lambda v, x: bf16.apply(v, x, train=True, mutable=["batch_stats"]), variables, batch)
+
+    logits, state = train_apply(images)  # two groups of 4
     assert logits.dtype == jnp.bfloat16 and {s.dtype for s in jax.tree.leaves(state)} == {jnp.dtype(jnp.float32)}
     with pytest.raises(ValueError, match="span devices .* no axis_name"):
-        model.apply(variables, jnp.ones((2, 8, 8, 3)), train=True, mutable=["batch_stats"])
+        train_apply(jax.ShapeDtypeStruct((2, 8, 8, 3), jnp.float32))
