@@ -6,9 +6,12 @@ import jax.numpy as jnp
 import optax
 import pytest
 
+from cnnjax.config import base_config
 from cnnjax.layers import conv2d, conv_target
 from cnnjax.models import create_model
 from cnnjax.native.onednn import onednn_available
+from cnnjax.parallel import AXIS
+from cnnjax.train.loop import build_model
 
 KEY = jax.random.key(0, impl="rbg")
 ONEDNN_CALL = "cnnjax_onednn"
@@ -65,3 +68,11 @@ def test_target_is_scoped_and_checked():
         create_model("lenet5", num_classes=3, platform="metal")
     with pytest.raises(ValueError, match="unknown conv target implementation 'onednn'"):
         create_model("lenet5", num_classes=3, conv_implementation="onednn")
+
+
+@pytest.mark.parametrize(("platform", "dtype"), [("cpu", jnp.float32), ("gpu", jnp.bfloat16), ("tpu", jnp.bfloat16)])
+def test_the_loop_builds_the_model_for_its_devices_platform(platform, dtype):
+    config = base_config()
+    config.model.name, config.model.dtype, config.parallel.bn_group_size = "cifar_resnet20", "auto", 4
+    model = build_model(config, num_classes=10, in_channels=3, platform=platform)
+    assert (model.platform, model.dtype, model.bn_group_size, model.bn_axis_name) == (platform, dtype, 4, AXIS)
