@@ -44,5 +44,5 @@ def test_grouped_model_has_batch_norms_variables_and_float32_statistics():
 
     logits, state = train_apply(images)  # two groups of 4
     assert logits.dtype == jnp.bfloat16 and {s.dtype for s in jax.tree.leaves(state)} == {jnp.dtype(jnp.float32)}
-    with pytest.raises(ValueError, match="span devices .* no axis_name"):
+    with pytest.raises(ValueError, match="span devices .* needs an axis_name"):
         train_apply(jax.ShapeDtypeStruct((2, 8, 8, 3), jnp.float32))

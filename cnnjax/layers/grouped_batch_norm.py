@@ -81,10 +81,10 @@ class GroupedBatchNorm(nn.Module):
 
     def _cross_device_sums(self, x32):
         """(sum, sum of squares) over this device's group of devices: shape (2, 1, C)."""
-        if self.axis_name is None:
+        if self.axis_name is None or self.group_size % x32.shape[0]:
             raise ValueError(
-                f"BatchNorm groups of {self.group_size} images span devices (per-device batch {x32.shape[0]}) "
-                "but no axis_name is set"
+                f"BatchNorm groups of {self.group_size} images span devices (per-device batch {x32.shape[0]}): "
+                "that needs an axis_name and a group size that is a multiple of the per-device batch"
             )
         axes = tuple(range(x32.ndim - 1))
         local = jnp.stack([x32.sum(axes), (x32**2).sum(axes)])
