@@ -56,6 +56,7 @@ MIN_CHUNK_IMAGES = 8
 MIN_CHUNKED_OUTPUT_PIXELS = 64
 MAX_CHUNKED_WEIGHTS = 256 * 256
 
+
 def _check_name(implementation: str) -> None:
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"unknown conv implementation {implementation!r}; expected one of {IMPLEMENTATIONS}")
