@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 import jax
 
-from cnnjax.cpu_runtime import tune_cpu_runtime
-from cnnjax.layers import conv2d, resolve_implementation
+from cnnjax.cpu_runtime import compiler_options, tune_cpu_runtime
+from cnnjax.layers import conv2d, conv_target, resolve_implementation
 from cnnjax.layers.conv_dispatch import select_xla_path
 
 
@@ -29,6 +29,7 @@ class Case(NamedTuple):
     groups: int = 1
 
 
+PLATFORM = "cpu"  # what the convs are traced and compiled for
 CASES = [
     Case("depthwise 3x3", (32, 56, 56, 144), 3, 144, groups=144),
     Case("depthwise 3x3", (128, 16, 16, 96), 3, 96, groups=96),
@@ -74,21 +75,22 @@ def _arrays(case: Case):
     return x, kernel, dy, pad
 
 
-def time_jax(case: Case, implementation: str, repeats: int) -> tuple[float, float]:
-    """(warm fwd+bwd s, cold compile + first call s)."""
+def time_jax(case: Case, implementation: str, repeats: int, options: dict) -> tuple[float, float]:
+    """(warm fwd+bwd s, cold compile + first call s), compiled with XLA ``options``."""
     x, kernel, dy, pad = _arrays(case)
     strides = (case.strides, case.strides)
 
     def conv(x_, k_):
         return conv2d(x_, k_, strides=strides, padding=pad, groups=case.groups, implementation=implementation)
 
-    @jax.jit
-    def fwd_bwd(x, kernel, dy):
+    def fwd_bwd_fn(x, kernel, dy):
         y, vjp = jax.vjp(conv, x, kernel)
         return (y, *vjp(dy))
 
+    fwd_bwd = jax.jit(fwd_bwd_fn, compiler_options=options)
     start = time.perf_counter()
-    jax.block_until_ready(fwd_bwd(x, kernel, dy))
+    with conv_target(PLATFORM):  # traced by the first call
+        jax.block_until_ready(fwd_bwd(x, kernel, dy))
     cold = time.perf_counter() - start
     return _time(lambda: jax.block_until_ready(fwd_bwd(x, kernel, dy)), repeats), cold
 
@@ -125,10 +127,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     parser.add_argument("--repeats", type=int, default=None, help="warm runs per cell (default 5, quick 2)")
     parser.add_argument("--only", default="", help="run the cases whose label contains this text")
-    parser.add_argument("--untuned", action="store_true", help="skip cnnjax.cpu_runtime.tune_cpu_runtime()")
+    parser.add_argument(
+        "--untuned", action="store_true", help="without cnnjax.cpu_runtime's malloc settings and XLA options"
+    )
     args = parser.parse_args(argv)
     if not args.untuned:
         tune_cpu_runtime()
+    options = {} if args.untuned else compiler_options(PLATFORM)
     cases = [case for case in (QUICK_CASES if args.quick else CASES) if args.only in case.label]
     repeats = args.repeats or (2 if args.quick else 5)
     use_torch = not args.no_torch and torch_available()
@@ -149,11 +154,13 @@ def main(argv: list[str] | None = None) -> None:
     for case in cases:
         _, kernel, _, _ = _arrays(case)
         strides = (case.strides,) * 2
-        auto_name = resolve_implementation("auto", case.x_shape, kernel.shape, strides=strides, groups=case.groups)
+        auto_name = resolve_implementation(
+            "auto", case.x_shape, kernel.shape, strides=strides, groups=case.groups, platform=PLATFORM
+        )
         path_name = select_xla_path(case.x_shape, kernel.shape, strides=strides, groups=case.groups)
-        xla, xla_cold = time_jax(case, "xla", repeats)
-        path = xla if path_name == "xla" else time_jax(case, path_name, repeats)[0]
-        auto, auto_cold = time_jax(case, "auto", repeats)
+        xla, xla_cold = time_jax(case, "xla", repeats, options)
+        path = xla if path_name == "xla" else time_jax(case, path_name, repeats, options)[0]
+        auto, auto_cold = time_jax(case, "auto", repeats, options)
         shape = f"{'x'.join(map(str, case.x_shape))}->{case.features}" + (
             f" /{case.strides}" if case.strides > 1 else ""
         )

@@ -2,9 +2,10 @@
 
     python benchmarks/models.py [--quick] [--no-torch] [--repeats N] [--models a,b]
 
-JAX: ``cnnjax.models.create_model`` trained by cnnjax's own train step (``cnnjax.benchmark.train_setup``:
-BatchNorm in train mode, SGD momentum 0.9, the state donated) on one device; ``xla`` traces it inside
-``force_implementation('xla')``.  PyTorch: the
+JAX: ``cnnjax.models.create_model(..., platform='cpu')`` trained by cnnjax's own train step
+(``cnnjax.benchmark.train_setup``: BatchNorm in train mode, SGD momentum 0.9, the state donated) on one device,
+jitted with ``cnnjax.cpu_runtime.compiler_options('cpu')``; ``xla`` builds the model with
+``conv_implementation='xla'``.  PyTorch: the
 hand-written models of ``torch_reference.py``, eager, NCHW.  The columns take their warm steps in
 turn (auto, xla, torch, auto, ...), so a change in the machine's load reaches all of them; warm step
 s is the minimum over ``--repeats`` steps; compile s is ``cnnjax.compile_time.timed_compile``'s (trace + compile).
@@ -13,7 +14,6 @@ s is the minimum over ``--repeats`` steps; compile s is ``cnnjax.compile_time.ti
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -24,10 +24,11 @@ import jax
 
 from cnnjax.benchmark.train_setup import synthetic_batch, train_bench
 from cnnjax.compile_time import timed_compile
-from cnnjax.cpu_runtime import tune_cpu_runtime
-from cnnjax.layers import force_implementation
+from cnnjax.cpu_runtime import compiler_options, tune_cpu_runtime
 from cnnjax.models import create_model
 from cnnjax.parallel import DataParallel
+
+PLATFORM = "cpu"  # what the models are traced and compiled for
 
 
 class Setup(NamedTuple):
@@ -46,14 +47,18 @@ SETUPS = [
 QUICK_SETUPS = [Setup("cifar_resnet20", 8, 16, 10, (("stage_sizes", (1, 1, 1)), ("width", 4)))]
 
 
-def jax_stepper(setup: Setup, implementation: str) -> tuple[Callable[[], None], float]:
+def jax_stepper(setup: Setup, conv_implementation: str, options: dict) -> tuple[Callable[[], None], float]:
     """(one warm step, compile s) of cnnjax's train step on one device (``cnnjax.benchmark.train_setup``)."""
-    model = create_model(setup.model, num_classes=setup.num_classes, **dict(setup.overrides))
+    model = create_model(
+        setup.model,
+        num_classes=setup.num_classes,
+        platform=PLATFORM,
+        conv_implementation=conv_implementation,
+        **dict(setup.overrides),
+    )
     batch = synthetic_batch(setup.batch, (setup.size, setup.size, 3), setup.num_classes)
-    bench = train_bench(model, DataParallel(jax.devices()[:1]), batch)
-    forced = force_implementation("xla") if implementation == "xla" else contextlib.nullcontext()
-    with forced:
-        step, compile_seconds = timed_compile(bench.step, bench.state, bench.batch)
+    bench = train_bench(model, DataParallel(jax.devices()[:1]), batch, options)
+    step, compile_seconds = timed_compile(bench.step, bench.state, bench.batch)
     state = bench.state
 
     def warm_step():
@@ -95,10 +100,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
     parser.add_argument("--repeats", type=int, default=None, help="warm steps per cell (default 5, quick 2)")
     parser.add_argument("--models", default=None, help="comma-separated subset of " + ",".join(s.model for s in SETUPS))
-    parser.add_argument("--untuned", action="store_true", help="skip cnnjax.cpu_runtime.tune_cpu_runtime()")
+    parser.add_argument(
+        "--untuned", action="store_true", help="without cnnjax.cpu_runtime's malloc settings and XLA options"
+    )
     args = parser.parse_args(argv)
     if not args.untuned:
         tune_cpu_runtime()
+    options = {} if args.untuned else compiler_options(PLATFORM)
     setups = QUICK_SETUPS if args.quick else SETUPS
     if args.models:
         setups = [s for s in setups if s.model in args.models.split(",")]
@@ -121,8 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     print("-" * len(header))
     for setup in setups:
         steppers = {}
-        steppers["auto"], auto_cold = jax_stepper(setup, "auto")
-        steppers["xla"], xla_cold = jax_stepper(setup, "xla")
+        steppers["auto"], auto_cold = jax_stepper(setup, "auto", options)
+        steppers["xla"], xla_cold = jax_stepper(setup, "xla", options)
         if use_torch and not setup.overrides:  # torch_reference.py has the full-size models only
             steppers["torch"] = torch_stepper(setup)
         seconds = time_in_turn(steppers, repeats)

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     tune_cpu_runtime()
     dp = DataParallel(jax.devices()[:1])
     layouts = state_layouts(per_device_batch_stats=False)
-    model = create_model(args.model, num_classes=10)
+    model = create_model(args.model, num_classes=10, platform=dp.platform)
     tx = optax.sgd(0.1, momentum=0.9)
     task = Classification()
     rng = np.random.default_rng(0)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cnnjax.cpu_runtime import tune_cpu_runtime
+from cnnjax.cpu_runtime import compiler_options, tune_cpu_runtime
 from cnnjax.layers.transposed_conv import conv_transpose, select_implementation, select_xla_path  # noqa: E402
 
 # (batch, height, width, C_in, C_out, kernel, stride, padding, output_padding)
@@ -43,7 +43,7 @@ def _min_ms(fn, repeats: int) -> float:
     return 1e3 * min(times)
 
 
-def jax_ms(shape, implementation: str, repeats: int) -> float:
+def jax_ms(shape, implementation: str, repeats: int, options: dict) -> float:
     n, h, w, c_in, c_out, k, s, p, op = shape
     x = jnp.asarray(np.random.default_rng(0).normal(size=(n, h, w, c_in)), jnp.float32)
     kernel = jnp.asarray(np.random.default_rng(1).normal(size=(k, k, c_in, c_out)), jnp.float32)
@@ -52,7 +52,7 @@ def jax_ms(shape, implementation: str, repeats: int) -> float:
         y = conv_transpose(x, kernel, strides=s, padding=p, output_padding=op, implementation=implementation)
         return jnp.sum(y * y)
 
-    step = jax.jit(jax.grad(loss, argnums=(0, 1)))
+    step = jax.jit(jax.grad(loss, argnums=(0, 1)), compiler_options=options)
     return _min_ms(lambda: jax.block_until_ready(step(x, kernel)), repeats)
 
 
@@ -83,10 +83,13 @@ def main(argv=None, shapes=None) -> list[dict]:
     parser.add_argument("--quick", action="store_true", help="tiny shapes, few repeats (a smoke test)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
-    parser.add_argument("--untuned", action="store_true", help="skip cnnjax.cpu_runtime.tune_cpu_runtime()")
+    parser.add_argument(
+        "--untuned", action="store_true", help="without cnnjax.cpu_runtime's malloc settings and XLA options"
+    )
     args = parser.parse_args(argv)
     if not args.untuned:
         tune_cpu_runtime()
+    options = {} if args.untuned else compiler_options("cpu")
     shapes = shapes or (QUICK_SHAPES if args.quick else SHAPES)
     repeats = args.repeats or (2 if args.quick else 10)
     with_torch = not args.no_torch and _has_torch()
@@ -99,10 +102,14 @@ def main(argv=None, shapes=None) -> list[dict]:
     rows = []
     for shape in shapes:
         n, h, w, c_in, c_out, k, s, p, op = shape
-        path = select_xla_path((k, k), (s, s), (1, 1), backend="cpu")
-        auto = select_implementation((k, k), (s, s), (1, 1), backend="cpu")
-        row = {"shape": shape, "xla": jax_ms(shape, "xla", repeats), "path": jax_ms(shape, path, repeats)}
-        row["fast"] = jax_ms(shape, auto, repeats) if auto != path else row["path"]
+        path = select_xla_path((k, k), (s, s), (1, 1), platform="cpu")
+        auto = select_implementation((k, k), (s, s), (1, 1), platform="cpu")
+        row = {
+            "shape": shape,
+            "xla": jax_ms(shape, "xla", repeats, options),
+            "path": jax_ms(shape, path, repeats, options),
+        }
+        row["fast"] = jax_ms(shape, auto, repeats, options) if auto != path else row["path"]
         if with_torch:
             row["torch"] = torch_ms(shape, repeats)
         rows.append(row)

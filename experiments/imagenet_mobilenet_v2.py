@@ -1,13 +1,19 @@
 """ImageNet MobileNetV2, Sandler et al. 2018 (arXiv 1801.04381, Sec. 6.1), TensorFlow-slim training.
 
     cnnjax train --config experiments/imagenet_mobilenet_v2.py:1.0 --workdir runs/imagenet_mobilenet_v2
-    arg: the width multiplier, one of 0.35, 0.5, 0.75, 1.0 (default), 1.3, 1.4
+    arg: the width multiplier, one of 0.35, 0.5, 0.75, 1.0 (default), 1.3, 1.4; then optionally
+      ,bs96  the paper's batch of 96 and lr 0.045 (runs on device counts that divide 96: not 64)
+    e.g. experiments/imagenet_mobilenet_v2.py:1.4,bs96
 
 Recipe: RMSProp with decay 0.9, momentum 0.9 and TensorFlow's epsilon 1.0 (slim's --opt_epsilon,
 inside the square root, squared-gradient average starting at 1 as TF1's RMSPropOptimizer), weight
-decay 4e-5 (L2), batch 96, lr 0.045 multiplied by 0.98 after every epoch (staircase; slim's
-int(1,281,167 / 96) = 13,345 steps). The paper does not state the length: 300 epochs (4,003,647
-steps), by which the rate is 0.2 % of its start. Train: Inception crop to 224, horizontal flip;
+decay 4e-5 (L2), lr 0.045 per batch of 96 multiplied by 0.98 after every epoch (staircase; slim's
+int(1,281,167 / batch) steps). The paper trains 16 asynchronous workers with batch 96 each, so
+BatchNorm takes groups of 96 images (`parallel.bn_group_size`). Shipped with batch 192 and lr 0.09
+(Goyal et al.'s linear scaling of 96 / 0.045): the smallest batch that splits over 64 devices into
+whole BatchNorm groups (1, 8, 16, 32, 64 devices all work). The paper does not state the length: 300
+epochs, by which the rate is 0.2 % of its start. bfloat16 compute on GPUs and TPUs
+(`model.dtype='auto'`), parameters float32. Train: Inception crop to 224, horizontal flip;
 eval: shorter side resized to 256, centre 224 crop; ImageNet mean/std. Differences from slim:
 depthwise kernels get weight decay here, and slim's colour distortion is not applied.
 Evaluated on the validation split. Needs imagenet2012 prepared as array_record.
@@ -16,17 +22,22 @@ Evaluated on the validation split. Needs imagenet2012 prepared as array_record.
 from cnnjax.config import base_config
 from cnnjax.config.schema import epochs_to_steps
 
-TRAIN_EXAMPLES, BATCH_SIZE, EPOCHS = 1_281_167, 96, 300
+TRAIN_EXAMPLES, EPOCHS = 1_281_167, 300
+PAPER_BATCH, PAPER_LR = 96, 0.045  # per asynchronous worker; also the BatchNorm group
+BATCH_SIZE = 192  # shipped: splits over 64 devices into whole groups of PAPER_BATCH
 WIDTHS = ("0.35", "0.5", "0.75", "1.0", "1.3", "1.4")
 
 
 def get_config(arg=None):
-    arg = arg or "1.0"
-    if arg not in WIDTHS:
+    width, *options = (arg or "1.0").split(",")
+    if width not in WIDTHS:
         raise ValueError(f"unknown arg {arg!r}: use a width multiplier, one of {', '.join(WIDTHS)}")
-    steps_per_epoch = TRAIN_EXAMPLES // BATCH_SIZE  # slim's decay_steps
+    if options not in ([], ["bs96"]):
+        raise ValueError(f"unknown options {options} in arg {arg!r}: only ',bs96' may follow the width")
+    batch = PAPER_BATCH if options else BATCH_SIZE
+    steps_per_epoch = TRAIN_EXAMPLES // batch  # slim's decay_steps
     c = base_config()
-    c.name = f"imagenet_mobilenet_v2_{arg}"
+    c.name = f"imagenet_mobilenet_v2_{width}" + "".join(f"_{o}" for o in options)
     c.dataset.name = "imagenet2012"
     c.dataset.image_size = 224
     c.dataset.train_crop = "random_resized"
@@ -35,15 +46,17 @@ def get_config(arg=None):
     c.dataset.eval_split = "validation"
     c.dataset.test_split = "validation"
     c.model.name = "mobilenet_v2"
-    c.model.overrides.width_multiplier = float(arg)
-    c.train.batch_size = BATCH_SIZE
-    c.train.eval_batch_size = 250
-    c.train.num_steps = epochs_to_steps(EPOCHS, TRAIN_EXAMPLES, BATCH_SIZE)
+    c.model.overrides.width_multiplier = float(width)
+    c.model.dtype = "auto"
+    c.parallel.bn_group_size = PAPER_BATCH
+    c.train.batch_size = batch
+    c.train.eval_batch_size = 256
+    c.train.num_steps = epochs_to_steps(EPOCHS, TRAIN_EXAMPLES, batch)
     c.train.log_every_steps = 100
     c.train.eval_every_steps = 10 * steps_per_epoch
     c.train.checkpoint_every_steps = steps_per_epoch
     c.optimizer.name = "rmsprop"
-    c.optimizer.learning_rate = 0.045
+    c.optimizer.learning_rate = PAPER_LR * (batch / PAPER_BATCH)
     c.optimizer.decay = 0.9
     c.optimizer.momentum = 0.9
     c.optimizer.eps = 1.0

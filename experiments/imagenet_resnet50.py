@@ -13,6 +13,9 @@ divided by 10 at epochs 30, 60 and 80, 90 epochs (an epoch is 1,281,167 / batch 
 256, 150,137 / 300,274 / 400,365, stop at 450,410). Train: Inception crop (area 8–100 %, aspect
 3/4–4/3) resized to 224, horizontal flip; eval: shorter side resized to 256, centre 224 crop;
 ImageNet mean/std. Evaluated on the validation split (TFDS's test split has no labels).
+BatchNorm statistics over groups of 32 images (`parallel.bn_group_size`), as torchvision's 8 GPUs x 32
+and Goyal et al.'s per-worker batch of 32, on any device count; bfloat16 compute on GPUs and TPUs
+(`model.dtype='auto'`), parameters float32. The eval batch (256) splits over 1 to 256 devices.
 Needs imagenet2012 prepared as array_record (`cnnjax data prepare imagenet2012`, manual download).
 """
 
@@ -21,6 +24,7 @@ from cnnjax.config.schema import epochs_to_steps
 
 TRAIN_EXAMPLES = 1_281_167
 BASE_BATCH, BASE_LR = 256, 0.1
+BN_GROUP = 32  # images per BatchNorm batch: torchvision's per-GPU batch, Goyal et al.'s n
 OPTIONS = ("warmup", "label_smoothing")
 
 
@@ -48,8 +52,10 @@ def get_config(arg=None):
     c.dataset.eval_split = "validation"
     c.dataset.test_split = "validation"
     c.model.name = "resnet50"
+    c.model.dtype = "auto"
+    c.parallel.bn_group_size = BN_GROUP
     c.train.batch_size = batch
-    c.train.eval_batch_size = 250
+    c.train.eval_batch_size = 256
     c.train.num_steps = steps(90)
     c.train.log_every_steps = 100
     c.train.eval_every_steps = steps(5)

@@ -37,7 +37,7 @@ def get_config(arg=None):
     c.model.name = model
     c.model.overrides.update(overrides)
     c.train.batch_size = 16
-    c.train.eval_batch_size = 100
+    c.train.eval_batch_size = 96
     c.train.num_steps = 1500
     c.train.log_every_steps = 50
     c.train.eval_every_steps = 500

@@ -2,6 +2,7 @@
 every recipe config trains a step through `cnnjax train` on mock data at a reduced size."""
 
 import functools
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +12,7 @@ import tensorflow_datasets as tfds
 from experiment_runs import experiment, train_on_mock_data
 from tfds_fakes import fake_prepared
 
-from cnnjax.config import base_config, load_config, validate_config
+from cnnjax.config import base_config, check_layout, load_config, validate_config
 from cnnjax.data import augment, pipeline
 from cnnjax.data.catalog import mean_image, open_split
 from cnnjax.models import list_models
@@ -23,8 +24,10 @@ VARIANTS = [
     ("cifar10_wrn.py", "wrn28_10"),
     ("cifar10_wrn.py", "wrn28_10_dropout"),
     *[("imagenet_resnet50.py", a) for a in ("", "label_smoothing", "bs1024,warmup", "bs8192,warmup,label_smoothing")],
-    *[("imagenet_mobilenet_v2.py", w) for w in ("0.35", "0.5", "0.75", "1.0", "1.3", "1.4")],
+    *[("imagenet_mobilenet_v2.py", w) for w in ("0.35", "0.5", "0.75", "1.0", "1.3", "1.4", "1.4,bs96")],
 ]
+EXPERIMENTS = sorted(p.name for p in Path(experiment("digits_lenet5.py")).parent.glob("*.py"))
+DEVICE_COUNTS = (1, 8, 16, 64)
 
 
 def load(name: str, arg: str = ""):
@@ -52,6 +55,7 @@ def test_every_variant_loads_locked_and_valid(name, arg):
         ("imagenet_resnet50.py", "warmup", "needs bsN with N > 256"),
         ("imagenet_resnet50.py", "bs512,cosine", "unknown option 'cosine'"),
         ("imagenet_mobilenet_v2.py", "2.0", "width multiplier"),
+        ("imagenet_mobilenet_v2.py", "1.0,bs128", "only ',bs96' may follow the width"),
     ],
 )
 def test_bad_args_say_what_is_allowed(name, arg, message):
@@ -147,6 +151,8 @@ def test_cifar10_wrn_recipe_zagoruyko_2016():
 
 
 IMAGENET_DATA = {
+    "model.dtype": "auto",
+    "train.eval_batch_size": 256,
     "dataset.name": "imagenet2012",
     "dataset.image_size": 224,
     "dataset.train_crop": "random_resized",
@@ -170,6 +176,7 @@ def test_imagenet_resnet50_recipe_90_epochs():
             "optimizer.momentum": 0.9,
             "optimizer.weight_decay": 1e-4,
             "train.batch_size": 256,
+            "parallel.bn_group_size": 32,
             "train.num_steps": round(90 * epoch),
             "schedule.boundaries": tuple(round(e * epoch) for e in (30, 60, 80)),
             "schedule.warmup_steps": 0,
@@ -199,9 +206,10 @@ def test_imagenet_resnet50_large_batch_variant_goyal_2017():
     assert rates(c, [0, warmup // 2, warmup, c.schedule.boundaries[0]]) == pytest.approx(expected)
 
 
-def test_imagenet_mobilenet_v2_recipe_sandler_2018():
-    c = load("imagenet_mobilenet_v2.py", "0.5")
-    epoch = 1_281_167 // 96
+@pytest.mark.parametrize(("arg", "batch", "lr"), [("0.5", 192, 0.09), ("0.5,bs96", 96, 0.045)])
+def test_imagenet_mobilenet_v2_recipe_sandler_2018(arg, batch, lr):
+    c = load("imagenet_mobilenet_v2.py", arg)
+    epoch = 1_281_167 // batch
     assert_fields(
         c,
         {
@@ -209,19 +217,47 @@ def test_imagenet_mobilenet_v2_recipe_sandler_2018():
             "model.name": "mobilenet_v2",
             "model.overrides.width_multiplier": 0.5,
             "optimizer.name": "rmsprop",
-            "optimizer.learning_rate": 0.045,
+            "optimizer.learning_rate": lr,
             "optimizer.decay": 0.9,
             "optimizer.momentum": 0.9,
             "optimizer.eps": 1.0,
             "optimizer.initial_scale": 1.0,
             "optimizer.weight_decay": 4e-5,
-            "train.batch_size": 96,
+            "train.batch_size": batch,
+            "parallel.bn_group_size": 96,
             "schedule.name": "exponential",
             "schedule.decay_factor": 0.98,
             "schedule.decay_every_steps": epoch,
         },
     )
-    assert rates(c, [0, epoch - 1, epoch, 2 * epoch]) == pytest.approx([0.045, 0.045, 0.045 * 0.98, 0.045 * 0.98**2])
+    assert rates(c, [0, epoch - 1, epoch, 2 * epoch]) == pytest.approx([lr, lr, lr * 0.98, lr * 0.98**2])
+
+
+@pytest.mark.parametrize("name,arg", [(name, "") for name in EXPERIMENTS] + VARIANTS)
+def test_every_experiment_fits_every_device_count_its_batch_allows(name, arg):
+    """Without compiling: on every count that divides the train batch, the eval batch splits and the
+    BatchNorm groups tile; every experiment runs on 1 to 16 devices, the CIFAR and ImageNet recipes
+    (but MobileNetV2's paper batch of 96) on 64 too."""
+    config = load(name, arg)
+    fits = [devices for devices in DEVICE_COUNTS if config.train.batch_size % devices == 0]
+    for devices in fits:
+        check_layout(config, devices)
+    assert fits[:3] == [1, 8, 16], fits
+    if name.startswith(("cifar10_", "imagenet_")) and "bs96" not in arg:
+        assert fits == list(DEVICE_COUNTS), fits
+
+
+def test_layout_errors_name_the_key_and_what_fits():
+    config = load("imagenet_mobilenet_v2.py", "1.0,bs96")
+    with pytest.raises(ValueError, match=r"config.train.batch_size=96 does not split over 64 devices"):
+        check_layout(config, 64)
+    config = load("imagenet_resnet50.py", "bs96")
+    with pytest.raises(ValueError, match=r"bn_group_size=32: BatchNorm groups of 32 images do not tile a per-device"):
+        check_layout(config, 8)  # 12 images per device
+    with pytest.raises(ValueError, match=r"config.train.eval_batch_size=256 does not split over 512 devices"):
+        check_layout(load("imagenet_resnet50.py", "bs1024"), 512)
+    with pytest.raises(ValueError, match=r"8 devices cannot be split evenly over 3 processes"):
+        check_layout(config, 8, num_processes=3)
 
 
 # ---- Schedules, RMSProp and validation. ----
@@ -389,7 +425,7 @@ def test_preprocess_takes_the_inception_crop_in_training_and_the_centre_in_evalu
 # ---- Every recipe trains a step through the CLI, shrunk (cifar10_resnet.py: tests/test_experiments.py). ----
 
 CIFAR_SHRINK = ("model.overrides.stage_sizes=(1, 1, 1)", "model.overrides.width=4")
-IMAGENET_SMALL = ("dataset.image_size=32", "dataset.eval_resize=36")
+IMAGENET_SMALL = ("dataset.image_size=32", "dataset.eval_resize=36", "parallel.bn_group_size=4")  # 2 groups a batch
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from cnnjax.layers import Conv, conv2d, force_implementation, resolve_implementation, select_implementation
+from cnnjax.layers import Conv, conv2d, conv_target, resolve_implementation, select_implementation
 from cnnjax.layers.chunked_conv import chunked_wgrad_conv
 from cnnjax.layers.conv_arithmetic import resolve_padding_nd
 from cnnjax.layers.conv_dispatch import WGRAD_CHUNKS, select_xla_path, weight_gradient_chunks
@@ -118,21 +118,22 @@ def test_inapplicable_implementation_raises(implementation, groups, in_channels)
             (3, 3, in_channels // groups, 4),
             strides=(1, 1),
             groups=groups,
+            platform="cpu",
         )
 
 
 def test_unknown_implementation_raises():
     with pytest.raises(ValueError, match="unknown conv implementation"):
         conv2d(jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 2)), implementation="winograd")
-    with pytest.raises(ValueError, match="unknown conv implementation"):
-        with force_implementation("fast"):
+    with pytest.raises(ValueError, match="unknown conv target implementation"):
+        with conv_target("cpu", "fast"):
             pass
 
 
-def select(x_shape, kernel_shape, strides=1, groups=1, backend="cpu"):
-    if backend == "cpu":  # the XLA-based CPU paths; tests/test_onednn_conv.py checks that oneDNN comes first
+def select(x_shape, kernel_shape, strides=1, groups=1, platform="cpu"):
+    if platform == "cpu":  # the XLA-based CPU paths; tests/test_onednn_conv.py checks that oneDNN comes first
         return select_xla_path(x_shape, kernel_shape, strides=(strides, strides), groups=groups)
-    return select_implementation(x_shape, kernel_shape, strides=(strides, strides), groups=groups, backend=backend)
+    return select_implementation(x_shape, kernel_shape, strides=(strides, strides), groups=groups, platform=platform)
 
 
 def test_xla_path_selection_on_cpu():
@@ -151,22 +152,28 @@ def test_xla_path_selection_on_cpu():
     assert select((2, 7, 7, 2048), (1, 1, 2048, 512), strides=2) == "chunked_wgrad"  # 1x1: dot weight gradient
 
 
-@pytest.mark.parametrize("backend", ["gpu", "tpu", "cuda", "rocm"])
+@pytest.mark.parametrize("platform", ["gpu", "tpu", "cuda", "rocm", None])
 @pytest.mark.parametrize("groups", [1, 4, 144])
-def test_auto_selection_elsewhere_is_xla(backend, groups):
-    assert select((32, 56, 56, 144), (3, 3, 144 // groups, 144), groups=groups, backend=backend) == "xla"
+def test_auto_selection_elsewhere_is_xla(platform, groups):
+    assert select((32, 56, 56, 144), (3, 3, 144 // groups, 144), groups=groups, platform=platform) == "xla"
 
 
-def test_force_implementation_overrides_auto_only():
-    args = dict(strides=(1, 1), groups=16)
+def conv_jaxpr(**conv_args) -> str:
+    return str(
+        jax.make_jaxpr(lambda x: Conv(16, 3, groups=16, **conv_args).init_with_output(KEY, x))(jnp.ones((1, 6, 6, 16)))
+    )
+
+
+def test_target_xla_overrides_auto_only():
     auto = "onednn" if onednn_available() else "depthwise_shift"
-    assert resolve_implementation("auto", (2, 8, 8, 16), (3, 3, 1, 16), backend="cpu", **args) == auto
-    with force_implementation("xla"):
-        assert resolve_implementation("auto", (2, 8, 8, 16), (3, 3, 1, 16), backend="cpu", **args) == "xla"
-        assert resolve_implementation("grouped_split", (2, 8, 8, 16), (3, 3, 1, 16), **args) == "grouped_split"
-        jaxpr = str(jax.make_jaxpr(lambda x: Conv(16, 3, groups=16).init_with_output(KEY, x))(jnp.ones((1, 6, 6, 16))))
-    assert jaxpr.count("conv_general_dilated") == 1
-    assert resolve_implementation("auto", (2, 8, 8, 16), (3, 3, 1, 16), backend="cpu", **args) == auto
+    assert (
+        resolve_implementation("auto", (2, 8, 8, 16), (3, 3, 1, 16), strides=(1, 1), groups=16, platform="cpu") == auto
+    )
+    with conv_target("cpu"):
+        assert conv_jaxpr().count("conv_general_dilated") == 0  # oneDNN or shifted multiply-adds
+    with conv_target("cpu", "xla"):
+        assert conv_jaxpr().count("conv_general_dilated") == 1
+        assert conv_jaxpr(implementation="depthwise_shift").count("conv_general_dilated") == 0
 
 
 @pytest.mark.parametrize(

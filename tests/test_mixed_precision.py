@@ -17,7 +17,7 @@ def one_step(dtype: str):
     c = base_config()
     c.model.name, c.model.dtype = "cifar_resnet20", dtype
     c.model.overrides.stage_sizes, c.model.overrides.width = (1, 1, 1), 8
-    model = build_model(c, num_classes=10, in_channels=3)
+    model = build_model(c, num_classes=10, in_channels=3, platform="cpu")
     tx, schedule = make_optimizer(c)
     state = create_train_state(model, tx, (16, 16, 3), seed=0)
     rng = np.random.default_rng(0)
@@ -56,7 +56,7 @@ def test_bf16_model_computes_in_bf16():
     c = base_config()
     c.model.name, c.model.dtype = "cifar_resnet20", "bfloat16"
     c.model.overrides.stage_sizes = (1, 1, 1)
-    model = build_model(c, num_classes=10, in_channels=3)
+    model = build_model(c, num_classes=10, in_channels=3, platform="cpu")
     variables = jax.eval_shape(
         lambda: model.init(jax.random.key(0, impl="rbg"), jnp.zeros((1, 16, 16, 3)), train=False)
     )

@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from cnnjax.layers import conv_output_size, force_implementation
+from cnnjax.layers import conv_output_size
 from cnnjax.models import CifarResNet, LeNet5, SimpleCNN, create_model, list_models
 from cnnjax.models.cifar_resnet import zero_pad_shortcut
 
@@ -97,11 +97,10 @@ def test_resnet_stage_shapes_and_features():
 
 
 def test_resnet_3x3_convs_use_symmetric_padding():
-    model = CifarResNet(num_classes=10, stage_sizes=(1, 1, 1), width=4)
+    model = CifarResNet(num_classes=10, stage_sizes=(1, 1, 1), width=4, conv_implementation="xla")
     x = jnp.zeros((1, 8, 8, 3))
     variables = jax.eval_shape(model.init, KEY, x)
-    with force_implementation("xla"):  # every conv a top-level conv_general_dilated (no custom VJPs)
-        jaxpr = jax.make_jaxpr(model.apply)(variables, x)
+    jaxpr = jax.make_jaxpr(model.apply)(variables, x)  # every conv a top-level conv_general_dilated
     convs = [e for e in jaxpr.eqns if e.primitive.name == "conv_general_dilated"]
     strides = [e.params["window_strides"] for e in convs]
     assert len(convs) == 7 and strides.count((2, 2)) == 2

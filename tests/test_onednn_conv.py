@@ -27,7 +27,7 @@ def test_extension_builds_and_loads_here():
 
 def select(x_shape, kernel_shape, groups=1, dtype=jnp.float32, padding=((1, 1), (1, 1))):
     return select_implementation(
-        x_shape, kernel_shape, strides=(1, 1), groups=groups, backend="cpu", dtype=dtype, padding=padding
+        x_shape, kernel_shape, strides=(1, 1), groups=groups, platform="cpu", dtype=dtype, padding=padding
     )
 
 
@@ -42,10 +42,18 @@ def test_auto_is_onednn_on_cpu_where_it_applies():
         (8, 16, 16, 16), (3, 3, 16, 16), strides=(1, 1), groups=1
     )
     with pytest.raises(ValueError, match="'onednn' needs float32"):
-        resolve_implementation("onednn", (8, 16, 16, 16), (3, 3, 16, 16), strides=(1, 1), groups=1, dtype=jnp.float16)
+        resolve_implementation(
+            "onednn", (8, 16, 16, 16), (3, 3, 16, 16), strides=(1, 1), groups=1, platform="cpu", dtype=jnp.float16
+        )
     with pytest.raises(ValueError, match="padding >= 0"):
         resolve_implementation(
-            "onednn", (8, 16, 16, 16), (3, 3, 16, 16), strides=(1, 1), groups=1, padding=((0, -1), (0, 0))
+            "onednn",
+            (8, 16, 16, 16),
+            (3, 3, 16, 16),
+            strides=(1, 1),
+            groups=1,
+            platform="cpu",
+            padding=((0, -1), (0, 0)),
         )
 
 

@@ -195,17 +195,17 @@ def test_torch_weights_port_with_permute():
 
 def test_auto_choice_per_backend():
     if onednn_available():
-        assert select_implementation((4, 4), (2, 2), (1, 1), backend="cpu") == "onednn"
-        assert select_implementation((4, 4), (2, 2), (1, 1), backend="cpu", dtype=jnp.float16) == "subpixel"
-    assert select_xla_path((2, 2), (2, 2), (1, 1), backend="cpu") == "depth_to_space"
-    assert select_xla_path((4, 4), (2, 2), (1, 1), backend="cpu") == "subpixel"
-    assert select_xla_path((4, 2), (2, 2), (1, 1), backend="cpu") == "subpixel"
-    assert select_xla_path((3, 3), (2, 1), (1, 1), backend="cpu") == "subpixel"
-    assert select_xla_path((3, 3), (2, 2), (2, 2), backend="cpu") == "xla"  # dilated
-    assert select_xla_path((3, 3), (1, 1), (1, 1), backend="cpu") == "xla"  # an ordinary conv
+        assert select_implementation((4, 4), (2, 2), (1, 1), platform="cpu") == "onednn"
+        assert select_implementation((4, 4), (2, 2), (1, 1), platform="cpu", dtype=jnp.float16) == "subpixel"
+    assert select_xla_path((2, 2), (2, 2), (1, 1), platform="cpu") == "depth_to_space"
+    assert select_xla_path((4, 4), (2, 2), (1, 1), platform="cpu") == "subpixel"
+    assert select_xla_path((4, 2), (2, 2), (1, 1), platform="cpu") == "subpixel"
+    assert select_xla_path((3, 3), (2, 1), (1, 1), platform="cpu") == "subpixel"
+    assert select_xla_path((3, 3), (2, 2), (2, 2), platform="cpu") == "xla"  # dilated
+    assert select_xla_path((3, 3), (1, 1), (1, 1), platform="cpu") == "xla"  # an ordinary conv
     for backend in ("gpu", "tpu"):
-        assert select_implementation((2, 2), (2, 2), (1, 1), backend=backend) == "xla"
-        assert select_implementation((4, 4), (2, 2), (1, 1), backend=backend) == "xla"
+        assert select_implementation((2, 2), (2, 2), (1, 1), platform=backend) == "xla"
+        assert select_implementation((4, 4), (2, 2), (1, 1), platform=backend) == "xla"
 
 
 def test_invalid_implementations_raise():

@@ -20,6 +20,8 @@ from cnnjax.benchmark.peak_flops import peak_flops
 from cnnjax.benchmark.spec import DEFAULT_IMAGE_SIZE, DEFAULT_NUM_CLASSES, BenchmarkSpec, check_data_shape, check_spec
 from cnnjax.benchmark.train_setup import synthetic_batch, train_bench
 from cnnjax.compile_time import timed_compile
+from cnnjax.config.schema import compute_dtype
+from cnnjax.cpu_runtime import compiler_options
 from cnnjax.models import create_model
 from cnnjax.parallel import DataParallel
 
@@ -39,12 +41,18 @@ def run_benchmark(spec: BenchmarkSpec) -> dict:
     else:
         size = spec.image_size or DEFAULT_IMAGE_SIZE
         image_shape, num_classes = (size, size, RGB), spec.num_classes or DEFAULT_NUM_CLASSES
+    platform = data_parallel.platform
     model = create_model(
-        spec.model, num_classes=num_classes, in_channels=image_shape[-1], dtype=spec.dtype, **spec.overrides
+        spec.model,
+        num_classes=num_classes,
+        in_channels=image_shape[-1],
+        dtype=compute_dtype(spec.dtype, platform),
+        platform=platform,
+        **spec.overrides,
     )
     local_batch = next(batches) if batches else synthetic_batch(spec.batch, image_shape, num_classes)
 
-    bench = train_bench(model, data_parallel, local_batch)
+    bench = train_bench(model, data_parallel, local_batch, compiler_options(platform))
     images = jax.ShapeDtypeStruct((spec.batch, *image_shape), local_batch["image"].dtype)
     flops = train_step_flops(model, bench.variables, images)
     step, compile_seconds = timed_compile(bench.step, bench.state, bench.batch)

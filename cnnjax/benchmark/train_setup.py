@@ -32,14 +32,17 @@ def synthetic_batch(global_batch_size: int, image_shape: tuple[int, int, int], n
     return {"image": images, "label": (np.arange(local) % num_classes).astype(np.int32)}
 
 
-def train_bench(model, data_parallel: DataParallel, local_batch: dict) -> TrainBench:
-    """Initialises ``model`` for ``local_batch``'s images and places state and batch on the devices."""
+def train_bench(model, data_parallel: DataParallel, local_batch: dict, compiler_options: dict | None = None) -> TrainBench:
+    """Initialises ``model`` for ``local_batch``'s images and places state and batch on the devices; the step is
+    compiled with XLA ``compiler_options`` (``cnnjax.cpu_runtime.compiler_options``)."""
     tx = optax.sgd(LEARNING_RATE, momentum=MOMENTUM)
     train_step = make_train_step(model, tx, optax.constant_schedule(LEARNING_RATE), Classification())
     state = create_train_state(model, tx, local_batch["image"].shape[1:], seed=0)
     layouts = state_layouts(per_device_batch_stats=False)
     return TrainBench(
-        step=data_parallel.map(train_step, (layouts, SHARDED), (layouts, REPLICATED), donate_argnums=(0,)),
+        step=data_parallel.map(
+            train_step, (layouts, SHARDED), (layouts, REPLICATED), donate_argnums=(0,), compiler_options=compiler_options
+        ),
         state=data_parallel.put(state),
         batch=data_parallel.shard_batch(local_batch),
         variables={"params": state.params, "batch_stats": state.batch_stats},

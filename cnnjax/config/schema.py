@@ -7,13 +7,15 @@ import ml_collections
 from ml_collections.config_dict import placeholder
 
 TASKS = ("classification", "segmentation", "counting")
+AUTO_INITIALIZE = ("auto", "on", "off")  # cnnjax.parallel.distributed
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 SCHEDULES = ("constant", "piecewise", "cosine", "exponential")
 WARMUP_MODES = ("linear", "constant")
 NORMALIZATIONS = ("per_channel", "per_pixel_mean")
 TRAIN_CROPS = ("pad_crop", "random_resized")
 PAD_MODES = ("zeros", "reflect")
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+AUTO_DTYPES = {"cpu": "float32"}  # model.dtype='auto' on these platforms; bfloat16 on every other
 NONFINITE_POLICIES = ("stop", "skip")  # cnnjax.train.divergence
 
 
@@ -42,7 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "lenet5"
-    c.model.dtype = "float32"  # compute dtype; params and BatchNorm statistics stay float32
+    c.model.dtype = "float32"  # compute dtype; params and BatchNorm statistics stay float32; 'auto': compute_dtype()
     c.model.overrides = ml_collections.ConfigDict()  # constructor keyword arguments (width, stage_sizes, ...)
 
     c.train = ml_collections.ConfigDict()
@@ -91,13 +93,16 @@ def base_config() -> ml_collections.ConfigDict:
     c.parallel = ml_collections.ConfigDict()
     c.parallel.num_devices = 0  # 0: every device; n: the first n (single process only)
     c.parallel.sync_batch_stats = True  # False: per-device statistics, averaged before eval and checkpoints
+    c.parallel.bn_group_size = 0  # 0: follow sync_batch_stats; n: BatchNorm statistics over groups of n images
+    # (within a device, or across devices: any device count), running statistics the groups' mean (GroupedBatchNorm)
     c.parallel.coordinator_address = placeholder(str)  # 'host:port' to join a multi-process run
     c.parallel.num_processes = 1
     c.parallel.process_id = 0
-    c.parallel.auto_initialize = False  # True: jax.distributed.initialize() detects the cluster (SLURM, TPU)
+    c.parallel.auto_initialize = "auto"  # 'auto': join a detected SLURM / TPU multi-process job; 'on'; 'off'
+    # (cnnjax.parallel.distributed)
 
     c.runtime = ml_collections.ConfigDict()
-    c.runtime.tune_cpu = True  # cnnjax train: XLA:CPU conv flag + malloc page reuse (cnnjax.cpu_runtime)
+    c.runtime.tune_cpu = True  # CPU runs: XLA:CPU compile options + malloc page reuse (cnnjax.cpu_runtime)
     return c
 
 
@@ -105,6 +110,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks values that a type alone cannot, before anything is built or compiled."""
     choices = {
         "task": (config.task, TASKS),
+        "parallel.auto_initialize": (config.parallel.auto_initialize, AUTO_INITIALIZE),
         "optimizer.name": (config.optimizer.name, OPTIMIZERS),
         "schedule.name": (config.schedule.name, SCHEDULES),
         "schedule.warmup_mode": (config.schedule.warmup_mode, WARMUP_MODES),
@@ -129,6 +135,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     for key, value in positive.items():
         if value < 1:
             raise ValueError(f"config.{key} must be at least 1, got {value}")
+    if config.parallel.bn_group_size < 0:
+        raise ValueError(f"config.parallel.bn_group_size must be >= 0, got {config.parallel.bn_group_size}")
     if list(config.schedule.boundaries) != sorted(config.schedule.boundaries):
         raise ValueError(f"config.schedule.boundaries must be increasing, got {config.schedule.boundaries}")
     if config.loss.aux_weight < 0:
@@ -150,6 +158,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             "config.dataset.normalization='per_pixel_mean' needs whole images resized to image_size "
             "(train_crop='pad_crop', eval_resize=0)"
         )
+
+
+def compute_dtype(model_dtype: str, platform: str) -> str:
+    """The compute dtype of ``config.model.dtype`` on devices of ``platform`` (``jax.Device.platform``):
+    ``'auto'`` is float32 on CPUs (:data:`AUTO_DTYPES`) and bfloat16 on GPUs and TPUs; any other value is itself."""
+    return AUTO_DTYPES.get(platform, "bfloat16") if model_dtype == "auto" else model_dtype
 
 
 def epochs_to_steps(epochs: float, num_examples: int, batch_size: int) -> int:

@@ -9,11 +9,12 @@ from cnnjax.layers.conv_arithmetic import conv_output_size, per_dim, resolve_pad
 from cnnjax.layers.conv_dispatch import (
     IMPLEMENTATIONS,
     conv2d,
-    force_implementation,
     resolve_implementation,
     select_implementation,
 )
+from cnnjax.layers.conv_target import PLATFORMS, TARGET_IMPLEMENTATIONS, conv_target
 from cnnjax.layers.depthwise_conv import depthwise_shift_conv
+from cnnjax.layers.grouped_batch_norm import GroupedBatchNorm
 from cnnjax.layers.grouped_conv import grouped_split_conv
 from cnnjax.layers.pooling import avg_pool, global_avg_pool, max_pool
 from cnnjax.layers.transposed_conv import ConvTranspose, conv_transpose, transposed_conv_output_size
@@ -21,9 +22,12 @@ from cnnjax.layers.upsampling import UpsampleConv, resize_bilinear, upsample_nea
 
 __all__ = [
     "IMPLEMENTATIONS",
+    "PLATFORMS",
+    "TARGET_IMPLEMENTATIONS",
     "Conv",
     "ConvNormAct",
     "ConvTranspose",
+    "GroupedBatchNorm",
     "Dropout",
     "UpsampleConv",
     "avg_pool",
@@ -31,9 +35,9 @@ __all__ = [
     "chunked_wgrad_conv",
     "conv2d",
     "conv_output_size",
+    "conv_target",
     "depthwise_shift_conv",
     "conv_transpose",
-    "force_implementation",
     "global_avg_pool",
     "grouped_split_conv",
     "he_fan_out_normal",

@@ -1,4 +1,4 @@
-"""Conv -> norm -> activation, with the norm and activation injected; the BatchNorm factory."""
+"""Conv -> norm -> activation, with the norm and activation injected; the BatchNorm factory (plain or grouped)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,29 @@ from flax.typing import Dtype, Initializer
 
 from cnnjax.layers.conv import Conv, he_fan_out_normal
 from cnnjax.layers.conv_arithmetic import Padding
+from cnnjax.layers.grouped_batch_norm import GroupedBatchNorm
 
 
 def batch_norm(
-    train: bool, axis_name: str | None = None, momentum: float = 0.9, epsilon: float = 1e-5
-) -> Callable[..., nn.BatchNorm]:
-    """``nn.BatchNorm`` factory with PyTorch's defaults (flax momentum 0.9 = PyTorch 0.1).
+    train: bool, axis_name: str | None = None, momentum: float = 0.9, epsilon: float = 1e-5, group_size: int = 0
+) -> Callable[..., nn.Module]:
+    """BatchNorm factory with PyTorch's defaults (flax momentum 0.9 = PyTorch 0.1).
 
-    Batch statistics when ``train``, running averages otherwise; ``axis_name`` (e.g. ``'data'``)
-    averages the statistics over that mapped axis, ``None`` keeps them per device.
+    Batch statistics when ``train``, running averages otherwise.  ``group_size == 0``:
+    ``nn.BatchNorm``, whose ``axis_name`` (e.g. ``'data'``) averages the statistics over that mapped
+    axis, ``None`` keeps them per device.  ``group_size > 0``: :class:`GroupedBatchNorm`, statistics
+    over groups of that many images (spanning devices along ``axis_name`` where a group is larger
+    than the per-device batch).
     """
+    if group_size:
+        return functools.partial(
+            GroupedBatchNorm,
+            group_size=group_size,
+            use_running_average=not train,
+            momentum=momentum,
+            epsilon=epsilon,
+            axis_name=axis_name,
+        )
     return functools.partial(
         nn.BatchNorm, use_running_average=not train, momentum=momentum, epsilon=epsilon, axis_name=axis_name
     )

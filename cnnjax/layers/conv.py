@@ -26,7 +26,8 @@ class Conv(nn.Module):
     C_in == features`` is a depthwise conv).  The parameters are ``kernel`` of shape
     ``(kh, kw, C_in // groups, features)`` and ``bias``, directly in this module's scope.
     ``implementation``: see :data:`~cnnjax.layers.conv_dispatch.IMPLEMENTATIONS` (2-D only; other
-    ranks always use XLA's conv).
+    ranks always use XLA's conv); ``'auto'`` follows :mod:`cnnjax.layers.conv_target` (XLA's conv
+    outside a model or target).
     """
 
     features: int

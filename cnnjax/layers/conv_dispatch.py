@@ -1,11 +1,12 @@
-"""``conv2d``: one 2-D conv entry point that picks the fastest implementation for the backend.
+"""``conv2d``: one 2-D conv entry point that picks the fastest implementation for the target platform.
 
-``implementation='auto'`` (:func:`select_implementation`): XLA's ``lax.conv_general_dilated`` on
-GPU/TPU, where it is fast.  On CPU, ``'onednn'`` (:mod:`onednn_conv`: oneDNN primitives for all three
-directions, any groups, float32 / bfloat16) wherever the extension loads
-(:func:`cnnjax.native.onednn.onednn_available`): faster than every path below and than PyTorch's
-CPU convs at conv-net shapes.  Without it (:func:`select_xla_path`; XLA:CPU, 2 cores; fwd+bwd unless
-noted, ms):
+``implementation='auto'`` (:func:`select_implementation`) follows the conv target of
+:mod:`cnnjax.layers.conv_target` (the model's ``platform``; never the host's backend): XLA's
+``lax.conv_general_dilated`` for GPU/TPU, where it is fast, and without a platform.  For ``'cpu'``,
+``'onednn'`` (:mod:`onednn_conv`: oneDNN primitives for all three directions, any groups, float32 /
+bfloat16) wherever the extension loads (:func:`cnnjax.native.onednn.onednn_available`): faster
+than every path below and than PyTorch's CPU convs at conv-net shapes.  Without it
+(:func:`select_xla_path`; XLA:CPU, 2 cores; fwd+bwd unless noted, ms):
 
 - depthwise (``groups == C_in``): ``'depthwise_shift'``, k*k shifted multiply-adds
   (:mod:`depthwise_conv`).  XLA's depthwise conv is ~13x slower than PyTorch; shifted adds ~6x
@@ -29,20 +30,20 @@ noted, ms):
   ``dot_general``, XLA -> dot (CPU ms, loaded machine): 16x56²x256->64 134 -> 39, 16x56²x64->256
   208 -> 27, 16x14²x1024->256 49 -> 26, 128x32²x16->16 10 -> 3.
 
-:func:`force_implementation` overrides ``'auto'`` at trace time (e.g. an all-XLA baseline).
+:func:`cnnjax.layers.conv_target.conv_target` with ``implementation='xla'`` makes every ``'auto'``
+conv XLA's (e.g. an all-XLA baseline).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-import jax
 import jax.numpy as jnp
 from jax import lax
 
 from cnnjax.layers.chunked_conv import chunked_wgrad_conv, has_fast_strided_input_gradient
+from cnnjax.layers.conv_target import current_target
 from cnnjax.layers.depthwise_conv import depthwise_shift_conv
 from cnnjax.layers.grouped_conv import grouped_split_conv
 from cnnjax.layers.onednn_conv import REQUIREMENT, onednn_applies, onednn_conv
@@ -54,23 +55,6 @@ WGRAD_CHUNKS = 8
 MIN_CHUNK_IMAGES = 8
 MIN_CHUNKED_OUTPUT_PIXELS = 64
 MAX_CHUNKED_WEIGHTS = 256 * 256
-
-_forced: str | None = None
-
-
-@contextlib.contextmanager
-def force_implementation(implementation: str) -> Iterator[None]:
-    """Within this context, every ``conv2d`` traced with ``implementation='auto'`` uses
-    ``implementation`` instead (e.g. ``'xla'`` for a baseline).  Read at trace time: a function
-    jitted and traced before (or after) the context keeps what it was traced with.  A forced
-    implementation that does not apply to a conv raises ``ValueError`` there."""
-    global _forced
-    _check_name(implementation)
-    previous, _forced = _forced, None if implementation == "auto" else implementation
-    try:
-        yield
-    finally:
-        _forced = previous
 
 
 def _check_name(implementation: str) -> None:
@@ -84,14 +68,13 @@ def select_implementation(
     *,
     strides: Sequence[int],
     groups: int,
-    backend: str | None = None,
+    platform: str | None,
     dtype=jnp.float32,
     padding: Sequence[tuple[int, int]] = ((0, 0), (0, 0)),
 ) -> str:
-    """The implementation ``'auto'`` uses for this conv on ``backend`` (default: JAX's): XLA's off
-    the CPU, else ``'onednn'`` where it applies and loads, else :func:`select_xla_path`."""
-    backend = jax.default_backend() if backend is None else backend
-    if backend != "cpu":
+    """The implementation ``'auto'`` uses for this conv compiled for ``platform``: XLA's unless
+    ``'cpu'``, else ``'onednn'`` where it applies and loads, else :func:`select_xla_path`."""
+    if platform != "cpu":
         return "xla"
     if onednn_applies(dtype, dtype, padding) and onednn_available():
         return "onednn"
@@ -131,17 +114,17 @@ def resolve_implementation(
     *,
     strides: Sequence[int],
     groups: int,
-    backend: str | None = None,
+    platform: str | None,
     dtype=jnp.float32,
     padding: Sequence[tuple[int, int]] = ((0, 0), (0, 0)),
 ) -> str:
-    """The concrete implementation ``conv2d`` runs: ``'auto'`` becomes the forced one (see
-    :func:`force_implementation`) or :func:`select_implementation`'s; one that does not apply to
-    ``groups``, ``dtype`` or ``padding``, or ``'onednn'`` where it cannot load, raises ``ValueError``."""
+    """The concrete implementation ``conv2d`` runs for ``platform``: ``'auto'`` becomes
+    :func:`select_implementation`'s; one that does not apply to ``groups``, ``dtype`` or ``padding``,
+    or ``'onednn'`` where it cannot load, raises ``ValueError``."""
     _check_name(implementation)
     if implementation == "auto":
-        implementation = _forced or select_implementation(
-            x_shape, kernel_shape, strides=strides, groups=groups, backend=backend, dtype=dtype, padding=padding
+        implementation = select_implementation(
+            x_shape, kernel_shape, strides=strides, groups=groups, platform=platform, dtype=dtype, padding=padding
         )
     if implementation == "onednn":
         if not onednn_applies(dtype, dtype, padding):
@@ -178,12 +161,22 @@ def conv2d(
 ):
     """2-D conv of NHWC ``x`` with an HWIO ``kernel`` ``(kh, kw, C_in // groups, features)``; equals
     ``lax.conv_general_dilated(x, kernel, strides, padding, rhs_dilation=dilation,
-    feature_group_count=groups)``.  ``implementation``: one of :data:`IMPLEMENTATIONS`; an
-    implementation that does not apply to the shape raises ``ValueError``."""
+    feature_group_count=groups)``.  ``implementation``: one of :data:`IMPLEMENTATIONS`; ``'auto'``
+    follows the current :func:`~cnnjax.layers.conv_target.conv_target`; an implementation that does
+    not apply to the shape raises ``ValueError``."""
     strides, dilation = tuple(strides), tuple(dilation)
     padding = tuple((int(lo), int(hi)) for lo, hi in padding)
+    target = current_target()
+    implementation = target.implementation if implementation == "auto" else implementation
     implementation = resolve_implementation(
-        implementation, x.shape, kernel.shape, strides=strides, groups=groups, dtype=x.dtype, padding=padding
+        implementation,
+        x.shape,
+        kernel.shape,
+        strides=strides,
+        groups=groups,
+        platform=target.platform,
+        dtype=x.dtype,
+        padding=padding,
     )
     if implementation == "onednn":
         return onednn_conv(x, kernel, strides=strides, padding=padding, dilation=dilation, groups=groups)

@@ -29,7 +29,9 @@ Implementations (:data:`IMPLEMENTATIONS`), all with the same values and gradient
 - ``'onednn'``: XLA:CPU only, float32 / bfloat16, ``output_padding <= padding + stride - 1``:
   oneDNN's primitives (the conv's input gradient forward, its forward and weight gradient backward;
   :mod:`cnnjax.layers.onednn_conv`).  ``'auto'`` takes the XLA-based path where it does not fit.
-- ``'auto'``: :func:`select_implementation`.
+- ``'auto'``: :func:`select_implementation` for the platform of the current
+  :func:`~cnnjax.layers.conv_target.conv_target` (XLA's without one), or XLA's where the target's
+  implementation is ``'xla'``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 from flax.linen.dtypes import promote_dtype
 from flax.typing import Dtype, Initializer
@@ -45,6 +46,7 @@ from jax import lax
 
 from cnnjax.layers.conv import he_fan_out_normal
 from cnnjax.layers.conv_arithmetic import per_dim
+from cnnjax.layers.conv_target import current_target
 from cnnjax.layers.onednn_conv import REQUIREMENT, onednn_applies, onednn_conv_transpose
 from cnnjax.layers.subpixel import subpixel_conv_transpose
 from cnnjax.native.onednn import onednn_available, unavailable_reason
@@ -76,18 +78,17 @@ def transposed_conv_output_size(
 
 
 def select_implementation(
-    kernel_size: Sequence[int], strides: Sequence[int], dilation: Sequence[int], backend=None, dtype=jnp.float32
+    kernel_size: Sequence[int], strides: Sequence[int], dilation: Sequence[int], platform: str | None, dtype=jnp.float32
 ):
-    """The implementation ``'auto'`` uses on ``backend`` (default: ``jax.default_backend()``): on CPU
-    ``'onednn'`` for float32 / bfloat16 where it loads, else :func:`select_xla_path`."""
-    backend = jax.default_backend() if backend is None else backend
-    if backend == "cpu" and onednn_applies(dtype, dtype, ()) and onednn_available():
+    """The implementation ``'auto'`` uses compiled for ``platform``: for ``'cpu'`` ``'onednn'`` for
+    float32 / bfloat16 where it loads, else :func:`select_xla_path`."""
+    if platform == "cpu" and onednn_applies(dtype, dtype, ()) and onednn_available():
         return "onednn"
-    return select_xla_path(kernel_size, strides, dilation, backend)
+    return select_xla_path(kernel_size, strides, dilation, platform)
 
 
-def select_xla_path(kernel_size: Sequence[int], strides: Sequence[int], dilation: Sequence[int], backend=None):
-    """The XLA-based implementation for ``backend`` (default: ``jax.default_backend()``).
+def select_xla_path(kernel_size: Sequence[int], strides: Sequence[int], dilation: Sequence[int], platform: str | None):
+    """The XLA-based implementation compiled for ``platform``.
 
     CPU, dilation 1 and a stride > 1: ``'depth_to_space'`` if kernel <= stride, else ``'subpixel'``.
     Otherwise ``'xla'``: with stride 1 the op is an ordinary conv, which XLA:CPU does well (k3 s1
@@ -97,8 +98,7 @@ def select_xla_path(kernel_size: Sequence[int], strides: Sequence[int], dilation
     (8,16,16,128)->64 k4s2p1 880 vs 73; (8,32,32,64)->32 k3s2p1op1 467 vs 28; (8,16,16,64)->32 k3s3
     136 vs 9; k5s3p1 258 vs 32.  ``benchmarks/transposed_conv.py`` reproduces these.
     """
-    backend = jax.default_backend() if backend is None else backend
-    if backend != "cpu" or any(d != 1 for d in dilation) or all(s == 1 for s in strides):
+    if platform != "cpu" or any(d != 1 for d in dilation) or all(s == 1 for s in strides):
         return "xla"
     return "depth_to_space" if all(k <= s for k, s in zip(kernel_size, strides)) else "subpixel"
 
@@ -134,10 +134,12 @@ def conv_transpose(
         for args in zip(x.shape[1:3], kernel_size, strides, padding, output_padding, dilation)
     ]
     onednn_fits = all(op <= p + s - 1 for p, op, s in zip(padding, output_padding, strides))
+    target = current_target()
+    implementation = target.implementation if implementation == "auto" else implementation
     if implementation == "auto":
-        implementation = select_implementation(kernel_size, strides, dilation, dtype=x.dtype)
+        implementation = select_implementation(kernel_size, strides, dilation, target.platform, dtype=x.dtype)
         if implementation == "onednn" and not onednn_fits:
-            implementation = select_xla_path(kernel_size, strides, dilation)
+            implementation = select_xla_path(kernel_size, strides, dilation, target.platform)
     if implementation == "onednn":
         if not onednn_applies(x.dtype, kernel.dtype, ()) or not onednn_fits:
             raise ValueError(

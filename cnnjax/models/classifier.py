@@ -10,7 +10,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 from flax.typing import Dtype
 
-from cnnjax.layers import batch_norm
+from cnnjax.layers import batch_norm, conv_target
 from cnnjax.models.input_checks import check_image_batch
 
 Features = dict[str, jnp.ndarray]
@@ -30,7 +30,11 @@ class ImageModel(nn.Module, kw_only=True):
     Common fields (keyword-only): ``num_classes``, ``in_channels``, ``dtype`` (compute, e.g.
     bfloat16), ``param_dtype`` (parameters and BatchNorm statistics), ``bn_axis_name`` (the mapped
     axis over which BatchNorm averages batch statistics; ``None`` keeps them per device; accepted
-    and unused by models without BatchNorm).
+    and unused by models without BatchNorm), ``bn_group_size`` (0: ``nn.BatchNorm``; n: statistics
+    over groups of n images, :class:`~cnnjax.layers.grouped_batch_norm.GroupedBatchNorm`),
+    ``platform`` (what the convs are traced for: ``'cpu'`` takes the CPU conv paths, any other
+    platform and ``None`` XLA's convs) and ``conv_implementation`` (``'xla'``: every conv XLA's); see
+    :mod:`cnnjax.layers.conv_target`.
     """
 
     min_input_size: ClassVar[int] = 1
@@ -40,11 +44,15 @@ class ImageModel(nn.Module, kw_only=True):
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
     bn_axis_name: str | None = None
+    bn_group_size: int = 0
+    platform: str | None = None
+    conv_implementation: str = "auto"
 
     @nn.compact
     def __call__(self, x, train: bool = False, return_features: bool = False):
         check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size, model_name=type(self).__name__)
-        logits, features = self.forward(x, train)
+        with conv_target(self.platform, self.conv_implementation):
+            logits, features = self.forward(x, train)
         return (logits, features) if return_features else logits
 
     def forward(self, x, train: bool) -> tuple[jnp.ndarray, Features]:
@@ -58,7 +66,7 @@ class ImageModel(nn.Module, kw_only=True):
 
     def norm(self, train: bool) -> Callable[..., nn.Module]:
         """The BatchNorm factory for this call (batch statistics when training)."""
-        return batch_norm(train, self.bn_axis_name)
+        return batch_norm(train, self.bn_axis_name, group_size=self.bn_group_size)
 
     def fail(self, message: str):
         """Raises ``ValueError`` prefixed with the model's name."""

@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from cnnjax.config.schema import TASKS
+from cnnjax.layers.conv_target import check_target
 
 _FACTORIES: dict[str, Callable[..., nn.Module]] = {}
 _TASKS: dict[str, str] = {}
@@ -60,10 +61,24 @@ def _suggest(name: str, choices) -> str:
     return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
 
 
-def create_model(name: str, *, num_classes: int, in_channels: int = 3, **overrides) -> nn.Module:
+def create_model(
+    name: str,
+    *,
+    num_classes: int,
+    in_channels: int = 3,
+    platform: str | None = None,
+    conv_implementation: str = "auto",
+    **overrides,
+) -> nn.Module:
     """Build a registered model; ``overrides`` (``dtype``, ``width``, ``stage_sizes``, ...) reach
-    its constructor.  ``dtype`` / ``param_dtype`` may be strings such as ``'bfloat16'``."""
+    its constructor.  ``dtype`` / ``param_dtype`` may be strings such as ``'bfloat16'``.
+
+    ``platform`` is what the model's convs are traced for (``jax.Device.platform`` of the devices
+    it runs on, or an export target): ``'cpu'`` takes the CPU conv paths (oneDNN); any other and
+    ``None`` (the default: portable) XLA's convs.  ``conv_implementation='xla'`` makes every conv
+    XLA's (e.g. to count FLOPs).  See :mod:`cnnjax.layers.conv_target`."""
     _check_registered(name)
+    check_target(platform, conv_implementation)
     factory = _FACTORIES[name]
     accepted = set(inspect.signature(factory).parameters) - {"parent", "name"}
     for key in overrides:
@@ -74,4 +89,10 @@ def create_model(name: str, *, num_classes: int, in_channels: int = 3, **overrid
     for key in _DTYPE_FIELDS:
         if isinstance(overrides.get(key), str):
             overrides[key] = jnp.dtype(overrides[key])
-    return factory(num_classes=num_classes, in_channels=in_channels, **overrides)
+    return factory(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        platform=platform,
+        conv_implementation=conv_implementation,
+        **overrides,
+    )

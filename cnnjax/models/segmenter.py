@@ -29,8 +29,9 @@ class BackboneSegmenter(Segmenter):
     ``backbone`` is a registered classification model, built headless (``num_classes=0``) as the
     submodule ``backbone``, so its parameters are the classifier's minus ``head`` and ImageNet
     weights load unchanged.  ``backbone_overrides`` reach its constructor (e.g. ``{'stage_sizes':
-    (1, 1, 1, 1), 'width': 8}`` to shrink it); dtypes, ``in_channels`` and ``bn_axis_name`` are the
-    segmenter's.  Inputs below the backbone's ``min_input_size`` (1 for ResNets) fail its own check.
+    (1, 1, 1, 1), 'width': 8}`` to shrink it); dtypes, ``in_channels``, ``bn_axis_name``, ``bn_group_size``,
+    ``platform`` and ``conv_implementation`` are the segmenter's.  Inputs below the backbone's ``min_input_size``
+    (1 for ResNets) fail its own check.
     """
 
     backbone: str = "resnet18"
@@ -49,6 +50,9 @@ class BackboneSegmenter(Segmenter):
             num_classes=0,
             in_channels=self.in_channels,
             bn_axis_name=self.bn_axis_name,
+            bn_group_size=self.bn_group_size,
+            platform=self.platform,
+            conv_implementation=self.conv_implementation,
             **self.dtypes,
             **self.backbone_overrides,
             **overrides,

@@ -12,7 +12,9 @@ from jax.experimental import multihost_utils
 
 from cnnjax.checkpoint import Checkpointer, PreemptionWatcher, WorkdirLock, check_workdir_path, claim_workdir
 from cnnjax.compile_time import timed_compile
-from cnnjax.config import validate_config
+from cnnjax.config import check_layout, validate_config
+from cnnjax.config.schema import compute_dtype
+from cnnjax.cpu_runtime import compiler_options
 from cnnjax.data.catalog import DatasetInfo, ensure_prepared, for_task, mean_image, open_split, resolve_data_dir
 from cnnjax.data.density_augment import DensityPreprocess
 from cnnjax.data.pipeline import Preprocess, eval_batches, train_batches
@@ -53,13 +55,16 @@ class Experiment:
     info: DatasetInfo  # for the config's task (`catalog.for_task`)
 
 
-def build_model(config, num_classes: int, in_channels: int):
-    """The config's model, with BatchNorm synced over devices when `parallel.sync_batch_stats`."""
+def build_model(config, num_classes: int, in_channels: int, platform: str):
+    """The config's model for devices of `platform` (convs traced for it, `model.dtype='auto'` resolved), with
+    BatchNorm over groups of `parallel.bn_group_size` images, else synced when `parallel.sync_batch_stats`."""
     kwargs = {
         "num_classes": num_classes,
         "in_channels": in_channels,
-        "dtype": jnp.dtype(config.model.dtype),
-        "bn_axis_name": AXIS if config.parallel.sync_batch_stats else None,
+        "dtype": jnp.dtype(compute_dtype(config.model.dtype, platform)),
+        "bn_axis_name": AXIS if config.parallel.sync_batch_stats or config.parallel.bn_group_size else None,
+        "bn_group_size": config.parallel.bn_group_size,
+        "platform": platform,
     }
     kwargs.update(config.model.overrides.to_dict())
     return create_model(config.model.name, **kwargs)
@@ -75,13 +80,12 @@ def prepare_experiment(config) -> Experiment:
         multihost_utils.sync_global_devices("cnnjax: dataset prepared")
         info = ensure_prepared(config.dataset.name, data_dir)
     data_parallel = DataParallel(select_devices(config.parallel.num_devices))
-    data_parallel.check_batch_size(config.train.batch_size, "train.batch_size")
-    data_parallel.check_batch_size(config.train.eval_batch_size, "train.eval_batch_size")
+    check_layout(config, data_parallel.num_devices, jax.process_count())
     _check_task(config, info)
     info = for_task(info, config.task)
     size = config.dataset.image_size
     image_shape = (size, size, info.image_shape[-1])
-    model = build_model(config, info.num_classes, image_shape[-1])
+    model = build_model(config, info.num_classes, image_shape[-1], data_parallel.devices[0].platform)
     jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, *image_shape)), train=False))
     preprocess = make_preprocess(config, info, data_dir)
     task = make_task(config, info.num_classes)
@@ -182,7 +186,8 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
     checkpointer = log = progress_bar = batches = None
     try:
         tx, schedule = make_optimizer(config)
-        layouts = state_layouts(per_device_batch_stats=not config.parallel.sync_batch_stats)
+        grouped_or_synced = config.parallel.sync_batch_stats or config.parallel.bn_group_size
+        layouts = state_layouts(per_device_batch_stats=not grouped_or_synced)
         canonical, expand = dp.canonicalizer(layouts), dp.expander(layouts)
         state = dp.put(create_train_state(exp.model, tx, exp.image_shape, config.seed))
         on_device = _identity
@@ -201,8 +206,15 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
             state, metrics = train_step(state, batch)
             return state, accumulate(window, metrics, state.step, state.skipped_steps)
 
-        step_fn = dp.map(windowed_step, (layouts, REPLICATED, SHARDED), (layouts, REPLICATED), donate_argnums=(0, 1))
-        evaluator = Evaluator(dp, make_eval_step(exp.model, exp.task, on_device), layouts, exp.task)
+        options = compiler_options(dp.platform) if config.runtime.tune_cpu else {}
+        step_fn = dp.map(
+            windowed_step,
+            (layouts, REPLICATED, SHARDED),
+            (layouts, REPLICATED),
+            donate_argnums=(0, 1),
+            compiler_options=options,
+        )
+        evaluator = Evaluator(dp, make_eval_step(exp.model, exp.task, on_device), layouts, exp.task, options)
 
         def eval_split_batches(split: str):
             return eval_batches(

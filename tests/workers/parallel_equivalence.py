@@ -42,7 +42,7 @@ def one_step(config, devices, state, batch):
     """The new state on the host, as kept on the devices (per-device statistics with their device axis) and in
     canonical form (per-device statistics averaged), and the metrics."""
     info = ensure_prepared("digits", resolve_data_dir(None))
-    model = build_model(config, info.num_classes, 1)
+    model = build_model(config, info.num_classes, 1, "cpu")
     tx, schedule = make_optimizer(config)
     dp = DataParallel(devices)
     layouts = state_layouts(per_device_batch_stats=not config.parallel.sync_batch_stats)
@@ -73,7 +73,7 @@ def main():
 
     for sync in (True, False):
         config = make_config(sync)
-        model = build_model(config, info.num_classes, 1)
+        model = build_model(config, info.num_classes, 1, "cpu")
         tx, _ = make_optimizer(config)
         state = create_train_state(model, tx, (8, 8, 1), seed=0)
         one_device = jax.devices()[:1]
@@ -127,7 +127,7 @@ def main():
 
     # Exact evaluation: 270 validation examples, global batch 64 (4 full batches + 14), 1 and 4 devices.
     config = make_config(True)
-    model = build_model(config, info.num_classes, 1)
+    model = build_model(config, info.num_classes, 1, "cpu")
     tx, _ = make_optimizer(config)
     state = create_train_state(model, tx, (8, 8, 1), seed=0)
     validation = open_split("digits", "validation", data_dir)
@@ -149,7 +149,7 @@ def main():
         prepare_experiment(config)
     except ValueError as e:
         print(f"batch error: {e}")
-        assert "not divisible by the number of devices (4)" in str(e)
+        assert "batch_size=30 does not split over 4 devices" in str(e)
     else:
         raise AssertionError("batch size 30 on 4 devices was accepted")
     print("OK")
