@@ -3,8 +3,8 @@
 :func:`compiler_options` gives the options a train/eval step's ``jax.jit(..., compiler_options=...)``
 (or ``Lowered.compile(compiler_options=...)`` for ``jax.pmap``) takes: none unless the computation is
 compiled for ``'cpu'``, so GPU/TPU compilers (which abort on XLA:CPU names in ``XLA_FLAGS``) never
-see them.  Each is left out where the user set it in ``XLA_FLAGS`` or the installed jaxlib does not
-know its name or value (an unknown option raises "No such compile option"):
+see them.  Each is left out where the user set it in ``XLA_FLAGS`` or the installed XLA:CPU does not
+accept its name or value (an unknown option raises "No such compile option"):
 
 - ``xla_cpu_experimental_ynn_fusion_type``: YNNPACK for dots and reductions, not convolutions
   (:data:`YNN_FUSION_TYPES`; the option replaces the default set, which adds
@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import mmap
 import os
 import pkgutil
 import platform as host
-from pathlib import Path
 
 YNN_FUSION_TYPES = ("LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT", "LIBRARY_FUSION_TYPE_REDUCE")
 XLA_CPU_OPTIONS = {
@@ -50,7 +48,7 @@ _tuned = False
 def compiler_options(platform: str) -> dict[str, object]:
     """The XLA options of this module's docstring for a computation compiled for ``platform``
     (``jax.Device.platform``: ``'cpu'``, ``'gpu'``, ``'tpu'`` ...): empty unless ``'cpu'``; without
-    those the user set in ``XLA_FLAGS`` or the installed jaxlib does not know."""
+    those the user set in ``XLA_FLAGS`` or the installed XLA:CPU does not accept."""
     if platform != "cpu":
         return {}
     user_flags = os.environ.get("XLA_FLAGS", "")
@@ -59,20 +57,20 @@ def compiler_options(platform: str) -> dict[str, object]:
 
 @functools.cache
 def _known_options() -> dict[str, object]:
-    """:data:`XLA_CPU_OPTIONS` whose name and string values the installed jaxlib's libraries contain."""
-    try:
-        import jaxlib  # the package only: does not start JAX
-    except ImportError:
-        return {}
-    words = {
-        name: [name, *(value.split(",") if isinstance(value, str) else [])] for name, value in XLA_CPU_OPTIONS.items()
-    }
-    needed = {word.encode() for names in words.values() for word in names}
-    found = set()
-    for library in Path(jaxlib.__file__).parent.glob("*.so"):
-        with library.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            found |= {word for word in needed - found if data.find(word) >= 0}
-    return {name: XLA_CPU_OPTIONS[name] for name, names in words.items() if all(w.encode() in found for w in names)}
+    """:data:`XLA_CPU_OPTIONS` that the installed XLA:CPU accepts, each tried once on a trivial CPU program
+    (options and their values come and go between jaxlib releases)."""
+    import jax
+    import jax.numpy as jnp
+
+    scalar = jax.ShapeDtypeStruct((), jnp.float32, sharding=jax.sharding.SingleDeviceSharding(jax.devices("cpu")[0]))
+    known = {}
+    for name, value in XLA_CPU_OPTIONS.items():
+        try:
+            jax.jit(jnp.negative, compiler_options={name: value}).lower(scalar).compile()
+        except Exception:  # XLA's error for an unknown name or value
+            continue
+        known[name] = value
+    return known
 
 
 def _accelerator_installed() -> bool:

@@ -10,7 +10,7 @@ from subprocesses import run_worker
 
 from cnnjax import cpu_runtime
 from cnnjax.cpu_runtime import XLA_CPU_OPTIONS, compiler_options
-from cnnjax.parallel import DataParallel
+from cnnjax.parallel import SHARDED, DataParallel
 
 YNN_OPTION = "xla_cpu_experimental_ynn_fusion_type"
 
@@ -62,13 +62,13 @@ def test_an_option_or_value_the_jaxlib_does_not_know_is_left_out(monkeypatch):
         compiled_gradient({"xla_cpu_no_such_option_anywhere": False})
 
 
-@pytest.mark.parametrize("backend", ["pmap", "shard_map"])
-def test_data_parallel_steps_are_compiled_with_the_options(backend):
-    dp = DataParallel(backend, jax.devices()[:1])
+def test_data_parallel_steps_are_compiled_with_the_options():
+    dp = DataParallel(jax.devices()[:1])
     x = dp.shard_batch(np.ones((2, 3), np.float32))
-    np.testing.assert_array_equal(dp.map(jnp.tanh, compiler_options=compiler_options("cpu"))(x), np.tanh(x))
+    tanh = dp.map(jnp.tanh, (SHARDED,), SHARDED, compiler_options=compiler_options("cpu"))
+    np.testing.assert_array_equal(tanh(x), np.tanh(x))
     with pytest.raises(Exception, match="No such compile option"):
-        dp.map(jnp.tanh, compiler_options={"xla_cpu_no_such_option_anywhere": False})(x)
+        dp.map(jnp.tanh, (SHARDED,), SHARDED, compiler_options={"xla_cpu_no_such_option_anywhere": False})(x)
 
 
 @pytest.mark.parametrize("mode", ["tuned", "accelerator"])
