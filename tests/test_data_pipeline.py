@@ -1,7 +1,6 @@
 """Grain pipelines: global order, process slicing, position from the step, parallelism, eval coverage;
 the device half of classification preprocessing."""
 
-import itertools
 import os
 import signal
 import subprocess
@@ -43,7 +42,9 @@ def assert_batches_equal(actual, expected):
 
 
 def train(source, preprocess=AUGMENT, global_batch_size=8, seed=7, **kwargs):
-    return pipeline.train_batches(source, preprocess=preprocess, global_batch_size=global_batch_size, seed=seed, **kwargs)
+    return pipeline.train_batches(
+        source, preprocess=preprocess, global_batch_size=global_batch_size, seed=seed, **kwargs
+    )
 
 
 def test_train_batch_shapes_and_dtypes():
@@ -94,7 +95,9 @@ def test_the_same_batches_for_any_number_of_threads_and_workers():
     assert_batches_equal(take(workers, 6), expected)
     workers.close()
     serial = list(pipeline.eval_batches(source, preprocess=AUGMENT, global_batch_size=8))
-    assert_batches_equal(list(pipeline.eval_batches(source, preprocess=AUGMENT, global_batch_size=8, num_workers=1)), serial)
+    assert_batches_equal(
+        list(pipeline.eval_batches(source, preprocess=AUGMENT, global_batch_size=8, num_workers=1)), serial
+    )
 
 
 def test_same_seed_same_batches_and_augmentation_varies():
@@ -122,7 +125,7 @@ class RecordingSource:
 
 
 def test_a_process_reads_only_its_own_part_of_each_global_batch():
-    size, global_batch, local = 1000, 8, 4
+    size, local = 1000, 4  # global batches of 8 (train())
     order = np.concatenate([b["label"] for b in take(train(make_source(size), preprocess=PLAIN, seed=1), 60)])
     by_process = order.reshape(-1, 2, local)  # (global batch, process, example)
     source = RecordingSource(make_source(size))
@@ -233,7 +236,9 @@ def reference_train_view(pixels, offset, flip, preprocess):
     """The float32 host path the device replaces: [0, 1], zero pad, crop, flip, normalise per channel."""
     image = pixels / np.float32(255)
     pad = preprocess.pad_crop
-    image = np.pad(image, ((pad, pad), (pad, pad), (0, 0)))[offset[0] :, offset[1] :][: pixels.shape[0], : pixels.shape[1]]
+    image = np.pad(image, ((pad, pad), (pad, pad), (0, 0)))[offset[0] :, offset[1] :][
+        : pixels.shape[0], : pixels.shape[1]
+    ]
     image = image[:, ::-1] if flip else image
     return (image - np.asarray(preprocess.mean, np.float32)) / np.asarray(preprocess.std, np.float32)
 
@@ -245,7 +250,9 @@ def test_on_device_pads_crops_flips_and_normalises_as_the_host_decisions_say():
     for i in range(32):
         expected = reference_train_view(batch["image"][i], batch["crop_offset"][i], batch["flip"][i], AUGMENT)
         np.testing.assert_allclose(out["image"][i], expected, rtol=1e-6, atol=1e-6)
-    offsets = np.concatenate([next(train(make_source(40, 12), seed=s, global_batch_size=32))["crop_offset"] for s in range(4)])
+    offsets = np.concatenate(
+        [next(train(make_source(40, 12), seed=s, global_batch_size=32))["crop_offset"] for s in range(4)]
+    )
     assert offsets.min() == 0 and offsets.max() == 2 * AUGMENT.pad_crop  # the whole range of shifts
     assert 0.25 < batch["flip"].mean() < 0.75
 

@@ -1,11 +1,11 @@
 """Joint image + density-map ops for counting, in NumPy; randomness comes from the caller's rng.
 
-Images are float32 (H, W, C) pixel values in [0, 255], density maps float32 (H, W) whose sum is the object count. Flips, crops and
-padding move pixels without changing them (padding holds 0 density), so the map stays exact and its sum is
-the count of what stays in view. Resizing resamples both bilinearly (`segmentation_augment`'s weights: half-pixel
-centres, edges clamped) and multiplies the map by (h * w) / (h' * w'), so its mass is preserved: exactly for a
-constant map, up to the resampling of edges and detail for others (within about 1 % for sigma-3 Gaussians and
-scales 0.5-2; more where downsampling by over 2x skips pixels, since there is no antialiasing).
+Images are float32 (H, W, C) pixel values in [0, 255], density maps float32 (H, W) whose sum is the object count.
+Flips, crops and padding move pixels without changing them (padding holds 0 density), so the map stays exact and its
+sum is the count of what stays in view. Resizing resamples both bilinearly (`segmentation_augment`'s weights:
+half-pixel centres, edges clamped) and multiplies the map by (h * w) / (h' * w'), so its mass is preserved: exactly for
+a constant map, up to the resampling of edges and detail for others (within about 1 % for sigma-3 Gaussians and scales
+0.5-2; more where downsampling by over 2x skips pixels, since there is no antialiasing).
 """
 
 import dataclasses

@@ -6,7 +6,7 @@ image (JPEG/PNG bytes: `bytes`, a 0-d object array holding bytes, or a 1-D uint8
 so a crop that is downscaled can ask the JPEG decoder for a smaller image (`Image.draft`: a 1/2, 1/4 or
 1/8 scale in the DCT, never below what the crop's output needs). Resizes are PIL's bilinear: a triangle
 filter with half-pixel centres, widened by the scale factor when downscaling (antialiasing, as
-torchvision's and `jax.image.resize(..., antialias=True)`); only the output window is computed.
+torchvision's PIL path and `jax.image.resize(..., antialias=True)`); only the output window is computed.
 """
 
 import io
@@ -28,7 +28,9 @@ def open_image(value) -> Image.Image:
     if not is_encoded(value):
         array = np.asarray(value)
         if array.dtype != np.uint8 or array.ndim != 3:
-            raise ValueError(f"an example's image must be (H, W, C) uint8 or encoded bytes, got {array.dtype} {array.shape}")
+            raise ValueError(
+                f"an example's image must be (H, W, C) uint8 or encoded bytes, got {array.dtype} {array.shape}"
+            )
         return Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     data = value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
     return Image.open(io.BytesIO(bytes(data)))
@@ -47,19 +49,16 @@ def _in_mode(image: Image.Image, channels: int) -> Image.Image:
     return image if image.mode == mode else image.convert(mode)
 
 
-def resized_crop(image: Image.Image, box: tuple[int, int, int, int], size: tuple[int, int], channels: int) -> np.ndarray:
-    """The window `box` = (top, left, h, w) of `image` resized to `size` = (height, width), uint8.
-
-    An encoded JPEG not yet decoded is decoded at the smallest DCT scale that keeps the window at
-    least `size` (draft), and the box is mapped onto that smaller image.
-    """
-    top, left, h, w = box
-    full_width, full_height = image.size
-    if image.format == "JPEG":
-        image.draft(image.mode, (math.ceil(full_width * size[1] / w), math.ceil(full_height * size[0] / h)))
-    sx, sy = image.size[0] / full_width, image.size[1] / full_height
-    pil_box = (left * sx, top * sy, (left + w) * sx, (top + h) * sy)
-    return to_array(_in_mode(image, channels).resize((size[1], size[0]), Image.BILINEAR, box=pil_box), channels)
+def resized_crop(
+    image: Image.Image, box: tuple[int, int, int, int], size: tuple[int, int], channels: int
+) -> np.ndarray:
+    """torchvision's resized_crop: the window `box` = (top, left, h, w) cut out, then resized to `size` =
+    (height, width), uint8; the filter sees only the window (edges clamped to it)."""
+    image, (x0, y0, x1, y1) = _draft(image, box, size)
+    left, top = math.floor(x0), math.floor(y0)
+    window = _in_mode(image, channels).crop((left, top, math.ceil(x1), math.ceil(y1)))
+    within = (x0 - left, y0 - top, x1 - left, y1 - top)  # exact unless a draft scaled the box
+    return to_array(window.resize((size[1], size[0]), Image.BILINEAR, box=within), channels)
 
 
 def random_resized_crop(image: Image.Image, size: int, channels: int, rng: np.random.Generator) -> np.ndarray:
@@ -70,16 +69,29 @@ def random_resized_crop(image: Image.Image, size: int, channels: int, rng: np.ra
 
 def resize_center_crop(image: Image.Image, resize: int, size: int, channels: int) -> np.ndarray:
     """torchvision's Resize(resize) + CenterCrop(size): the shorter side to `resize` (aspect kept), then the
-    central (size, size) window; only that window is computed, as the same window of the full resize."""
+    central (size, size) window; only that window of the full resize is computed (same sample centres and
+    filter taps, which reach outside the window)."""
     width, height = image.size
     if height <= width:
         new_height, new_width = resize, int(resize * width / height)
     else:
         new_height, new_width = int(resize * height / width), resize
     top, left = int(round((new_height - size) / 2.0)), int(round((new_width - size) / 2.0))
-    # The full resize's (size, size) window is the source window below, resized (same sample centres).
-    box = (top * height / new_height, left * width / new_width, size * height / new_height, size * width / new_width)
-    return resized_crop(image, box, (size, size), channels)
+    sy, sx = height / new_height, width / new_width
+    image, pil_box = _draft(image, (top * sy, left * sx, size * sy, size * sx), (size, size))
+    return to_array(_in_mode(image, channels).resize((size, size), Image.BILINEAR, box=pil_box), channels)
+
+
+def _draft(image: Image.Image, box, size: tuple[int, int]) -> tuple[Image.Image, tuple[float, float, float, float]]:
+    """A JPEG not yet decoded is set to decode at the smallest DCT scale (1/2, 1/4, 1/8) that keeps the
+    window `box` = (top, left, h, w) at least `size` (height, width); returns the image and the box as
+    PIL's (x0, y0, x1, y1) in the (possibly smaller) image's pixels."""
+    top, left, h, w = box
+    full_width, full_height = image.size
+    if image.format == "JPEG":
+        image.draft(image.mode, (math.ceil(full_width * size[1] / w), math.ceil(full_height * size[0] / h)))
+    sx, sy = image.size[0] / full_width, image.size[1] / full_height
+    return image, (left * sx, top * sy, (left + w) * sx, (top + h) * sy)
 
 
 def resize_bilinear(image: Image.Image, size: int, channels: int) -> np.ndarray:

@@ -1,9 +1,9 @@
 """Joint image + label-map ops for semantic segmentation, in NumPy; randomness comes from the caller's rng.
 
-Images are float32 (H, W, C) pixel values in [0, 255], label maps integer (H, W). Images are resampled bilinearly (half-pixel centres,
-edges clamped, as `augment.resize_bilinear`); label maps with nearest neighbour, so every output label is an
-input label (labels are never interpolated). Padding gives the image `fill` and the label map `ignore_index`,
-which losses and metrics skip. Every op is deterministic given its rng.
+Images are float32 (H, W, C) pixel values in [0, 255], label maps integer (H, W). Images are resampled bilinearly
+(half-pixel centres, edges clamped, as `augment.resize_bilinear`); label maps with nearest neighbour, so every output
+label is an input label (labels are never interpolated). Padding gives the image `fill` and the label map
+`ignore_index`, which losses and metrics skip. Every op is deterministic given its rng.
 """
 
 import dataclasses

@@ -13,7 +13,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from cnnjax.config import base_config  # noqa: E402
 from cnnjax.data.catalog import ensure_prepared, open_split, resolve_data_dir  # noqa: E402
-from cnnjax.data.pipeline import Preprocess, eval_batches, train_iterator  # noqa: E402
+from cnnjax.data.pipeline import eval_batches, train_batches  # noqa: E402
+from cnnjax.data.preprocess import Preprocess  # noqa: E402
 from cnnjax.parallel import DataParallel  # noqa: E402
 from cnnjax.tasks import Classification  # noqa: E402
 from cnnjax.train.evaluation import evaluate  # noqa: E402
@@ -66,7 +67,8 @@ def main():
     info = ensure_prepared("digits", data_dir)
     preprocess = Preprocess(image_size=8, mean=info.mean, std=info.std)
     source = open_split("digits", "train", data_dir)
-    batch = next(train_iterator(source, preprocess=preprocess, global_batch_size=GLOBAL_BATCH, seed=0))
+    host_batch = next(train_batches(source, preprocess=preprocess, global_batch_size=GLOBAL_BATCH, seed=0))
+    batch = jax.tree.map(np.asarray, preprocess.on_device(host_batch))
 
     for sync in (True, False):
         config = make_config(sync)

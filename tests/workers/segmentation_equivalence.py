@@ -10,7 +10,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from cnnjax.config import load_config  # noqa: E402
 from cnnjax.data.catalog import open_split  # noqa: E402
-from cnnjax.data.pipeline import eval_batches, train_iterator  # noqa: E402
+from cnnjax.data.pipeline import eval_batches, train_batches  # noqa: E402
 from cnnjax.parallel import DataParallel  # noqa: E402
 from cnnjax.train.evaluation import evaluate  # noqa: E402
 from cnnjax.train.loop import prepare_experiment  # noqa: E402
@@ -37,14 +37,15 @@ def main():
     exp = prepare_experiment(config)
     tx, schedule = make_optimizer(config)
     state = create_train_state(exp.model, tx, exp.image_shape, config.seed)
-    batch = next(
-        train_iterator(
+    host_batch = next(
+        train_batches(
             open_split("shapes_segmentation", "train", exp.data_dir),
             preprocess=exp.preprocess,
             global_batch_size=8,
             seed=0,
         )
     )
+    batch = jax.tree.map(np.asarray, exp.preprocess.on_device(host_batch))
     assert (batch["label"] == 255).any(), "the crop padding carries the ignore label"
 
     # One train step: the loss and the update equal the 1-device step's (exact global pixel-mean loss).
