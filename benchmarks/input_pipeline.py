@@ -9,11 +9,14 @@ label, file_name), prepared without TensorFlow. Then, for each worker count, run
   normalisation is `on_device`), and eval: `eval_batches` (resize 256, centre crop 224);
 - torch: `DataLoader(shuffle=True)` with torchvision's v2 reference transforms (decode with PIL,
   RandomResizedCrop(224, antialias) + RandomHorizontalFlip + PILToTensor + ToDtype(float32, scale) +
-  Normalize; eval: Resize(256) + CenterCrop(224) + the same tail), batch `--batch`.
+  Normalize; eval: Resize(256) + CenterCrop(224) + the same tail), batch `--batch`; torch ops on one
+  thread (`torch.set_num_threads(1)`, as DataLoader sets in its workers; its default OpenMP threads in
+  the main process collapse under load).
 cnnjax runs with `num_threads=1` per worker process, and with 0 workers both serially (0 threads) and
 with one thread per core. Each measurement runs in a fresh process, columns alternate, each round runs
 every column once; the table shows the median img/s over rounds, counted after a warm-up of
-2 * max(workers, 1) batches (worker start-up excluded, shown separately). Eval passes read the split
+2 * max(workers, 1) batches (worker start-up excluded, shown separately), and the median over rounds
+of the ratio within a round (robust to load that changes between rounds on a shared machine). Eval passes read the split
 repeated to `--eval-images`. Per-stage costs are the median per image over the dataset, in one thread.
 Without torch (or with --no-torch) the torch column says so.
 """
@@ -130,8 +133,9 @@ def time_batches(batches, warmup: int, count: int, batch: int) -> dict:
 
 
 def measure_cnnjax(source, mode: str, num_workers: int, num_threads: int, args) -> dict:
-    preprocess = Preprocess(image_size=SIZE, mean=MEAN, std=STD, hflip=True, train_crop="random_resized",
-                            eval_resize=EVAL_RESIZE)
+    preprocess = Preprocess(
+        image_size=SIZE, mean=MEAN, std=STD, hflip=True, train_crop="random_resized", eval_resize=EVAL_RESIZE
+    )
     warmup = 2 * max(num_workers, 1)
     parallel = {"num_workers": num_workers, "num_threads": num_threads}
     if mode == "train":
@@ -155,6 +159,7 @@ def measure_torch(source, mode: str, num_workers: int, args) -> dict:
     lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     from torchvision.transforms import v2
 
+    torch.set_num_threads(1)  # one thread per image pipeline, as in DataLoader's workers (and cnnjax's)
     tail = [v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD), v2.ToPureTensor()]
     if mode == "train":
         head = [v2.RandomResizedCrop(SIZE, antialias=True), v2.RandomHorizontalFlip()]
@@ -182,8 +187,14 @@ def measure_torch(source, mode: str, num_workers: int, args) -> dict:
         count = len(examples) // args.batch - warmup
 
     def forever():
-        loader = DataLoader(Images(examples), batch_size=args.batch, shuffle=mode == "train", drop_last=True,
-                            num_workers=num_workers, persistent_workers=num_workers > 0)
+        loader = DataLoader(
+            Images(examples),
+            batch_size=args.batch,
+            shuffle=mode == "train",
+            drop_last=True,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,
+        )
         while True:
             yield from loader
 
@@ -207,23 +218,35 @@ def stage_costs(source, count: int) -> dict[str, float]:
     """Median ms per image of each host stage of the train recipe, and bytes per image to the device."""
     costs = {name: [] for name in ("decode", "draft_decode_crop_resize", "crop_resize", "flip", "normalise_host")}
 
-    def timed(name, fn):
+    def timed(name, fn, *args):
         start = time.perf_counter()
-        out = fn()
+        out = fn(*args)
         costs[name].append(1e3 * (time.perf_counter() - start))
         return out
 
+    def decode(data):
+        return image_io.to_array(image_io.open_image(data), 3)
+
+    def draft_decode_crop_resize(data, window):
+        return image_io.resized_crop(image_io.open_image(data), window, (SIZE, SIZE), 3)
+
+    def crop_resize(opened, window):
+        return image_io.resized_crop(opened, window, (SIZE, SIZE), 3)
+
+    def flip(crop):
+        return np.ascontiguousarray(crop[:, ::-1])
+
+    def normalise_host(crop):
+        return (crop.astype(np.float32) / 255 - np.float32(MEAN)) / np.float32(STD)
+
     for index in range(count):
         data = source[index]["image"]
-        rng = np.random.default_rng(index)
-        decoded = timed("decode", lambda: image_io.to_array(image_io.open_image(data), 3))
-        window = augment.random_resized_window(HEIGHT, WIDTH, rng)
-        timed("draft_decode_crop_resize", lambda: image_io.resized_crop(image_io.open_image(data), window, (SIZE, SIZE), 3))
-        opened = image_io.open_image(decoded)
-        crop = timed("crop_resize", lambda: image_io.resized_crop(opened, window, (SIZE, SIZE), 3))
-        timed("flip", lambda: np.ascontiguousarray(crop[:, ::-1]))
-        mean, std = np.asarray(MEAN, np.float32), np.asarray(STD, np.float32)
-        timed("normalise_host", lambda: (crop.astype(np.float32) / 255 - mean) / std)
+        window = augment.random_resized_window(HEIGHT, WIDTH, np.random.default_rng(index))
+        decoded = timed("decode", decode, data)
+        timed("draft_decode_crop_resize", draft_decode_crop_resize, data, window)
+        crop = timed("crop_resize", crop_resize, image_io.open_image(decoded), window)
+        timed("flip", flip, crop)
+        timed("normalise_host", normalise_host, crop)
     out = {name: statistics.median(values) for name, values in costs.items()}
     out["bytes_uint8"], out["bytes_float32"] = SIZE * SIZE * 3, SIZE * SIZE * 3 * 4
     out["jpeg_kb"] = statistics.mean(len(source[i]["image"]) for i in range(count)) / 1e3
@@ -252,9 +275,22 @@ def run_one(args, framework: str, mode: str, num_workers: int, num_threads: int)
         if framework == "cnnjax":
             return measure_cnnjax(source, mode, num_workers, num_threads, args)
         return measure_torch(source, mode, num_workers, args)
-    command = [sys.executable, os.path.abspath(__file__), "--measure", f"{framework}:{mode}:{num_workers}:{num_threads}",
-               "--data-dir", args.data_dir, "--images", str(args.images), "--batch", str(args.batch),
-               "--train-batches", str(args.train_batches), "--eval-images", str(args.eval_images)]
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--measure",
+        f"{framework}:{mode}:{num_workers}:{num_threads}",
+        "--data-dir",
+        args.data_dir,
+        "--images",
+        str(args.images),
+        "--batch",
+        str(args.batch),
+        "--train-batches",
+        str(args.train_batches),
+        "--eval-images",
+        str(args.eval_images),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     if done.returncode:
         raise RuntimeError(f"{framework} {mode} {num_workers} workers failed:\n{done.stderr[-3000:]}")
@@ -299,7 +335,14 @@ def main(argv=None) -> None:
         for _ in range(args.rounds):
             for column in columns(counts, with_torch):
                 for mode in ("train", "eval"):
-                    results.setdefault((*column, mode), []).append(run_one(args, column[0], mode, *column[1:]))
+                    result = run_one(args, column[0], mode, *column[1:])
+                    results.setdefault((*column, mode), []).append(result)
+                    print(
+                        f"{column[0]} {mode} {column[1]} workers {column[2]} threads: {result['img_s']:.0f} img/s, "
+                        f"first batch {result['first_s']:.1f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
         report(results, counts, with_torch, stage_costs(source, min(len(source), 64)), args)
 
 
@@ -308,22 +351,35 @@ def report(results, counts, with_torch, stages, args) -> None:
         return statistics.median(r[field] for r in results[key]) if key in results else float("nan")
 
     note = "" if with_torch else " (torch: not installed or --no-torch)"
-    print(f"{args.images} JPEGs {WIDTH}x{HEIGHT} (~{stages['jpeg_kb']:.0f} KB), batch {args.batch}, "
-          f"{args.rounds} round(s), median img/s{note}")
-    print("| workers | cnnjax threads | train cnnjax | train torch | ratio | eval cnnjax | eval torch | ratio "
-          "| cnnjax first batch s |")
+    print(
+        f"{args.images} JPEGs {WIDTH}x{HEIGHT} (~{stages['jpeg_kb']:.0f} KB), batch {args.batch}, "
+        f"{args.rounds} round(s), median img/s{note}"
+    )
+    print(
+        "| workers | cnnjax threads | train cnnjax | train torch | ratio | eval cnnjax | eval torch | ratio "
+        "| cnnjax first batch s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
-    for framework, count, threads in columns(counts, False):
-        del framework
+    for _, count, threads in columns(counts, False):
         row = [str(count), str(threads)]
         for mode in ("train", "eval"):
-            ours, theirs = median(("cnnjax", count, threads, mode)), median(("torch", count, 0, mode))
-            row += [f"{ours:.0f}", f"{theirs:.0f}" if with_torch else "-", f"{ours / theirs:.2f}x" if with_torch else "-"]
+            ours, theirs = ("cnnjax", count, threads, mode), ("torch", count, 0, mode)
+            row += [f"{median(ours):.0f}", f"{median(theirs):.0f}" if with_torch else "-"]
+            if with_torch:  # paired within each round, where the machine's load was alike
+                ratios = [a["img_s"] / b["img_s"] for a, b in zip(results[ours], results[theirs])]
+                row.append(f"{statistics.median(ratios):.2f}x")
+            else:
+                row.append("-")
         row.append(f"{median(('cnnjax', count, threads, 'train'), 'first_s'):.1f}")
         print("| " + " | ".join(row) + " |")
-    print("per image, one thread: " + ", ".join(
-        f"{name} {stages[name]:.2f} ms" for name in ("decode", "draft_decode_crop_resize", "crop_resize", "flip", "normalise_host")
-    ) + f"; host->device {stages['bytes_uint8']} B uint8 (float32 would be {stages['bytes_float32']} B)")
+    print(
+        "per image, one thread: "
+        + ", ".join(
+            f"{name} {stages[name]:.2f} ms"
+            for name in ("decode", "draft_decode_crop_resize", "crop_resize", "flip", "normalise_host")
+        )
+        + f"; host->device {stages['bytes_uint8']} B uint8 (float32 would be {stages['bytes_float32']} B)"
+    )
 
 
 if __name__ == "__main__":

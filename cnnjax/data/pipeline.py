@@ -10,7 +10,8 @@ iterator state to save). Batches are host batches (uint8 images, see `preprocess
 `preprocess.on_device`.
 
 Parallelism (`workers.resolve`): `num_workers` worker processes (Grain `mp_prefetch`; each builds whole
-batches) times `num_threads` threads per process; 0 and 0 builds batches in the caller's thread.
+batches) times `num_threads` threads per process; 0 and 0 builds batches in the caller's thread. Threads
+in the caller's process set its BLAS to one thread (`workers.limit_blas_threads`); workers set their own.
 Close an iterator (`.close()`) to stop its workers; they also die with the process, and ignore SIGINT and
 SIGTERM (`workers`).
 """
