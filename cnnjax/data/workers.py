@@ -3,11 +3,14 @@
 Rules: a worker process ignores SIGINT and SIGTERM (the trainer decides when to stop and closes the
 pipeline), also while it starts: the parent's thread that starts workers (in `ShieldedIterator`) holds
 both signals blocked, the child inherits the mask, and `init_worker` ignores them (dropping any pending)
-before unblocking. A worker is killed when its parent dies (PR_SET_PDEATHSIG, Linux; checked once
-against a parent that died before the call). Every data worker or thread runs its BLAS/OpenMP on one thread, so
-N workers x M threads never oversubscribe the cores. -1 in the config chooses from the cores this
-process may run on: one worker process per core, one thread each when there are several cores
-(processes avoid the GIL), else no processes and one thread.
+before unblocking. A worker is killed when its parent dies (PR_SET_PDEATHSIG, Linux: strictly, when the
+parent's thread that started it ends, a Grain thread that lives as long as the iterator; checked once
+against a parent that died before the call). Every data worker or thread runs BLAS (and, in worker
+processes, OpenMP) on one thread, so N workers x M threads never oversubscribe the cores.
+
+-1 in the config chooses from the cores this process may run on: one worker process per core with one
+thread each when there are several cores (processes keep the pipeline's Python off the trainer's GIL),
+else no worker process and one thread.
 """
 
 import ctypes
