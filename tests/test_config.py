@@ -50,9 +50,16 @@ def test_bad_overrides_say_what_is_wrong(config, override, message):
     assert message in str(error.value)
 
 
-def test_invalid_values_are_refused(config):
-    apply_overrides(config, ["optimizer.name=lamb"])
-    with pytest.raises(ValueError, match="choose one of sgd, adamw, rmsprop"):
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("optimizer.name=lamb", "choose one of sgd, adamw, rmsprop"),
+        ("dataset.num_threads=-3", r"config.dataset.num_threads must be -1 \(auto\) or >= 0, got -3"),
+    ],
+)
+def test_invalid_values_are_refused(config, override, message):
+    apply_overrides(config, [override])
+    with pytest.raises(ValueError, match=message):
         validate_config(config)
 
 

@@ -93,12 +93,16 @@ def test_preprocess_keeps_the_count_in_evaluation_and_augments_in_training(test_
     example = test_split[3]
     evaluated = preprocess.apply(example)
     np.testing.assert_array_equal(evaluated["label"], example["label"])
+    model_input = preprocess.on_device({key: value[None] for key, value in evaluated.items()})
+    expected = (example["image"] / 255.0 - np.array(shapes_builder.MEAN)) / np.array(shapes_builder.STD)
+    np.testing.assert_allclose(model_input["image"][0], expected, atol=1e-5)
     smaller = dens_aug.DensityPreprocess(48, shapes_builder.MEAN, shapes_builder.STD).apply(example)
     assert smaller["image"].shape == (48, 48, 3)
     np.testing.assert_allclose(smaller["label"].sum(), example["label"].sum(), rtol=0.01)
     for seed in range(3):
         trained = preprocess.apply(example, np.random.default_rng(seed))
-        assert trained["image"].shape == (64, 64, 3) and trained["label"].shape == (64, 64)
+        assert trained["image"].shape == (64, 64, 3) and trained["image"].dtype == np.uint8
+        assert trained["label"].shape == (64, 64)
         assert trained["label"].dtype == np.float32 and trained["label"].sum() <= example["label"].sum() * 1.01
 
 

@@ -10,6 +10,7 @@ import tensorflow_datasets as tfds
 from tfds_fakes import fake_prepared
 
 from cnnjax.data import catalog, pipeline
+from cnnjax.data.preprocess import Preprocess
 
 
 def test_resolve_data_dir(monkeypatch):
@@ -76,11 +77,11 @@ def test_standard_dataset_reads_through_the_pipeline(tmp_path, name, shape, mean
         assert len(source) == 24
         example = source[3]
         assert example["image"].dtype == np.uint8 and example["image"].shape == shape
-        preprocess = pipeline.Preprocess(image_size=32, mean=info.mean, std=info.std, pad_crop=4, hflip=True)
+        preprocess = Preprocess(image_size=32, mean=info.mean, std=info.std, pad_crop=4, hflip=True)
         batch = next(
-            pipeline.train_iterator(
+            pipeline.train_batches(
                 source, preprocess=preprocess, global_batch_size=8, seed=0, process_index=1, process_count=2
             )
         )
-    assert batch["image"].shape == (4, 32, 32, shape[-1]) and batch["image"].dtype == np.float32
+    assert batch["image"].shape == (4, 32, 32, shape[-1]) and batch["image"].dtype == np.uint8
     assert batch["label"].dtype == np.int32 and (0 <= batch["label"]).all()

@@ -10,6 +10,7 @@ import pytest
 from sklearn import datasets as sk_datasets
 
 from cnnjax.data import catalog, digits_builder, pipeline
+from cnnjax.data.preprocess import Preprocess
 
 SPLITS = ("train", "validation", "test")
 
@@ -97,10 +98,11 @@ def test_mean_std_constants_are_measured_on_train(data_dir):
 
 def test_trains_and_evaluates_through_the_pipeline(data_dir):
     info = catalog.ensure_prepared("digits", data_dir)
-    preprocess = pipeline.Preprocess(image_size=16, mean=info.mean, std=info.std, pad_crop=2, hflip=False)
+    preprocess = Preprocess(image_size=16, mean=info.mean, std=info.std, pad_crop=2, hflip=False)
     train = catalog.open_split("digits", "train", data_dir)
-    batch = next(pipeline.train_iterator(train, preprocess=preprocess, global_batch_size=32, seed=0))
-    assert batch["image"].shape == (32, 16, 16, 1) and batch["label"].dtype == np.int32
+    batch = next(pipeline.train_batches(train, preprocess=preprocess, global_batch_size=32, seed=0))
+    assert batch["image"].shape == (32, 16, 16, 1) and batch["image"].dtype == np.uint8
+    assert batch["label"].dtype == np.int32
     test = catalog.open_split("digits", "test", data_dir)
     batches = list(pipeline.eval_batches(test, preprocess=preprocess, global_batch_size=64))
     assert sum(b["mask"].sum() for b in batches) == 270 and len(batches) == 5

@@ -1,20 +1,25 @@
-"""Grain pipelines: global order, process slicing, augmentation, exact resume, eval coverage."""
+"""Grain pipelines: global order, process slicing, position from the step, parallelism, eval coverage;
+the device half of classification preprocessing."""
 
-import itertools
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
-import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
-from cnnjax.data import augment, pipeline
+from cnnjax.data import augment, device_ops, pipeline
+from cnnjax.data.preprocess import Preprocess
+from tests.subprocesses import REPO, WORKERS
 
-AUGMENT = pipeline.Preprocess(image_size=12, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3), pad_crop=3, hflip=True)
-PLAIN = pipeline.Preprocess(image_size=6, mean=(0.0,) * 3, std=(1.0,) * 3)
+AUGMENT = Preprocess(image_size=12, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3), pad_crop=3, hflip=True)
+PLAIN = Preprocess(image_size=6, mean=(0.0,) * 3, std=(1.0,) * 3)
+KEYS = ("image", "label", "crop_offset", "flip")
 
 
 def make_source(size, image_size=6):
@@ -31,28 +36,35 @@ def take(iterator, count):
 def assert_batches_equal(actual, expected):
     assert len(actual) == len(expected)
     for a, e in zip(actual, expected):
-        np.testing.assert_array_equal(a["image"], e["image"])
-        np.testing.assert_array_equal(a["label"], e["label"])
+        assert set(a) == set(e)
+        for key in a:
+            np.testing.assert_array_equal(a[key], e[key])
+
+
+def train(source, preprocess=AUGMENT, global_batch_size=8, seed=7, **kwargs):
+    return pipeline.train_batches(
+        source, preprocess=preprocess, global_batch_size=global_batch_size, seed=seed, **kwargs
+    )
 
 
 def test_train_batch_shapes_and_dtypes():
-    it = pipeline.train_iterator(
-        make_source(20), preprocess=AUGMENT, global_batch_size=8, seed=0, process_index=1, process_count=2
-    )
-    batch = next(it)
-    assert batch["image"].shape == (4, 12, 12, 3) and batch["image"].dtype == np.float32
+    batch = next(train(make_source(20), process_index=1, process_count=2))
+    assert batch["image"].shape == (4, 12, 12, 3) and batch["image"].dtype == np.uint8
     assert batch["label"].shape == (4,) and batch["label"].dtype == np.int32
+    assert batch["crop_offset"].shape == (4, 2) and batch["crop_offset"].dtype == np.int32
+    assert batch["flip"].shape == (4,) and batch["flip"].dtype == np.bool_
+    assert set(next(train(make_source(20), preprocess=PLAIN))) == {"image", "label"}
 
 
 def test_stream_is_a_fresh_permutation_every_epoch_without_drops():
     size, batch = 10, 4  # 10 batches = 40 positions = 4 epochs; batches straddle epoch ends.
-    it = pipeline.train_iterator(make_source(size), preprocess=PLAIN, global_batch_size=batch, seed=5)
+    it = train(make_source(size), preprocess=PLAIN, global_batch_size=batch, seed=5)
     stream = np.concatenate([b["label"] for b in take(it, 10)])
     epochs = stream.reshape(4, size)
     for epoch in epochs:
         assert sorted(epoch) == list(range(size))
     assert len({tuple(e) for e in epochs}) == 4
-    other = pipeline.train_iterator(make_source(size), preprocess=PLAIN, global_batch_size=batch, seed=6)
+    other = train(make_source(size), preprocess=PLAIN, global_batch_size=batch, seed=6)
     other_epochs = np.concatenate([b["label"] for b in take(other, 10)]).reshape(4, size)
     # Neighbouring seeds share no epoch permutation (not even shifted by an epoch).
     assert not {tuple(e) for e in epochs} & {tuple(e) for e in other_epochs}
@@ -60,36 +72,40 @@ def test_stream_is_a_fresh_permutation_every_epoch_without_drops():
 
 @pytest.mark.parametrize("process_count", [2, 4])
 def test_processes_concatenate_to_the_single_process_batch(process_count):
-    source, global_batch = make_source(23), 8
-    single = take(pipeline.train_iterator(source, preprocess=AUGMENT, global_batch_size=global_batch, seed=7), 9)
-    shards = [
-        take(
-            pipeline.train_iterator(
-                source,
-                preprocess=AUGMENT,
-                global_batch_size=global_batch,
-                seed=7,
-                process_index=p,
-                process_count=process_count,
-            ),
-            9,
-        )
-        for p in range(process_count)
-    ]
-    joined = [
-        {key: np.concatenate([shard[b][key] for shard in shards]) for key in ("image", "label")} for b in range(9)
-    ]
+    source = make_source(23)
+    single = take(train(source), 9)
+    shards = [take(train(source, process_index=p, process_count=process_count), 9) for p in range(process_count)]
+    joined = [{key: np.concatenate([shard[b][key] for shard in shards]) for key in KEYS} for b in range(9)]
     assert_batches_equal(joined, single)
+
+
+@pytest.mark.parametrize("start_step", [1, 4, 7])  # 6 batches of 6 positions cross the 20-example epochs.
+def test_batches_from_a_start_step_continue_the_stream(start_step):
+    source = make_source(20)
+    stream = take(train(source, global_batch_size=6, process_index=1, process_count=2), 10)
+    resumed = take(train(source, global_batch_size=6, process_index=1, process_count=2, start_step=start_step), 3)
+    assert_batches_equal(resumed, stream[start_step : start_step + 3])
+
+
+def test_the_same_batches_for_any_number_of_threads_and_workers():
+    source = make_source(30)
+    expected = take(train(source), 6)
+    assert_batches_equal(take(train(source, num_threads=3), 6), expected)
+    workers = train(source, num_workers=2, num_threads=1)
+    assert_batches_equal(take(workers, 6), expected)
+    workers.close()
+    serial = list(pipeline.eval_batches(source, preprocess=AUGMENT, global_batch_size=8))
+    assert_batches_equal(
+        list(pipeline.eval_batches(source, preprocess=AUGMENT, global_batch_size=8, num_workers=1)), serial
+    )
 
 
 def test_same_seed_same_batches_and_augmentation_varies():
     source = make_source(16)
-    first, second = (
-        take(pipeline.train_iterator(source, preprocess=AUGMENT, global_batch_size=16, seed=3), 3) for _ in range(2)
-    )
+    first, second = (take(train(source, global_batch_size=16, seed=3), 3) for _ in range(2))
     assert_batches_equal(first, second)
     # Each example is seen once per epoch; its three augmented views differ.
-    views = [b["image"][np.argsort(b["label"])] for b in first]
+    views = [np.asarray(AUGMENT.on_device(b)["image"])[np.argsort(b["label"])] for b in first]
     assert not np.array_equal(views[0], views[1]) and not np.array_equal(views[1], views[2])
 
 
@@ -109,20 +125,11 @@ class RecordingSource:
 
 
 def test_a_process_reads_only_its_own_part_of_each_global_batch():
-    size, global_batch, local = 1000, 8, 4
-    order = np.concatenate(
-        [
-            b["label"]
-            for b in take(
-                pipeline.train_iterator(make_source(size), preprocess=PLAIN, global_batch_size=global_batch, seed=1), 60
-            )
-        ]
-    )
+    size, local = 1000, 4  # global batches of 8 (train())
+    order = np.concatenate([b["label"] for b in take(train(make_source(size), preprocess=PLAIN, seed=1), 60)])
     by_process = order.reshape(-1, 2, local)  # (global batch, process, example)
     source = RecordingSource(make_source(size))
-    it = pipeline.train_iterator(
-        source, preprocess=PLAIN, global_batch_size=global_batch, seed=1, process_index=1, process_count=2
-    )
+    it = train(source, preprocess=PLAIN, seed=1, process_index=1, process_count=2, num_threads=2)
     take(it, 2)
     time.sleep(0.3)  # Let the bounded read-ahead settle.
     reads = set(source.reads)
@@ -130,38 +137,40 @@ def test_a_process_reads_only_its_own_part_of_each_global_batch():
     assert not reads & set(by_process[:, 0].ravel())
 
 
-@pytest.mark.parametrize("consumed", [1, 4])  # 4 batches of 6 cross the 20-example epoch end.
-def test_get_state_set_state_resumes_bitwise(consumed):
-    def make():
-        return pipeline.train_iterator(
-            make_source(20), preprocess=AUGMENT, global_batch_size=6, seed=11, process_index=1, process_count=2
-        )
+def test_data_workers_ignore_sigint_and_die_with_their_parent():
+    trainer = subprocess.Popen(
+        [sys.executable, str(WORKERS / "data_workers.py"), "0.05"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C reaches it
+    )
+    try:
+        worker_pids = [int(pid) for pid in trainer.stdout.readline().split()[1:]]
+        assert len(worker_pids) == 2
+        os.killpg(trainer.pid, signal.SIGINT)
+        while (line := trainer.stdout.readline()) not in ("sigint\n", ""):
+            pass
+        assert line == "sigint\n" and all(trainer.stdout.readline().startswith("batch") for _ in range(4))
+        assert all(_alive(pid) for pid in worker_pids)  # the workers went on
+        trainer.kill()
+        trainer.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in worker_pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in worker_pids)
+    finally:
+        trainer.kill()
+        trainer.stdout.close()
 
-    reference = make()
-    take(reference, consumed)
-    state = reference.get_state()
-    expected = take(reference, 5)
-    resumed = make()
-    resumed.set_state(state)
-    assert_batches_equal(take(resumed, 5), expected)
 
-
-def test_orbax_checkpoint_of_iterator_resumes_bitwise(tmp_path):
-    def make():
-        return pipeline.train_iterator(make_source(20), preprocess=AUGMENT, global_batch_size=6, seed=2)
-
-    reference = make()
-    take(reference, 3)
-    with ocp.CheckpointManager(tmp_path / "ckpt") as manager:
-        manager.save(3, args=ocp.args.Composite(data=grain.checkpoint.CheckpointSave(reference)))
-        manager.wait_until_finished()
-    expected = take(reference, 4)
-    resumed = make()
-    with ocp.CheckpointManager(tmp_path / "ckpt") as manager:
-        manager.restore(
-            manager.latest_step(), args=ocp.args.Composite(data=grain.checkpoint.CheckpointRestore(resumed))
-        )
-    assert_batches_equal(take(resumed, 4), expected)
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, dead but not yet reaped, counts as dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 @pytest.mark.parametrize(
@@ -191,15 +200,24 @@ def test_eval_covers_every_example_once(size, global_batch, process_count):
 
 def test_eval_is_unaugmented_and_repeatable():
     source = make_source(10)
-    batches = pipeline.eval_batches(source, preprocess=AUGMENT, global_batch_size=4)
+    batches = pipeline.eval_batches(source, preprocess=AUGMENT, global_batch_size=4, num_threads=2)
     first, second = list(batches), list(batches)
     assert_batches_equal(first, second)
+    assert set(first[0]) == {"image", "label", "mask"}
     np.testing.assert_array_equal(first[0]["image"][1], AUGMENT.apply(source[1])["image"])
 
 
-def test_batch_size_not_divisible_by_processes_is_an_error():
-    with pytest.raises(ValueError, match="divisible"):
-        pipeline.train_iterator(make_source(4), preprocess=PLAIN, global_batch_size=6, seed=0, process_count=4)
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"global_batch_size": 6, "process_count": 4}, "divisible"),
+        ({"start_step": -1}, "start_step must be >= 0"),
+        ({"num_workers": -2}, "num_workers must be -1"),
+    ],
+)
+def test_bad_arguments_are_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        train(make_source(4), **{"global_batch_size": 4, **kwargs})
 
 
 @pytest.mark.parametrize("size_in,size_out", [(8, 13), (32, 20), (7, 7 * 4)])
@@ -214,32 +232,40 @@ def test_resize_to_the_same_size_is_identity():
     assert augment.resize_bilinear(image, 9) is image
 
 
-def test_pad_crop_is_a_zero_padded_shifted_window():
-    image = np.random.default_rng(2).random((6, 6, 1), dtype=np.float32) + 1
-    padded = np.pad(image, ((2, 2), (2, 2), (0, 0)))
-    offsets = set()
-    for seed in range(40):
-        crop = augment.random_pad_crop(image, 2, np.random.default_rng(seed))
-        matches = [
-            (t, left)
-            for t, left in itertools.product(range(5), repeat=2)
-            if np.array_equal(crop, padded[t : t + 6, left : left + 6])
-        ]
-        assert len(matches) == 1
-        offsets.add(matches[0])
-    assert len(offsets) > 10
+def reference_train_view(pixels, offset, flip, preprocess):
+    """The float32 host path the device replaces: [0, 1], zero pad, crop, flip, normalise per channel."""
+    image = pixels / np.float32(255)
+    pad = preprocess.pad_crop
+    image = np.pad(image, ((pad, pad), (pad, pad), (0, 0)))[offset[0] :, offset[1] :][
+        : pixels.shape[0], : pixels.shape[1]
+    ]
+    image = image[:, ::-1] if flip else image
+    return (image - np.asarray(preprocess.mean, np.float32)) / np.asarray(preprocess.std, np.float32)
 
 
-def test_hflip_mirrors_about_half_the_time():
-    image = np.arange(12, dtype=np.float32).reshape(2, 6, 1)
-    flips = [augment.random_hflip(image, np.random.default_rng(s)) for s in range(200)]
-    mirrored = sum(np.array_equal(f, image[:, ::-1]) for f in flips)
-    assert all(np.array_equal(f, image) or np.array_equal(f, image[:, ::-1]) for f in flips)
-    assert 70 < mirrored < 130
+def test_on_device_pads_crops_flips_and_normalises_as_the_host_decisions_say():
+    batch = next(train(make_source(40, image_size=12), global_batch_size=32))
+    out = jax.jit(AUGMENT.on_device)(batch)
+    assert set(out) == {"image", "label"} and out["image"].dtype == jnp.float32
+    for i in range(32):
+        expected = reference_train_view(batch["image"][i], batch["crop_offset"][i], batch["flip"][i], AUGMENT)
+        np.testing.assert_allclose(out["image"][i], expected, rtol=1e-6, atol=1e-6)
+    offsets = np.concatenate(
+        [next(train(make_source(40, 12), seed=s, global_batch_size=32))["crop_offset"] for s in range(4)]
+    )
+    assert offsets.min() == 0 and offsets.max() == 2 * AUGMENT.pad_crop  # the whole range of shifts
+    assert 0.25 < batch["flip"].mean() < 0.75
 
 
-def test_preprocess_scales_and_normalises_per_channel():
-    example = {"image": np.full((4, 4, 3), 255, np.uint8), "label": np.int64(3)}
-    out = pipeline.Preprocess(image_size=4, mean=(0.5, 0.0, 1.0), std=(0.5, 2.0, 1.0)).apply(example)
-    np.testing.assert_allclose(out["image"][0, 0], [1.0, 0.5, 0.0])
-    assert out["image"].dtype == np.float32 and out["label"] == 3 and out["label"].dtype == np.int32
+def test_reflect_padding_mirrors_without_repeating_the_edge():
+    images = jnp.arange(4, dtype=jnp.float32).reshape(1, 1, 4, 1).repeat(4, axis=1)
+    left = device_ops.pad_crop(images, np.array([[0, 0]]), 2, "reflect")[0, 0, :, 0]
+    right = device_ops.pad_crop(images, np.array([[0, 4]]), 2, "reflect")[0, 0, :, 0]
+    assert list(left) == [2.0, 1.0, 0.0, 1.0] and list(right) == [2.0, 3.0, 2.0, 1.0]
+
+
+def test_eval_on_device_normalises_per_channel():
+    batch = {"image": np.full((1, 4, 4, 3), 255, np.uint8), "label": np.int32([3]), "mask": np.float32([1])}
+    out = Preprocess(image_size=4, mean=(0.5, 0.0, 1.0), std=(0.5, 2.0, 1.0)).on_device(batch)
+    np.testing.assert_allclose(out["image"][0, 0, 0], [1.0, 0.5, 0.0])
+    assert out["label"] is batch["label"] and out["mask"] is batch["mask"]

@@ -13,8 +13,9 @@ from experiment_runs import experiment, train_on_mock_data
 from tfds_fakes import fake_prepared
 
 from cnnjax.config import base_config, check_layout, load_config, validate_config
-from cnnjax.data import augment, pipeline
+from cnnjax.data import augment, image_io
 from cnnjax.data.catalog import mean_image, open_split
+from cnnjax.data.preprocess import Preprocess
 from cnnjax.models import list_models
 from cnnjax.train.optimizer import make_optimizer, make_schedule
 
@@ -362,18 +363,20 @@ def test_per_pixel_mean_is_subtracted_before_padding():
     rng = np.random.default_rng(0)
     mean = rng.random((6, 6, 3), dtype=np.float32)
     image = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
-    preprocess = pipeline.Preprocess(image_size=6, mean=mean, std=(1.0,) * 3, pad_crop=2)
-    np.testing.assert_allclose(preprocess.apply({"image": image, "label": 0})["image"], image / 255 - mean, atol=1e-6)
-    shifted = [preprocess.apply({"image": image, "label": 0}, np.random.default_rng(s))["image"] for s in range(30)]
+    preprocess = Preprocess(image_size=6, mean=mean, std=(1.0,) * 3, pad_crop=2)
+
+    def model_input(rng=None):
+        return preprocess.on_device(batch_of(preprocess.apply({"image": image, "label": 0}, rng)))["image"][0]
+
+    np.testing.assert_allclose(model_input(), image / 255 - mean, atol=1e-6)
+    shifted = [model_input(np.random.default_rng(s)) for s in range(30)]
     padded = np.pad(image / 255 - mean, ((2, 2), (2, 2), (0, 0)))  # the pads hold the mean: zero
     windows = [padded[t : t + 6, left : left + 6] for t in range(5) for left in range(5)]
     assert all(any(np.allclose(s, w, atol=1e-6) for w in windows) for s in shifted)
 
 
-def test_reflect_padding_mirrors_without_repeating_the_edge():
-    image = np.arange(4, dtype=np.float32).reshape(1, 4, 1).repeat(4, axis=0)
-    crops = {tuple(augment.random_pad_crop(image, 2, np.random.default_rng(s), "reflect")[0, :, 0]) for s in range(60)}
-    assert (2.0, 1.0, 0.0, 1.0) in crops and (2.0, 3.0, 2.0, 1.0) in crops
+def batch_of(example: dict) -> dict:
+    return {key: np.asarray(value)[None] for key, value in example.items()}
 
 
 def test_random_resized_window_bounds():
@@ -387,39 +390,39 @@ def test_random_resized_window_bounds():
     assert augment.random_resized_window(10, 200, rng) == (0, 93, 10, 13)  # no try fits: centred, ratio 4/3
 
 
-def test_random_resized_crop_shape_range_and_determinism():
-    image = np.random.default_rng(1).random((50, 70, 3), dtype=np.float32)
-    crop = augment.random_resized_crop(image, 24, np.random.default_rng(5))
-    assert crop.shape == (24, 24, 3) and crop.dtype == np.float32
-    assert image.min() - 1e-6 <= crop.min() and crop.max() <= image.max() + 1e-6  # convex combinations
-    np.testing.assert_array_equal(crop, augment.random_resized_crop(image, 24, np.random.default_rng(5)))
-    assert not np.array_equal(crop, augment.random_resized_crop(image, 24, np.random.default_rng(6)))
+def test_random_resized_crop_is_the_window_resized_with_antialiasing():
+    image = np.random.default_rng(1).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    crop = image_io.random_resized_crop(image_io.open_image(image), 24, 3, np.random.default_rng(5))
+    top, left, h, w = augment.random_resized_window(50, 70, np.random.default_rng(5))
+    window = jnp.asarray(image[top : top + h, left : left + w], jnp.float32)
+    expected = jax.image.resize(window, (24, 24, 3), "linear", antialias=True)
+    assert crop.shape == (24, 24, 3) and crop.dtype == np.uint8
+    np.testing.assert_allclose(crop, expected, atol=1.0)  # uint8 rounding and PIL's fixed-point weights
+    again = image_io.random_resized_crop(image_io.open_image(image), 24, 3, np.random.default_rng(5))
+    np.testing.assert_array_equal(crop, again)
 
 
 @pytest.mark.parametrize("shape", [(40, 60), (75, 36), (32, 32)])
 def test_resize_center_crop_matches_jax_antialiased_resize_then_crop(shape):
-    image = np.random.default_rng(2).random((*shape, 3), dtype=np.float32)
+    image = np.random.default_rng(2).integers(0, 256, (*shape, 3), dtype=np.uint8)
     height, width = shape
     new_h, new_w = (36, int(36 * width / height)) if height <= width else (int(36 * height / width), 36)
-    full = np.asarray(jax.image.resize(jnp.asarray(image), (new_h, new_w, 3), "linear", antialias=True))
+    full = np.asarray(jax.image.resize(jnp.asarray(image, jnp.float32), (new_h, new_w, 3), "linear", antialias=True))
     top, left = round((new_h - 32) / 2), round((new_w - 32) / 2)
-    out = augment.resize_center_crop(image, 36, 32)
-    assert out.shape == (32, 32, 3)
-    np.testing.assert_allclose(out, full[top : top + 32, left : left + 32], atol=1e-5)
+    out = image_io.resize_center_crop(image_io.open_image(image), 36, 32, 3)
+    assert out.shape == (32, 32, 3) and out.dtype == np.uint8
+    np.testing.assert_allclose(out, full[top : top + 32, left : left + 32], atol=1.0)
 
 
 def test_preprocess_takes_the_inception_crop_in_training_and_the_centre_in_evaluation():
     image = np.random.default_rng(3).integers(0, 256, (30, 45, 3), dtype=np.uint8)
-    preprocess = pipeline.Preprocess(
-        image_size=16, mean=(0.0,) * 3, std=(1.0,) * 3, train_crop="random_resized", eval_resize=20
-    )
+    preprocess = Preprocess(image_size=16, mean=(0.0,) * 3, std=(1.0,) * 3, train_crop="random_resized", eval_resize=20)
     example = {"image": image, "label": 1}
-    np.testing.assert_allclose(
-        preprocess.apply(example)["image"], augment.resize_center_crop(image / np.float32(255), 20, 16), atol=1e-6
-    )
+    expected = image_io.resize_center_crop(image_io.open_image(image), 20, 16, 3)
+    np.testing.assert_array_equal(preprocess.apply(example)["image"], expected)
     trained = preprocess.apply(example, np.random.default_rng(4))["image"]
-    expected = augment.random_resized_crop(image / np.float32(255), 16, np.random.default_rng(4))
-    np.testing.assert_allclose(trained, expected, atol=1e-6)
+    expected = image_io.random_resized_crop(image_io.open_image(image), 16, 3, np.random.default_rng(4))
+    np.testing.assert_array_equal(trained, expected)
 
 
 # ---- Every recipe trains a step through the CLI, shrunk (cifar10_resnet.py: tests/test_experiments.py). ----

@@ -204,7 +204,7 @@ def test_preprocess_train_and_eval():
     pre = seg_aug.SegmentationPreprocess(image_size=48, mean=shapes_builder.MEAN, std=shapes_builder.STD)
     for seed in range(10):
         out = pre.apply({"image": image, "label": label}, np.random.default_rng(seed))
-        assert out["image"].shape == (48, 48, 3) and out["image"].dtype == np.float32
+        assert out["image"].shape == (48, 48, 3) and out["image"].dtype == np.uint8
         assert out["label"].shape == (48, 48) and out["label"].dtype == np.int32
         assert set(np.unique(out["label"])) <= set(range(K)) | {255}
     again = pre.apply({"image": image, "label": label}, np.random.default_rng(9))
@@ -212,8 +212,24 @@ def test_preprocess_train_and_eval():
     full = seg_aug.SegmentationPreprocess(image_size=64, mean=shapes_builder.MEAN, std=shapes_builder.STD)
     out = full.apply({"image": image, "label": label})
     np.testing.assert_array_equal(out["label"], label)
+    model_input = full.on_device({key: value[None] for key, value in out.items()})
+    assert set(model_input) == {"image", "label"}
     expected = (image / 255.0 - np.array(shapes_builder.MEAN)) / np.array(shapes_builder.STD)
-    np.testing.assert_allclose(out["image"], expected, atol=1e-5)
+    np.testing.assert_allclose(model_input["image"][0], expected, atol=1e-5)
+
+
+def test_pads_are_the_normalised_mean_on_the_device():
+    image = np.random.default_rng(0).integers(0, 256, (20, 40, 3), dtype=np.uint8)
+    label = np.zeros((20, 40), np.int32)
+    pre = seg_aug.SegmentationPreprocess(image_size=48, mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.2))
+    evaluated = pre.apply({"image": image, "label": label})  # 24 x 48 resized, then 24 rows of padding
+    np.testing.assert_array_equal(evaluated[seg_aug.VALID_BOX], [0, 24, 0, 48])
+    flipped = [pre.apply({"image": image, "label": label}, np.random.default_rng(s)) for s in range(20)]
+    batch = {key: np.stack([e[key] for e in [evaluated, *flipped]]) for key in evaluated}
+    model_input = np.asarray(pre.on_device(batch)["image"])
+    padding = batch["label"] == 255
+    assert padding.any(axis=(1, 2)).all() and (model_input[padding] == 0).all()
+    assert (np.abs(model_input[~padding]).sum(-1) > 0).mean() > 0.99
 
 
 # --- losses --------------------------------------------------------------------------------------------------

@@ -73,6 +73,7 @@ def test_another_runs_workdir_is_refused_and_left_untouched(tmp_path):
     relaunch = base_config()
     relaunch.parallel.process_id, relaunch.parallel.num_processes = 1, 2  # how it is launched is not a new run
     relaunch.parallel.num_devices = 4
+    relaunch.dataset.num_workers, relaunch.dataset.num_threads = 3, 2  # batches do not depend on them
     assert claim_workdir(str(tmp_path), relaunch.to_dict(), True) is True
 
 

@@ -18,6 +18,8 @@ LAUNCH_KEYS = (
     "parallel.process_id",
     "parallel.auto_initialize",
     "train.nonfinite",
+    "dataset.num_workers",
+    "dataset.num_threads",
 )
 CONFIG_FILE = "config.json"
 

@@ -6,6 +6,8 @@ Code reads `config.x` directly; configs are locked, so a misspelt key is an erro
 import ml_collections
 from ml_collections.config_dict import placeholder
 
+from cnnjax.data import workers
+
 TASKS = ("classification", "segmentation", "counting")
 AUTO_INITIALIZE = ("auto", "on", "off")  # cnnjax.parallel.distributed
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
@@ -40,6 +42,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.pad_mode = "zeros"  # pad_crop fills with 'zeros' or 'reflect'ions of the image
     c.dataset.hflip = False  # random horizontal flips (train only)
     c.dataset.eval_resize = 0  # 0: resize to image_size; n: shorter side to n, then centre crop image_size
+    # Host input pipeline: worker processes x threads per process building batches (0 x 0: in the trainer's
+    # thread). -1 chooses from the usable cores: one process per core with one thread each, or no process
+    # and one thread on a single core. Batches are the same for any value; they may change on resume.
+    c.dataset.num_workers = -1
+    c.dataset.num_threads = -1
     c.dataset.scale_range = (0.5, 2.0)  # segmentation, counting, train: random rescale, crop image_size (hflip too)
 
     c.model = ml_collections.ConfigDict()
@@ -150,6 +157,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"config.dataset.scale_range must be (low, high) with 0 < low <= high, got {(low, high)}")
     if config.schedule.name == "exponential" and config.schedule.decay_every_steps < 1:
         raise ValueError("config.schedule.decay_every_steps must be at least 1 for the exponential schedule")
+    workers.resolve(config.dataset.num_workers, config.dataset.num_threads)  # raises on values below -1
     eval_resize, size = config.dataset.eval_resize, config.dataset.image_size
     if eval_resize and eval_resize < size:
         raise ValueError(f"config.dataset.eval_resize ({eval_resize}) must be 0 or at least image_size ({size})")

@@ -1,11 +1,11 @@
 """Joint image + density-map ops for counting, in NumPy; randomness comes from the caller's rng.
 
-Images are float32 (H, W, C), density maps float32 (H, W) whose sum is the object count. Flips, crops and
-padding move pixels without changing them (padding holds 0 density), so the map stays exact and its sum is
-the count of what stays in view. Resizing resamples both bilinearly (`segmentation_augment`'s weights: half-pixel
-centres, edges clamped) and multiplies the map by (h * w) / (h' * w'), so its mass is preserved: exactly for a
-constant map, up to the resampling of edges and detail for others (within about 1 % for sigma-3 Gaussians and
-scales 0.5-2; more where downsampling by over 2x skips pixels, since there is no antialiasing).
+Images are float32 (H, W, C) pixel values in [0, 255], density maps float32 (H, W) whose sum is the object count.
+Flips, crops and padding move pixels without changing them (padding holds 0 density), so the map stays exact and its
+sum is the count of what stays in view. Resizing resamples both bilinearly (`segmentation_augment`'s weights:
+half-pixel centres, edges clamped) and multiplies the map by (h * w) / (h' * w'), so its mass is preserved: exactly for
+a constant map, up to the resampling of edges and detail for others (within about 1 % for sigma-3 Gaussians and scales
+0.5-2; more where downsampling by over 2x skips pixels, since there is no antialiasing).
 """
 
 import dataclasses
@@ -33,27 +33,27 @@ resize_longer_side = functools.partial(seg_aug.resize_longer_side, resize_fn=res
 
 
 def random_crop(
-    image: np.ndarray, density: np.ndarray, size: int, rng: np.random.Generator
+    image: np.ndarray, density: np.ndarray, size: int, rng: np.random.Generator, *, fill=0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pads the bottom and right to at least (size, size) (image 0, density 0), then crops (size, size) at one
-    random offset from both."""
-    return seg_aug.random_crop(image, density, size, rng, ignore_index=0)
+    """Pads the bottom and right to at least (size, size) (image `fill`, density 0), then crops (size, size) at
+    one random offset from both."""
+    return seg_aug.random_crop(image, density, size, rng, fill=fill, ignore_index=0)
 
 
-def resize_pad(image: np.ndarray, density: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def resize_pad(image: np.ndarray, density: np.ndarray, size: int, *, fill=0.0) -> tuple[np.ndarray, np.ndarray]:
     """The evaluation rule: longer side to `size` (mass kept), then pad the bottom and right to (size, size)
-    with 0; the identity when the input is already (size, size)."""
+    (image `fill`, density 0); the identity when the input is already (size, size)."""
     image, density = resize_longer_side(image, density, size)
-    return seg_aug.pad_to(image, density, size, size, ignore_index=0)
+    return seg_aug.pad_to(image, density, size, size, fill=fill, ignore_index=0)
 
 
 @dataclasses.dataclass(frozen=True)
 class DensityPreprocess:
-    """uint8 image -> [0, 1] -> normalise -> train: longer side to image_size, random scale, pad-crop to
-    image_size, hflip; eval: `resize_pad` to image_size. Pads hold 0 (the mean, after normalising) and 0 density.
+    """Host: uint8 image -> train: longer side to image_size, random scale, pad-crop to image_size, hflip;
+    eval: `resize_pad` to image_size. Device: normalise; pads hold 0 (the mean) and 0 density.
 
-    `apply` has the signature of `pipeline.Preprocess.apply`; it returns {'image': float32 (S, S, C),
-    'label': float32 (S, S) density}.
+    `apply` and `on_device` have the signatures of `preprocess.Preprocess`'s (same model input contract);
+    `apply` returns {'image': uint8 (S, S, C), 'label': float32 (S, S) density, seg_aug.VALID_BOX: int32 (4,)}.
     """
 
     image_size: int
@@ -64,15 +64,18 @@ class DensityPreprocess:
 
     def apply(self, example, rng: np.random.Generator | None = None) -> dict:
         """Preprocesses one example; augments only when given an `rng`."""
-        image = np.asarray(example["image"], np.float32) / 255.0
-        image = (image - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        image = seg_aug.host_pixels(example["image"], len(self.std))
         density = np.asarray(example["label"], np.float32)
         if rng is None:
-            image, density = resize_pad(image, density, self.image_size)
+            image, density = resize_pad(image, density, self.image_size, fill=np.nan)
         else:
             image, density = resize_longer_side(image, density, self.image_size)
             image, density = random_scale(image, density, rng, self.scale_range)
-            image, density = random_crop(image, density, self.image_size, rng)
+            image, density = random_crop(image, density, self.image_size, rng, fill=np.nan)
             if self.hflip:
                 image, density = seg_aug.random_hflip(image, density, rng)
-        return {"image": np.ascontiguousarray(image), "label": np.ascontiguousarray(density)}
+        return seg_aug.to_host_batch(image, density)
+
+    def on_device(self, batch: dict) -> dict:
+        """The host batch -> the model's input; pure jax.numpy."""
+        return seg_aug.normalize_inside_box(batch, self.mean, self.std)

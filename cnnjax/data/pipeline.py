@@ -1,74 +1,49 @@
-"""Grain input pipelines: an infinite, resumable training stream and padded, masked eval batches.
+"""Grain input pipelines: the training batches from any step on, and padded, masked eval batches.
 
-Both are defined on the global stream, so the data a step sees does not depend on the process count:
-training shuffles the whole split by seed (a new permutation every epoch, epochs flow into each other),
-global batch b holds stream positions [b*G, (b+1)*G), and process p reads and augments only positions
-[b*G + p*L, b*G + (p+1)*L), L = G / process_count. Example augmentation draws from
-`default_rng([seed, position])`, so the processes' batches concatenate to the 1-process batch exactly.
+Both are defined on the global stream, so the data a step sees does not depend on the process count
+nor on the parallelism: training shuffles the whole split by seed (a new permutation every epoch, epochs
+flow into each other), global batch b holds stream positions [b*G, (b+1)*G), and process p reads and
+augments only positions [b*G + p*L, b*G + (p+1)*L), L = G / process_count. Example augmentation draws
+from `default_rng([seed, position])`, so batch b is a function of b alone: the processes' batches
+concatenate to the 1-process batch, and a run resumed at step s continues with `start_step=s` (no
+iterator state to save). Batches are host batches (uint8 images, see `preprocess`); the step applies
+`preprocess.on_device`.
+
+Parallelism (`workers.resolve`): `num_workers` worker processes (Grain `mp_prefetch`; each builds whole
+batches) times `num_threads` threads per process; 0 and 0 builds batches in the caller's thread. Threads
+in the caller's process set its BLAS to one thread (`workers.limit_blas_threads`); workers set their own.
+Close an iterator (`.close()`) to stop its workers; they also die with the process, and ignore SIGINT and
+SIGTERM (`workers`).
 """
 
-import dataclasses
+import functools
 import os
 
 import grain
 import numpy as np
 
-from cnnjax.data import augment
+from cnnjax.data import workers
 
-
-@dataclasses.dataclass(frozen=True)
-class Preprocess:
-    """uint8 -> [0, 1] -> crop/resize to image_size -> (train) pad-crop, hflip -> normalise.
-
-    Train: 'pad_crop' resizes the whole image (bilinear) and pads-and-crops by `pad_crop` pixels;
-    'random_resized' takes the Inception crop. Eval: the whole image resized, or with `eval_resize`
-    the shorter side resized to it and the centre cropped. `mean` is per channel, or a per-pixel
-    mean image (image_size, image_size, C), subtracted before padding so pads hold the mean (He et al.).
-    """
-
-    image_size: int
-    mean: tuple | np.ndarray
-    std: tuple
-    pad_crop: int = 0
-    hflip: bool = False
-    pad_mode: str = "zeros"
-    train_crop: str = "pad_crop"
-    eval_resize: int = 0
-
-    def apply(self, example, rng: np.random.Generator | None = None) -> dict:
-        """Preprocesses one example; augments only when given an `rng`."""
-        image = np.asarray(example["image"], np.float32) / 255.0
-        if rng is not None and self.train_crop == "random_resized":
-            image = augment.random_resized_crop(image, self.image_size, rng)
-        elif rng is None and self.eval_resize:
-            image = augment.resize_center_crop(image, self.eval_resize, self.image_size)
-        else:
-            image = augment.resize_bilinear(image, self.image_size)
-        per_pixel = np.ndim(self.mean) == 3
-        if per_pixel:
-            image = augment.normalize(image, self.mean, self.std)
-        if rng is not None and self.pad_crop:
-            image = augment.random_pad_crop(image, self.pad_crop, rng, self.pad_mode)
-        if rng is not None and self.hflip:
-            image = augment.random_hflip(image, rng)
-        if not per_pixel:
-            image = augment.normalize(image, self.mean, self.std)
-        return {"image": image, "label": np.int32(example["label"])}
+_BATCHES_AHEAD_PER_THREAD = 2
+_BATCHES_AHEAD_PER_WORKER = 2
 
 
 def train_batches(
     source,
     *,
-    preprocess: Preprocess,
+    preprocess,
     global_batch_size: int,
     seed: int,
     process_index: int = 0,
     process_count: int = 1,
     start_step: int = 0,
-):
-    """This process's endless stream of {'image': float32 (L, S, S, C), 'label': int32 (L,)} from global batch
-    `start_step` on (batch i is a function of i alone)."""
+    num_workers: int = 0,
+    num_threads: int = 0,
+) -> workers.ShieldedIterator:
+    """This process's endless local batches from global batch `start_step` on (module docstring)."""
     local_batch_size = _local_batch_size(global_batch_size, process_count)
+    if start_step < 0:
+        raise ValueError(f"start_step must be >= 0, got {start_step}")
 
     def load(position, example):
         return preprocess.apply(example, np.random.default_rng([seed, position]))
@@ -80,13 +55,20 @@ def train_batches(
     stream = stream.map_with_index(load)
     # Chunk c of L positions is process c % P's share of global batch c // P.
     local = stream.batch(local_batch_size)[process_index::process_count][start_step:]
-    return iter(local.to_iter_dataset(_read_options()))
+    return workers.ShieldedIterator(_parallel(local, num_workers, num_threads))
 
 
 def eval_batches(
-    source, *, preprocess: Preprocess, global_batch_size: int, process_index: int = 0, process_count: int = 1
-) -> grain.IterDataset:
-    """This process's share of the split, in order, as {'image', 'label', 'mask'} batches.
+    source,
+    *,
+    preprocess,
+    global_batch_size: int,
+    process_index: int = 0,
+    process_count: int = 1,
+    num_workers: int = 0,
+    num_threads: int = 0,
+) -> workers.ShieldedIterable:
+    """This process's share of the split, in order, as host batches with a 'mask' (re-iterable).
 
     The split is padded to whole global batches; padding repeats real examples with mask 0.0, so
     over all processes and batches each example appears exactly once with mask 1.0.
@@ -102,7 +84,7 @@ def eval_batches(
 
     positions = grain.MapDataset.range(padded_size).map(load)
     local = positions.batch(local_batch_size)[process_index::process_count]
-    return local.to_iter_dataset(_read_options())
+    return workers.ShieldedIterable(_parallel(local, num_workers, num_threads))
 
 
 def _local_batch_size(global_batch_size: int, process_count: int) -> int:
@@ -111,7 +93,18 @@ def _local_batch_size(global_batch_size: int, process_count: int) -> int:
     return global_batch_size // process_count
 
 
-def _read_options() -> grain.ReadOptions:
-    """Batches are built in threads, a few ahead (Grain's default buffer of 500 would hold 500 batches)."""
-    threads = min(8, os.cpu_count() or 1)
-    return grain.ReadOptions(num_threads=threads, prefetch_buffer_size=2 * threads)
+def _parallel(batches: grain.MapDataset, num_workers: int, num_threads: int) -> grain.IterDataset:
+    """Batches built by `num_threads` threads in each of `num_workers` processes (0: in the caller)."""
+    num_workers, num_threads = workers.resolve(num_workers, num_threads)
+    if num_threads and not num_workers:
+        workers.limit_blas_threads()
+    options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=_BATCHES_AHEAD_PER_THREAD * num_threads)
+    iterable = batches.to_iter_dataset(options)
+    if num_workers:
+        workers.ready_absl_flags()
+        workers.quiet_shared_memory_tracker()
+        iterable = iterable.mp_prefetch(
+            grain.MultiprocessingOptions(num_workers=num_workers, per_worker_buffer_size=_BATCHES_AHEAD_PER_WORKER),
+            worker_init_fn=functools.partial(workers.init_worker, os.getpid()),
+        )
+    return iterable

@@ -1,15 +1,17 @@
 """Joint image + label-map ops for semantic segmentation, in NumPy; randomness comes from the caller's rng.
 
-Images are float32 (H, W, C), label maps integer (H, W). Images are resampled bilinearly (half-pixel centres,
-edges clamped, as `augment.resize_bilinear`); label maps with nearest neighbour, so every output label is an
-input label (labels are never interpolated). Padding gives the image `fill` and the label map `ignore_index`,
-which losses and metrics skip. Every op is deterministic given its rng.
+Images are float32 (H, W, C) pixel values in [0, 255], label maps integer (H, W). Images are resampled bilinearly
+(half-pixel centres, edges clamped, as `augment.resize_bilinear`); label maps with nearest neighbour, so every output
+label is an input label (labels are never interpolated). Padding gives the image `fill` and the label map
+`ignore_index`, which losses and metrics skip. Every op is deterministic given its rng.
 """
 
 import dataclasses
 import functools
 
 import numpy as np
+
+from cnnjax.data import device_ops, image_io
 
 IGNORE_INDEX = 255
 
@@ -112,15 +114,40 @@ def resize_pad(
     return pad_to(image, label, size, size, fill=fill, ignore_index=ignore_index)
 
 
+VALID_BOX = "valid_box"  # batch key: int32 (4,) (top, bottom, left, right) of the image inside its pads
+
+
+def host_pixels(value, channels: int) -> np.ndarray:
+    """An example's image (decoded or encoded, see `image_io`) as float32 (H, W, C) in [0, 255]."""
+    return image_io.to_array(image_io.open_image(value), channels).astype(np.float32)
+
+
+def to_host_batch(image: np.ndarray, label: np.ndarray) -> dict:
+    """{'image': uint8, 'label', VALID_BOX} from an image whose pads hold NaN (the valid part is a rectangle)."""
+    valid = ~np.isnan(image[..., 0])
+    rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
+    box = np.array([rows[0], rows[-1] + 1, cols[0], cols[-1] + 1], np.int32)
+    pixels = image_io.to_uint8(np.nan_to_num(image, nan=0.0))
+    return {"image": pixels, "label": np.ascontiguousarray(label), VALID_BOX: box}
+
+
+def normalize_inside_box(batch: dict, mean, std) -> dict:
+    """The device half of segmentation and counting: 'image' -> (x / 255 - mean) / std, pads (outside
+    VALID_BOX, which is consumed) -> 0, the normalised mean."""
+    batch = dict(batch)
+    boxes = batch.pop(VALID_BOX)
+    image = device_ops.normalize(device_ops.unit_range(batch["image"]), mean, std)
+    batch["image"] = device_ops.zero_outside(image, boxes)
+    return batch
+
+
 @dataclasses.dataclass(frozen=True)
 class SegmentationPreprocess:
-    """uint8 image -> [0, 1] -> normalise -> train: longer side to image_size, random scale, pad-crop to
-    image_size, hflip;
-    eval: `resize_pad` to image_size. Pads hold 0 (the mean, after normalising) and `ignore_index`.
+    """Host: uint8 image -> train: longer side to image_size, random scale, pad-crop to image_size, hflip;
+    eval: `resize_pad` to image_size. Device: normalise; pads hold 0 (the mean) and `ignore_index`.
 
-    `apply` has the signature of `pipeline.Preprocess.apply`, so `pipeline.train_iterator` and
-    `pipeline.eval_batches` take it as their `preprocess`; it returns {'image': float32 (S, S, C),
-    'label': int32 (S, S)}.
+    `apply` and `on_device` have the signatures of `preprocess.Preprocess`'s (same model input contract);
+    `apply` returns {'image': uint8 (S, S, C), 'label': int32 (S, S), VALID_BOX: int32 (4,)}.
     """
 
     image_size: int
@@ -132,15 +159,19 @@ class SegmentationPreprocess:
 
     def apply(self, example, rng: np.random.Generator | None = None) -> dict:
         """Preprocesses one example; augments only when given an `rng`."""
-        image = np.asarray(example["image"], np.float32) / 255.0
-        image = (image - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        image = host_pixels(example["image"], len(self.std))
         label = np.asarray(example["label"], np.int32)
+        pads = {"fill": np.nan, "ignore_index": self.ignore_index}
         if rng is None:
-            image, label = resize_pad(image, label, self.image_size, ignore_index=self.ignore_index)
+            image, label = resize_pad(image, label, self.image_size, **pads)
         else:
             image, label = resize_longer_side(image, label, self.image_size)
             image, label = random_scale(image, label, rng, self.scale_range)
-            image, label = random_crop(image, label, self.image_size, rng, ignore_index=self.ignore_index)
+            image, label = random_crop(image, label, self.image_size, rng, **pads)
             if self.hflip:
                 image, label = random_hflip(image, label, rng)
-        return {"image": np.ascontiguousarray(image), "label": np.ascontiguousarray(label)}
+        return to_host_batch(image, label)
+
+    def on_device(self, batch: dict) -> dict:
+        """The host batch -> the model's input; pure jax.numpy."""
+        return normalize_inside_box(batch, self.mean, self.std)

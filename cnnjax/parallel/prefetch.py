@@ -64,5 +64,9 @@ class DevicePrefetch:
         return item
 
     def close(self) -> None:
+        """Stops the thread and drops the batches placed ahead (their host buffers are released)."""
         self._closed.set()
         self._thread.join(timeout=10)
+        self._peeked = _END
+        while not self._queue.empty():
+            self._queue.get_nowait()

@@ -17,8 +17,10 @@ from cnnjax.config.schema import compute_dtype
 from cnnjax.cpu_runtime import compiler_options
 from cnnjax.data.catalog import DatasetInfo, ensure_prepared, for_task, mean_image, open_split, resolve_data_dir
 from cnnjax.data.density_augment import DensityPreprocess
-from cnnjax.data.pipeline import Preprocess, eval_batches, train_batches
+from cnnjax.data.pipeline import eval_batches, train_batches
+from cnnjax.data.preprocess import Preprocess, display_images
 from cnnjax.data.segmentation_augment import SegmentationPreprocess
+from cnnjax.data.workers import resolve as resolve_parallelism
 from cnnjax.models import create_model
 from cnnjax.models.registry import model_task
 from cnnjax.parallel import (
@@ -183,14 +185,14 @@ def _os_error(e: OSError) -> str:
 def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
     dp, c = exp.data_parallel, config.train
     watcher = PreemptionWatcher()
-    checkpointer = log = progress_bar = batches = None
+    checkpointer = log = progress_bar = batches = host_batches = None
     try:
         tx, schedule = make_optimizer(config)
         grouped_or_synced = config.parallel.sync_batch_stats or config.parallel.bn_group_size
         layouts = state_layouts(per_device_batch_stats=not grouped_or_synced)
         canonical, expand = dp.canonicalizer(layouts), dp.expander(layouts)
         state = dp.put(create_train_state(exp.model, tx, exp.image_shape, config.seed))
-        on_device = _identity
+        on_device = exp.preprocess.on_device
         train_step = make_train_step(exp.model, tx, schedule, exp.task, on_device)
         metric_names = train_metric_names(exp.task)
         window = dp.put(empty_window(metric_names))
@@ -216,6 +218,9 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
         )
         evaluator = Evaluator(dp, make_eval_step(exp.model, exp.task, on_device), layouts, exp.task, options)
 
+        workers, threads = resolve_parallelism(config.dataset.num_workers, config.dataset.num_threads)
+        eval_threads = max(workers, 1) * threads  # threads in this process: no worker start-up per evaluation
+
         def eval_split_batches(split: str):
             return eval_batches(
                 open_split(config.dataset.name, split, exp.data_dir, config.task),
@@ -223,6 +228,7 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
                 global_batch_size=c.eval_batch_size,
                 process_index=jax.process_index(),
                 process_count=jax.process_count(),
+                num_threads=eval_threads,
             )
 
         def evaluate_split(split: str, step: int) -> dict[str, float] | None:
@@ -241,6 +247,8 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
             process_index=jax.process_index(),
             process_count=jax.process_count(),
             start_step=start_step,
+            num_workers=workers,
+            num_threads=threads,
         )
         batches = DevicePrefetch(host_batches, dp.shard_batch)
         log = MetricsLog(workdir, resume_step=start_step, enabled=is_primary)
@@ -310,11 +318,8 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
         good = ", ".join(map(str, checkpointer.good_steps())) if checkpointer else "none"
         raise RunWriteError(f"cannot write to {workdir}: {_os_error(e)}; its intact checkpoints: {good or 'none'}") from e
     finally:
-        _close_all((batches, watcher, progress_bar, log, checkpointer), failing=sys.exc_info()[0] is not None)
-
-
-def _identity(batch: dict) -> dict:
-    return batch
+        resources = (batches, host_batches, watcher, progress_bar, log, checkpointer)  # the prefetch thread first
+        _close_all(resources, failing=sys.exc_info()[0] is not None)
 
 
 def _compile(step_fn, evaluator: Evaluator, state, window, batches: DevicePrefetch, eval_batches) -> dict:
@@ -393,9 +398,10 @@ def _write_panels(exp: Experiment, workdir: str, split: str, step: int, state, b
     """PNG of image / ground truth / prediction (class maps, or density maps when counting) for the first
     `count` examples of `split`."""
     variables = {"params": state.params, "batch_stats": state.batch_stats}
-    images = batch["image"][:count]
+    batch = jax.tree.map(lambda x: x[:count], batch)
+    images = exp.preprocess.on_device(batch)["image"]
     path = f"{workdir}/panels/{split}_step{step:07d}.png"
-    images_01 = images * np.asarray(exp.info.std, np.float32) + np.asarray(exp.info.mean, np.float32)
+    images_01 = display_images(batch)
     if exp.info.task == "counting":
         densities = jax.jit(lambda v, x: exp.task.density(exp.model.apply(v, x, train=False)))(variables, images)
         write_density_panels(

@@ -13,7 +13,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from cnnjax.config import base_config  # noqa: E402
 from cnnjax.data.catalog import ensure_prepared, open_split, resolve_data_dir  # noqa: E402
-from cnnjax.data.pipeline import Preprocess, eval_batches, train_batches  # noqa: E402
+from cnnjax.data.pipeline import eval_batches, train_batches  # noqa: E402
+from cnnjax.data.preprocess import Preprocess  # noqa: E402
 from cnnjax.parallel import REPLICATED, SHARDED, DataParallel  # noqa: E402
 from cnnjax.tasks import Classification  # noqa: E402
 from cnnjax.train.evaluation import Evaluator  # noqa: E402
@@ -69,7 +70,8 @@ def main():
     info = ensure_prepared("digits", data_dir)
     preprocess = Preprocess(image_size=8, mean=info.mean, std=info.std)
     source = open_split("digits", "train", data_dir)
-    batch = next(train_batches(source, preprocess=preprocess, global_batch_size=GLOBAL_BATCH, seed=0))
+    host_batch = next(train_batches(source, preprocess=preprocess, global_batch_size=GLOBAL_BATCH, seed=0))
+    batch = jax.tree.map(np.asarray, preprocess.on_device(host_batch))
 
     for sync in (True, False):
         config = make_config(sync)
@@ -135,7 +137,8 @@ def main():
     for name, devices in (("1", jax.devices()[:1]), ("4", jax.devices())):
         dp = DataParallel(devices)
         batches = eval_batches(validation, preprocess=preprocess, global_batch_size=64)
-        evaluator = Evaluator(dp, make_eval_step(model, Classification()), REPLICATED, Classification())
+        eval_step = make_eval_step(model, Classification(), preprocess.on_device)
+        evaluator = Evaluator(dp, eval_step, REPLICATED, Classification())
         results[name] = evaluator(dp.put(state), batches)
         print(f"eval on {name} device(s): {results[name]}")
     assert {r["count"] for r in results.values()} == {len(validation)} == {270}

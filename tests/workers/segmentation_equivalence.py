@@ -37,7 +37,7 @@ def main():
     exp = prepare_experiment(config)
     tx, schedule = make_optimizer(config)
     state = create_train_state(exp.model, tx, exp.image_shape, config.seed)
-    batch = next(
+    host_batch = next(
         train_batches(
             open_split("shapes_segmentation", "train", exp.data_dir),
             preprocess=exp.preprocess,
@@ -45,6 +45,7 @@ def main():
             seed=0,
         )
     )
+    batch = jax.tree.map(np.asarray, exp.preprocess.on_device(host_batch))
     assert (batch["label"] == 255).any(), "the crop padding carries the ignore label"
 
     # One train step: the loss and the update equal the 1-device step's (exact global pixel-mean loss).
@@ -73,7 +74,8 @@ def main():
     for name, devices in (("1", jax.devices()[:1]), ("4", jax.devices())):
         dp = DataParallel(devices)
         batches = eval_batches(validation, preprocess=exp.preprocess, global_batch_size=64)
-        results[name] = Evaluator(dp, make_eval_step(exp.model, exp.task), REPLICATED, exp.task)(dp.put(state), batches)
+        eval_step = make_eval_step(exp.model, exp.task, exp.preprocess.on_device)
+        results[name] = Evaluator(dp, eval_step, REPLICATED, exp.task)(dp.put(state), batches)
         print(f"eval on {name} device(s): mIoU {results[name]['miou']:.6f} count {results[name]['count']}")
     assert {r["count"] for r in results.values()} == {300}
     assert len({r["miou"] for r in results.values()}) == 1, "mIoU is computed from one summed confusion matrix"
