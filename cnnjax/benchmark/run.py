@@ -13,6 +13,7 @@ import statistics
 import time
 
 import jax
+import jax.numpy as jnp
 
 from cnnjax.benchmark.input_data import config_batches
 from cnnjax.benchmark.model_flops import train_step_flops
@@ -24,6 +25,7 @@ from cnnjax.config.schema import compute_dtype
 from cnnjax.cpu_runtime import compiler_options
 from cnnjax.models import create_model
 from cnnjax.parallel import DataParallel
+from cnnjax.train.steps import as_is
 
 WARMUP_STEPS = 3
 RGB = 3
@@ -34,9 +36,9 @@ def run_benchmark(spec: BenchmarkSpec) -> dict:
     check_spec(spec)
     data_parallel = DataParallel()
     data_parallel.check_batch_size(spec.batch, "--batch")
-    batches = None
+    batches, on_device = None, as_is
     if spec.with_data:
-        batches, image_shape, num_classes = config_batches(spec.with_data, spec.batch)
+        batches, on_device, image_shape, num_classes = config_batches(spec.with_data, spec.batch)
         check_data_shape(spec, image_shape, num_classes)
     else:
         size = spec.image_size or DEFAULT_IMAGE_SIZE
@@ -52,8 +54,8 @@ def run_benchmark(spec: BenchmarkSpec) -> dict:
     )
     local_batch = next(batches) if batches else synthetic_batch(spec.batch, image_shape, num_classes)
 
-    bench = train_bench(model, data_parallel, local_batch, compiler_options(platform))
-    images = jax.ShapeDtypeStruct((spec.batch, *image_shape), local_batch["image"].dtype)
+    bench = train_bench(model, data_parallel, local_batch, compiler_options(platform), on_device)
+    images = jax.ShapeDtypeStruct((spec.batch, *image_shape), jnp.float32)
     flops = train_step_flops(model, bench.variables, images)
     step, compile_seconds = timed_compile(bench.step, bench.state, bench.batch)
     state, times = _time_steps(step, bench.state, bench.batch, spec.steps)

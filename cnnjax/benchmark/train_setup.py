@@ -13,7 +13,7 @@ import optax
 from cnnjax.parallel import REPLICATED, SHARDED, DataParallel
 from cnnjax.tasks.classification import Classification
 from cnnjax.train.state import create_train_state, state_layouts
-from cnnjax.train.steps import make_train_step
+from cnnjax.train.steps import as_is, make_train_step
 
 LEARNING_RATE, MOMENTUM = 0.1, 0.9
 
@@ -32,11 +32,15 @@ def synthetic_batch(global_batch_size: int, image_shape: tuple[int, int, int], n
     return {"image": images, "label": (np.arange(local) % num_classes).astype(np.int32)}
 
 
-def train_bench(model, data_parallel: DataParallel, local_batch: dict, compiler_options: dict | None = None) -> TrainBench:
+def train_bench(
+    model, data_parallel: DataParallel, local_batch: dict, compiler_options: dict | None = None, on_device=as_is
+) -> TrainBench:
     """Initialises ``model`` for ``local_batch``'s images and places state and batch on the devices; the step is
-    compiled with XLA ``compiler_options`` (``cnnjax.cpu_runtime.compiler_options``)."""
+    compiled with XLA ``compiler_options`` (``cnnjax.cpu_runtime.compiler_options``) and applies ``on_device``
+    (a preprocessing's device half) to host batches."""
     tx = optax.sgd(LEARNING_RATE, momentum=MOMENTUM)
-    train_step = make_train_step(model, tx, optax.constant_schedule(LEARNING_RATE), Classification())
+    schedule = optax.constant_schedule(LEARNING_RATE)
+    train_step = make_train_step(model, tx, schedule, Classification(), on_device)
     state = create_train_state(model, tx, local_batch["image"].shape[1:], seed=0)
     layouts = state_layouts(per_device_batch_stats=False)
     return TrainBench(

@@ -18,12 +18,13 @@ from cnnjax.train.divergence import nonfinite_code
 from cnnjax.train.state import TrainState
 
 
-def _identity(batch: dict) -> dict:
+def as_is(batch: dict) -> dict:
+    """No device preprocessing: the batch that crossed to the device is the model's input."""
     return batch
 
 
 def make_train_step(
-    model, tx: optax.GradientTransformation, schedule: optax.Schedule, task, on_device: Callable = _identity
+    model, tx: optax.GradientTransformation, schedule: optax.Schedule, task, on_device: Callable = as_is
 ):
     """Returns `train_step(state, batch) -> (state, metrics)` for one device's share of the global batch;
     `task` (`cnnjax.tasks`) gives the loss and the metrics (and, where its `wants_features`, gets the
@@ -83,7 +84,7 @@ def train_metric_names(task) -> tuple[str, ...]:
     return ("loss", *task.train_metric_names, "learning_rate", "grad_norm")
 
 
-def make_eval_step(model, task, on_device: Callable = _identity):
+def make_eval_step(model, task, on_device: Callable = as_is):
     """Returns `eval_step(state, batch) -> sums`: the task's sums over the real (mask 1) examples of all devices."""
 
     def eval_step(state: TrainState, batch):
