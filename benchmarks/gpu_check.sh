@@ -85,8 +85,8 @@ train_preempt_resume() {  # SIGTERM once metrics.jsonl shows 40 % of the steps, 
 }
 
 pipeline() {  # cnnjax's column only: the machine's CUDA torch build is not the benchmark's reference
-  python3 benchmarks/input_pipeline.py --images 256 --rounds 1 --workers "0,4,$(nproc)" --train-batches 4 \
-    --eval-images 512 --no-torch
+  python3 benchmarks/input_pipeline.py --images 256 --rounds 1 --workers "0,4,$(nproc)" --train-batches 8 \
+    --eval-images $(((2 * $(nproc) + 8) * 128)) --no-torch
 }
 
 table() {  # the stages, then the benchmark figures

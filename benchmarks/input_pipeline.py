@@ -140,7 +140,8 @@ def measure_cnnjax(source, mode: str, num_workers: int, num_threads: int, args) 
     parallel = {"num_workers": num_workers, "num_threads": num_threads}
     if mode == "train":
         batches = train_batches(source, preprocess=preprocess, global_batch_size=args.batch, seed=0, **parallel)
-        count = args.train_batches
+        # The pipeline holds up to 2 batches per thread / worker built ahead: time many more than that.
+        count = max(args.train_batches, 8 * max(num_workers, num_threads, 1))
     else:
         repeated = Repeated(source, -(-args.eval_images // len(source)))
         batches = iter(eval_batches(repeated, preprocess=preprocess, global_batch_size=args.batch, **parallel))
@@ -181,7 +182,7 @@ def measure_torch(source, mode: str, num_workers: int, args) -> dict:
 
     warmup = 2 * max(num_workers, 1)
     if mode == "train":
-        examples, count = source, args.train_batches
+        examples, count = source, max(args.train_batches, 8 * max(num_workers, 1))  # as cnnjax's column
     else:
         examples = Repeated(source, -(-args.eval_images // len(source)))
         count = len(examples) // args.batch - warmup
@@ -315,7 +316,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", default=f"0,1,{workers.available_cores()}", help="comma-separated counts")
-    parser.add_argument("--train-batches", type=int, default=8, help="timed train batches per measurement")
+    parser.add_argument("--train-batches", type=int, default=8, help="timed train batches per measurement (at least 8 per thread or worker)")
     parser.add_argument("--eval-images", type=int, default=2048, help="eval passes read the split repeated")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--data-dir", help="where the synthetic dataset is prepared (default: a temporary dir)")
@@ -326,6 +327,10 @@ def main(argv=None) -> None:
         args.images, args.batch, args.rounds, args.workers, args.train_batches, args.eval_images = 16, 8, 1, "0", 2, 32
     if args.measure:
         return measure(args)
+    needed = (2 * max(int(c) for c in args.workers.split(",")) + 1) * args.batch  # warm-up batches + one timed
+    if args.eval_images < needed:
+        parser.error(f"--eval-images {args.eval_images} leaves no timed eval batch with --workers {args.workers}: "
+                     f"use at least {needed}")
     with tempfile.TemporaryDirectory() as scratch:
         args.data_dir = args.data_dir or scratch
         source = open_source(args.data_dir, args.images)
