@@ -13,9 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cnnjax.data import augment, device_ops, pipeline
+from cnnjax.data import augment, device_ops, pipeline, workers
 from cnnjax.data.preprocess import Preprocess
-from tests.subprocesses import REPO, WORKERS
+from subprocesses import REPO, WORKERS
 
 AUGMENT = Preprocess(image_size=12, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3), pad_crop=3, hflip=True)
 PLAIN = Preprocess(image_size=6, mean=(0.0,) * 3, std=(1.0,) * 3)
@@ -269,3 +269,10 @@ def test_eval_on_device_normalises_per_channel():
     out = Preprocess(image_size=4, mean=(0.5, 0.0, 1.0), std=(0.5, 2.0, 1.0)).on_device(batch)
     np.testing.assert_allclose(out["image"][0, 0, 0], [1.0, 0.5, 0.0])
     assert out["label"] is batch["label"] and out["mask"] is batch["mask"]
+
+
+def test_auto_parallelism_uses_threads_on_few_cores_and_processes_on_many(monkeypatch):
+    for cores, expected in ((1, (0, 1)), (2, (0, 2)), (4, (0, 4)), (16, (16, 1))):
+        monkeypatch.setattr(workers, "available_cores", lambda cores=cores: cores)
+        assert workers.resolve(-1, -1) == expected
+    assert workers.resolve(3, -1) == (3, 1) and workers.resolve(0, -1) == (0, 16) and workers.resolve(2, 2) == (2, 2)

@@ -10,6 +10,7 @@ the disk, so it never blocks on TFDS's download retries.
 import dataclasses
 import difflib
 import math
+import errno
 import os
 import tempfile
 
@@ -126,7 +127,9 @@ def ensure_prepared(name: str, data_dir: str) -> DatasetInfo:
         tfds.disable_progress_bar()  # a few hundred ms of work: keep the training output readable
         try:
             builder.download_and_prepare(file_format="array_record")
-        except FileExistsError:  # Another process (same data_dir) finished first; use its copy.
+        except OSError as e:  # another process (same data_dir) finished first: its directory is there; use it
+            if not isinstance(e, FileExistsError) and e.errno != errno.ENOTEMPTY:
+                raise
             builder = _builder(name, data_dir)
             if _not_prepared_reason(builder):
                 raise

@@ -253,8 +253,8 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
         batches = DevicePrefetch(host_batches, dp.shard_batch)
         log = MetricsLog(workdir, resume_step=start_step, enabled=is_primary)
         if start_step < c.num_steps:
-            compile_seconds = _compile(step_fn, evaluator, state, window, batches, eval_split_batches(config.dataset.eval_split))
-            step_fn = compile_seconds.pop("compiled")
+            eval_split = eval_split_batches(config.dataset.eval_split)
+            step_fn, compile_seconds = _compile(step_fn, evaluator, state, window, batches, eval_split)
             log.write(start_step, "compile", compile_seconds)
         progress_bar = Progress(c.num_steps, initial_step=start_step, enabled=is_primary)
         step, started, preempted = start_step, time.perf_counter(), False
@@ -322,12 +322,12 @@ def _train(config, workdir: str, exp: Experiment, is_primary: bool) -> dict:
         _close_all(resources, failing=sys.exc_info()[0] is not None)
 
 
-def _compile(step_fn, evaluator: Evaluator, state, window, batches: DevicePrefetch, eval_batches) -> dict:
-    """Compiles the train and eval steps ahead of time; returns their compile seconds and the compiled train step
-    (`'compiled'`). The first train batch is peeked at, not consumed."""
+def _compile(step_fn, evaluator: Evaluator, state, window, batches: DevicePrefetch, eval_batches) -> tuple:
+    """Compiles the train and eval steps ahead of time; returns the compiled train step and the compile seconds of
+    both. The first train batch is peeked at, not consumed."""
     compiled, train_seconds = timed_compile(step_fn, state, window, batches.peek())
     eval_seconds = evaluator.compile(state, next(iter(eval_batches)))
-    return {"compiled": compiled, "train_step_seconds": train_seconds, "eval_step_seconds": eval_seconds}
+    return compiled, {"train_step_seconds": train_seconds, "eval_step_seconds": eval_seconds}
 
 
 def _evaluation_pending(c, start_step: int, log: MetricsLog, split: str) -> bool:
