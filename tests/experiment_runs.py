@@ -4,6 +4,7 @@ import json
 import os
 
 import tensorflow_datasets as tfds
+from subprocesses import IN_TRAINER_DATA
 from tfds_fakes import fake_prepared
 
 from cnnjax.cli import main
@@ -16,6 +17,7 @@ def experiment(name: str) -> str:
 
 
 def train(workdir, config: str, *overrides: str) -> int:
+    overrides = (*IN_TRAINER_DATA, *overrides)
     return main(["train", "--config", config, "--workdir", str(workdir), *[f"--config.{o}" for o in overrides]])
 
 

@@ -32,6 +32,11 @@ def device_env(num_devices: int) -> dict:
     return env
 
 
+# Test runs build batches in the trainer (worker processes take seconds to start); a test's own
+# overrides come after, so the tests of data workers turn them on.
+IN_TRAINER_DATA = ("dataset.num_workers=0",)
+
+
 def cnnjax_train_command(config: str, workdir, *overrides: str) -> list[str]:
     return [
         sys.executable,
@@ -42,6 +47,7 @@ def cnnjax_train_command(config: str, workdir, *overrides: str) -> list[str]:
         str(REPO / config),
         "--workdir",
         str(workdir),
+        *[f"--config.{o}" for o in IN_TRAINER_DATA],
         *overrides,
     ]
 

@@ -271,8 +271,8 @@ def test_eval_on_device_normalises_per_channel():
     assert out["label"] is batch["label"] and out["mask"] is batch["mask"]
 
 
-def test_auto_parallelism_uses_threads_on_few_cores_and_processes_on_many(monkeypatch):
-    for cores, expected in ((1, (0, 1)), (2, (0, 2)), (4, (0, 4)), (16, (16, 1))):
+def test_auto_parallelism_is_a_worker_process_per_core_and_none_on_one_core(monkeypatch):
+    for cores, expected in ((1, (0, 1)), (2, (2, 1)), (16, (16, 1))):
         monkeypatch.setattr(workers, "available_cores", lambda cores=cores: cores)
         assert workers.resolve(-1, -1) == expected
-    assert workers.resolve(3, -1) == (3, 1) and workers.resolve(0, -1) == (0, 16) and workers.resolve(2, 2) == (2, 2)
+    assert workers.resolve(3, -1) == (3, 1) and workers.resolve(0, -1) == (0, 1) and workers.resolve(0, 2) == (0, 2)

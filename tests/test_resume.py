@@ -1,6 +1,6 @@
-"""Exact resume of a shrunk default run stopped at 40 %: by SIGKILL after a checkpoint, by SIGTERM between log
-steps, by SIGTERM during an evaluation. The resumed run logs every value the uninterrupted run logs (timings
-apart) and ends in the same state, bitwise."""
+"""Exact resume of a shrunk default run with data worker processes, stopped at 40 %: by SIGKILL after a
+checkpoint, by SIGTERM between log steps, by SIGTERM during an evaluation. The resumed run logs every value the
+uninterrupted run logs (timings apart) and ends in the same state, bitwise."""
 
 import os
 import signal
@@ -25,6 +25,8 @@ OVERRIDES = (
     "train.log_every_steps=7",  # log windows straddle every stop
     "train.eval_every_steps=25",
     "train.checkpoint_every_steps=30",
+    "dataset.num_workers=2",  # data worker processes on: the data position follows the step all the same
+    "dataset.num_threads=1",
 )
 CONFIG = "experiments/digits_lenet5.py"
 TIMINGS = ("time", "images_per_sec")

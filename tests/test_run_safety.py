@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 from experiment_runs import experiment, train
-from subprocesses import REPO, cnnjax_train_command, device_env, read_checkpoint_state, start
+from subprocesses import IN_TRAINER_DATA, REPO, cnnjax_train_command, device_env, read_checkpoint_state, start
 
 from cnnjax.checkpoint.manifest import find_damage
 from cnnjax.reporting import read_metrics
@@ -212,6 +212,7 @@ def _in_a_small_mount(tmp_path, size: str, script: str) -> subprocess.CompletedP
 
 
 def _cnnjax(*args: str) -> str:
+    args = (*IN_TRAINER_DATA, *args)
     return " ".join([sys.executable, "-m", "cnnjax.cli", "train", "--config", LENET, *[f"--config.{a}" for a in args]])
 
 

@@ -43,9 +43,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.hflip = False  # random horizontal flips (train only)
     c.dataset.eval_resize = 0  # 0: resize to image_size; n: shorter side to n, then centre crop image_size
     # Host input pipeline: worker processes x threads per process building batches (0 x 0: in the trainer's
-    # thread). -1 chooses from the usable cores (cnnjax.data.workers): up to 4 cores, no process and one
-    # thread per core; more, one process per core with one thread each. Batches are the same for any value;
-    # they may change on resume.
+    # thread). -1 chooses from the usable cores (cnnjax.data.workers): one process per core with one thread
+    # each, or no process and one thread on a single core. Batches are the same for any value; they may
+    # change on resume.
     c.dataset.num_workers = -1
     c.dataset.num_threads = -1
     c.dataset.scale_range = (0.5, 2.0)  # segmentation, counting, train: random rescale, crop image_size (hflip too)
