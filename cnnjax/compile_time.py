@@ -15,7 +15,7 @@ import jax
 
 
 def timed_compile(jitted: Callable, *args) -> tuple[jax.stages.Compiled, float]:
-    """``jitted.lower(*args).compile()`` (``jax.jit`` or ``jax.pmap``, e.g. ``DataParallel.map``'s result) and
+    """``jitted.lower(*args).compile()`` (a ``jax.jit`` function, e.g. ``DataParallel.map``'s result) and
     the wall-clock seconds it took. ``args`` may be the real arguments or ``jax.ShapeDtypeStruct`` s."""
     start = time.perf_counter()
     compiled = jitted.lower(*args).compile()

@@ -1,8 +1,7 @@
 """CPU-only tuning: XLA:CPU compile options per computation, and glibc malloc for a CPU run.
 
 :func:`compiler_options` gives the options a train/eval step's ``jax.jit(..., compiler_options=...)``
-(or ``Lowered.compile(compiler_options=...)`` for ``jax.pmap``) takes: none unless the computation is
-compiled for ``'cpu'``, so GPU/TPU compilers (which abort on XLA:CPU names in ``XLA_FLAGS``) never
+takes: none unless the computation is compiled for ``'cpu'``, so GPU/TPU compilers (which abort on XLA:CPU names in ``XLA_FLAGS``) never
 see them.  Each is left out where the user set it in ``XLA_FLAGS`` or the installed XLA:CPU does not
 accept its name or value (an unknown option raises "No such compile option"):
 
