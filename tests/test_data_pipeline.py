@@ -148,6 +148,10 @@ def test_data_workers_ignore_sigint_and_die_with_their_parent():
     try:
         worker_pids = [int(pid) for pid in trainer.stdout.readline().split()[1:]]
         assert len(worker_pids) == 2
+        # Batches come from the workers in turn: once batch 1 is read, both workers have started. (A Ctrl-C
+        # while a worker process is still importing, under load, can kill it: not covered here.)
+        while not trainer.stdout.readline().startswith("batch 1"):
+            pass
         os.killpg(trainer.pid, signal.SIGINT)
         while (line := trainer.stdout.readline()) not in ("sigint\n", ""):
             pass
