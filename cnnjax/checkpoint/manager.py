@@ -21,21 +21,18 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from cnnjax.errors import CheckpointRestoreError, CheckpointSaveError
 from cnnjax.checkpoint.manifest import COMMIT_RECORD, find_damage, has_manifest, write_manifest
+from cnnjax.train import divergence
 
 _TMP_SUFFIX = ocp.path.atomicity_types.TMP_DIR_SUFFIX
 
 
-@jax.jit
-def _all_finite(tree) -> jax.Array:
-    leaves = [jnp.isfinite(x).all() for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+_all_finite = jax.jit(divergence.all_finite)
 
 
 def all_finite(tree) -> bool:

@@ -17,7 +17,8 @@ NONFINITE_LOSS, NONFINITE_GRADIENT, NONFINITE_UPDATE = 1, 2, 4
 _NAMES = {NONFINITE_LOSS: "loss", NONFINITE_GRADIENT: "gradient", NONFINITE_UPDATE: "updated parameters"}
 
 
-def _all_finite(tree) -> jax.Array:
+def all_finite(tree) -> jax.Array:
+    """A bool array: every floating-point leaf of `tree` is finite (traceable; no leaves: True)."""
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
@@ -25,9 +26,9 @@ def _all_finite(tree) -> jax.Array:
 def nonfinite_code(loss, grads, updated) -> jax.Array:
     """The step's code (int32): which of loss, gradients and the updated params / statistics are non-finite."""
     return (
-        jnp.where(_all_finite(loss), 0, NONFINITE_LOSS)
-        + jnp.where(_all_finite(grads), 0, NONFINITE_GRADIENT)
-        + jnp.where(_all_finite(updated), 0, NONFINITE_UPDATE)
+        jnp.where(all_finite(loss), 0, NONFINITE_LOSS)
+        + jnp.where(all_finite(grads), 0, NONFINITE_GRADIENT)
+        + jnp.where(all_finite(updated), 0, NONFINITE_UPDATE)
     ).astype(jnp.int32)
 
 
