@@ -31,6 +31,7 @@ class Evaluator:
         self._add = data_parallel.map(
             add_batch, (state_layouts, REPLICATED, SHARDED), REPLICATED, compiler_options=compiler_options
         )
+        self._sums_shape = None  # traced once: every batch of every split has the same shapes
 
     def compile(self, state, local_batch: dict) -> float:
         """Compiles for batches shaped like `local_batch` (this process's share); returns the seconds it took."""
@@ -39,7 +40,9 @@ class Evaluator:
         return seconds
 
     def _zeros(self, state, batch):
-        return self._dp.put(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(self._sums, state, batch)))
+        if self._sums_shape is None:
+            self._sums_shape = jax.eval_shape(self._sums, state, batch)
+        return self._dp.put(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), self._sums_shape))
 
     def __call__(self, state, batches: Iterable[dict], should_stop: Callable[[], bool] = lambda: False) -> dict | None:
         """The task's summary of the split, or None when `should_stop()` turned True first."""
