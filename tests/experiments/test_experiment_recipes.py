@@ -425,7 +425,7 @@ def test_preprocess_takes_the_inception_crop_in_training_and_the_centre_in_evalu
     np.testing.assert_array_equal(trained, expected)
 
 
-# ---- Every recipe trains a step through the CLI, shrunk (cifar10_resnet.py: tests/test_experiments.py). ----
+# ---- Every recipe trains a step through the CLI, shrunk (cifar10_resnet.py: tests/experiments/test_experiments.py). ----
 
 CIFAR_SHRINK = ("model.overrides.stage_sizes=(1, 1, 1)", "model.overrides.width=4")
 IMAGENET_SMALL = ("dataset.image_size=32", "dataset.eval_resize=36", "parallel.bn_group_size=4")  # 2 groups a batch

@@ -296,7 +296,7 @@ def test_upsample_conv_is_upsample_then_conv():
 
 
 def test_benchmark_quick_runs_without_torch():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "transposed_conv.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "transposed_conv.py"
     spec = importlib.util.spec_from_file_location("transposed_conv_benchmark", path)
     benchmark = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(benchmark)

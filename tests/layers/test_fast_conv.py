@@ -17,7 +17,7 @@ from cnnjax.layers.depthwise_conv import KEEP_BATCH_ONLY_FROM
 from cnnjax.native.onednn import onednn_available
 
 KEY = jax.random.key(0, impl="rbg")
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # (x shape NHWC, kernel size, strides, dilation, padding, groups, features)
 CASES = [
@@ -131,7 +131,7 @@ def test_unknown_implementation_raises():
 
 
 def select(x_shape, kernel_shape, strides=1, groups=1, platform="cpu"):
-    if platform == "cpu":  # the XLA-based CPU paths; tests/test_onednn_conv.py checks that oneDNN comes first
+    if platform == "cpu":  # the XLA-based CPU paths; tests/layers/test_onednn_conv.py checks that oneDNN comes first
         return select_xla_path(x_shape, kernel_shape, strides=(strides, strides), groups=groups)
     return select_implementation(x_shape, kernel_shape, strides=(strides, strides), groups=groups, platform=platform)
 

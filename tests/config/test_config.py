@@ -8,7 +8,7 @@ import pytest
 from cnnjax.cli import main
 from cnnjax.config import ConfigError, apply_overrides, base_config, load_config, validate_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT = os.path.join(REPO, "experiments", "digits_lenet5.py")
 
 
