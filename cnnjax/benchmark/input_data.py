@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 import jax
 
 from cnnjax.config import load_config
-from cnnjax.data.catalog import ensure_prepared, for_task, open_split, resolve_data_dir
+from cnnjax.data.dataset import open_dataset
 from cnnjax.data.pipeline import train_batches
-from cnnjax.train.loop import make_preprocess
+from cnnjax.tasks import make_task
 
 
 def config_batches(
@@ -21,11 +21,12 @@ def config_batches(
     config = load_config(config_file)
     if config.task != "classification":
         raise ValueError(f"--with_data {config_file}: the benchmark trains classifiers; its task is {config.task!r}")
-    data_dir = resolve_data_dir(config.dataset.data_dir)
-    info = for_task(ensure_prepared(config.dataset.name, data_dir), config.task)
-    preprocess = make_preprocess(config, info, data_dir)
+    dataset = open_dataset(config.dataset.name, config.dataset.data_dir)
+    task = make_task(config, dataset)
+    dataset = dataset.for_task(task.name)
+    preprocess = task.preprocess(config, dataset)
     batches = train_batches(
-        open_split(config.dataset.name, config.dataset.train_split, data_dir, config.task),
+        dataset.open(config.dataset.train_split),
         preprocess=preprocess,
         global_batch_size=global_batch_size,
         seed=config.seed,
@@ -33,4 +34,4 @@ def config_batches(
         process_count=jax.process_count(),
     )
     size = config.dataset.image_size
-    return batches, preprocess.on_device, (size, size, info.image_shape[-1]), info.num_classes
+    return batches, preprocess.on_device, (size, size, dataset.info.image_shape[-1]), dataset.info.num_classes

@@ -26,13 +26,13 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from cnnjax.errors import CheckpointRestoreError, CheckpointSaveError
+from cnnjax.checkpoint import finite
 from cnnjax.checkpoint.manifest import COMMIT_RECORD, find_damage, has_manifest, write_manifest
-from cnnjax.train import divergence
 
 _TMP_SUFFIX = ocp.path.atomicity_types.TMP_DIR_SUFFIX
 
 
-_all_finite = jax.jit(divergence.all_finite)
+_all_finite = jax.jit(finite.all_finite)
 
 
 def all_finite(tree) -> bool:

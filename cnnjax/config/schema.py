@@ -7,9 +7,8 @@ import ml_collections
 from ml_collections.config_dict import placeholder
 
 from cnnjax.data import workers
+from cnnjax.data.segmentation_augment import IGNORE_INDEX
 
-TASKS = ("classification", "segmentation", "counting")
-AUTO_INITIALIZE = ("auto", "on", "off")  # cnnjax.parallel.distributed
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 SCHEDULES = ("constant", "piecewise", "cosine", "exponential")
 WARMUP_MODES = ("linear", "constant")
@@ -28,6 +27,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0
     c.task = "classification"  # or 'segmentation': per-pixel labels, mIoU; or 'counting': density maps, count MAE
     # (segmentation models, datasets in cnnjax.data.catalog.DENSITY); must match the model and dataset
+    # (cnnjax.tasks.make_task checks it)
 
     c.dataset = ml_collections.ConfigDict()
     c.dataset.name = "digits"
@@ -92,7 +92,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss = ml_collections.ConfigDict()
     c.loss.label_smoothing = 0.0  # classification
     c.loss.aux_weight = 0.0  # classification: × each auxiliary head's loss (GoogLeNet aux_logits=True; paper 0.3)
-    c.loss.ignore_index = 255  # segmentation: pixels with this label count nowhere (crop padding uses it)
+    c.loss.ignore_index = IGNORE_INDEX  # segmentation: pixels with this label count nowhere (crop padding uses it)
     c.loss.class_weights = ()  # segmentation: per-class cross-entropy weights; () for none
     c.loss.dice_weight = 0.0  # segmentation: loss = cross-entropy + dice_weight × soft Dice
     c.loss.density_scale = 100.0  # counting: the model predicts the density × this (pixel MSE on the scaled map)
@@ -107,7 +107,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.parallel.num_processes = 1
     c.parallel.process_id = 0
     c.parallel.auto_initialize = "auto"  # 'auto': join a detected SLURM / TPU multi-process job; 'on'; 'off'
-    # (cnnjax.parallel.distributed)
+    # (cnnjax.parallel.distributed checks it)
 
     c.runtime = ml_collections.ConfigDict()
     c.runtime.tune_cpu = True  # CPU runs: XLA:CPU compile options + malloc page reuse (cnnjax.cpu_runtime)
@@ -117,8 +117,6 @@ def base_config() -> ml_collections.ConfigDict:
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks values that a type alone cannot, before anything is built or compiled."""
     choices = {
-        "task": (config.task, TASKS),
-        "parallel.auto_initialize": (config.parallel.auto_initialize, AUTO_INITIALIZE),
         "optimizer.name": (config.optimizer.name, OPTIMIZERS),
         "schedule.name": (config.schedule.name, SCHEDULES),
         "schedule.warmup_mode": (config.schedule.warmup_mode, WARMUP_MODES),

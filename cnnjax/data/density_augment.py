@@ -52,8 +52,7 @@ class DensityPreprocess:
     """Host: uint8 image -> train: longer side to image_size, random scale, pad-crop to image_size, hflip;
     eval: `resize_pad` to image_size. Device: normalise; pads hold 0 (the mean) and 0 density.
 
-    `apply` and `on_device` have the signatures of `preprocess.Preprocess`'s (same model input contract);
-    `apply` returns {'image': uint8 (S, S, C), 'label': float32 (S, S) density, seg_aug.VALID_BOX: int32 (4,)}.
+    A `preprocess.Preprocessing` (its model input contract); `apply` returns {'image': uint8 (S, S, C), 'label': float32 (S, S) density, seg_aug.VALID_BOX: int32 (4,)}.
     """
 
     image_size: int

@@ -6,8 +6,8 @@ flow into each other), global batch b holds stream positions [b*G, (b+1)*G), and
 augments only positions [b*G + p*L, b*G + (p+1)*L), L = G / process_count. Example augmentation draws
 from `default_rng([seed, position])`, so batch b is a function of b alone: the processes' batches
 concatenate to the 1-process batch, and a run resumed at step s continues with `start_step=s` (no
-iterator state to save). Batches are host batches (uint8 images, see `preprocess`); the step applies
-`preprocess.on_device`.
+iterator state to save). Batches are host batches (uint8 images, see `preprocess.Preprocessing`); the step
+applies `preprocess.on_device`.
 
 Parallelism (`workers.resolve`): `num_workers` worker processes (Grain `mp_prefetch`; each builds whole
 batches) times `num_threads` threads per process; 0 and 0 builds batches in the caller's thread. Threads
@@ -23,6 +23,7 @@ import grain
 import numpy as np
 
 from cnnjax.data import workers
+from cnnjax.data.preprocess import Preprocessing
 
 _BATCHES_AHEAD_PER_THREAD = 2
 _BATCHES_AHEAD_PER_WORKER = 2
@@ -31,7 +32,7 @@ _BATCHES_AHEAD_PER_WORKER = 2
 def train_batches(
     source,
     *,
-    preprocess,
+    preprocess: Preprocessing,
     global_batch_size: int,
     seed: int,
     process_index: int = 0,
@@ -61,7 +62,7 @@ def train_batches(
 def eval_batches(
     source,
     *,
-    preprocess,
+    preprocess: Preprocessing,
     global_batch_size: int,
     process_index: int = 0,
     process_count: int = 1,

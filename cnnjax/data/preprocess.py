@@ -1,6 +1,7 @@
-"""Classification preprocessing, split between the host (`apply`, per example) and the device (`on_device`).
+"""Preprocessing, split between the host (`apply`, per example) and the device (`on_device`): the
+`Preprocessing` interface and classification's `Preprocess`.
 
-Model input contract (every preprocess class): the host emits 'image' as uint8 (N, S, S, C) pixels
+Model input contract (every `Preprocessing`): the host emits 'image' as uint8 (N, S, S, C) pixels
 plus small per-example keys; `on_device(batch)` (pure jax.numpy, traced in the jitted step) returns the
 batch the model and task see: 'image' float32 (N, S, S, C), normalised as (x / 255 - mean) / std per
 channel (or x / 255 minus the per-pixel mean image), the per-example keys consumed, every other key
@@ -8,10 +9,24 @@ channel (or x / 255 minus the per-pixel mean image), the per-example keys consum
 """
 
 import dataclasses
+from typing import Protocol
 
 import numpy as np
 
 from cnnjax.data import device_ops, image_io
+
+
+class Preprocessing(Protocol):
+    """What the input pipeline (`apply`) and the jitted steps (`on_device`) need of a preprocessing."""
+
+    def apply(self, example, rng: np.random.Generator | None = None) -> dict:
+        """One example -> the host's uint8 'image', its 'label' and small per-example keys; augments (drawing
+        from `rng`) only when given an `rng`."""
+        ...
+
+    def on_device(self, batch: dict) -> dict:
+        """The host batch -> the model's input (module docstring); pure jax.numpy."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Auxiliary classifiers: with ``aux_logits=True`` the heads after inception 4a and 4d are built at
 init and run only in train mode, where ``apply(..., train=True, return_features=True)`` returns
-their logits in the features dict as ``aux1`` and ``aux2``; :func:`googlenet_loss` adds them to
+their logits in the features dict as ``aux1`` and ``aux2``; ``cnnjax.tasks.losses.googlenet_loss`` adds them to
 the main loss with the paper's weight 0.3.  In evaluation they are skipped (their parameters stay
 unused), so logits alone are returned exactly as for any classifier.
 """
@@ -22,7 +22,6 @@ from cnnjax.layers.local_response_norm import local_response_norm
 from cnnjax.models.classifier import Classifier
 from cnnjax.models.registry import register_model
 from cnnjax.models.vgg import adaptive_avg_pool
-from cnnjax.train.losses import cross_entropy
 
 # Inception widths (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), the paper's Table 1: one
 # tuple of modules per stage (3a-3b, 4a-4e, 5a-5b), a stride-2 max-pool between stages.
@@ -37,7 +36,6 @@ INCEPTION_STAGES = (
     ),
     ((256, 160, 320, 32, 128, 128), (384, 192, 384, 48, 128, 128)),
 )
-AUX_WEIGHT = 0.3
 
 
 def ceil_max_pool(x, window: int, strides: int):
@@ -197,14 +195,3 @@ class GoogLeNetPaper(GoogLeNet):
         if min(x.shape[1:3]) < 5:
             self.fail(f"auxiliary heads need inception maps >= 5x5, got {x.shape[1]}x{x.shape[2]}; use inputs >= 79")
         return avg_pool(x, 5, strides=3)
-
-
-def googlenet_loss(logits, features, labels, aux_weight: float = AUX_WEIGHT, label_smoothing: float = 0.0):
-    """Mean cross-entropy of ``logits`` plus ``aux_weight`` (the paper's 0.3) times that of each
-    auxiliary head's logits in ``features`` (``aux1``, ``aux2``: present in train mode with
-    ``aux_logits=True``; without them this is the plain loss)."""
-    loss = cross_entropy(logits, labels, label_smoothing).mean()
-    for name, aux in features.items():
-        if name.startswith("aux"):
-            loss = loss + aux_weight * cross_entropy(aux, labels, label_smoothing).mean()
-    return loss

@@ -14,8 +14,9 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.config.schema import TASKS
 from cnnjax.layers.conv_target import check_target
+
+MODEL_TASKS = ("classification", "segmentation")  # (N, classes) or (N, H, W, classes) logits
 
 _FACTORIES: dict[str, Callable[..., nn.Module]] = {}
 _TASKS: dict[str, str] = {}
@@ -24,8 +25,8 @@ _DTYPE_FIELDS = ("dtype", "param_dtype")
 
 def register_model(name: str, task: str = "classification"):
     """Decorator registering ``factory(num_classes=, in_channels=, **overrides) -> nn.Module``."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if task not in MODEL_TASKS:
+        raise ValueError(f"task must be one of {MODEL_TASKS}, got {task!r}")
 
     def decorate(factory):
         if name in _FACTORIES:

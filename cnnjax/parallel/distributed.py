@@ -1,6 +1,6 @@
 """Multi-process start-up through `jax.distributed` (TPU pods, SLURM GPU clusters, local processes).
 
-`parallel.auto_initialize` (`cnnjax.config.schema.AUTO_INITIALIZE`):
+`parallel.auto_initialize`, one of `AUTO_INITIALIZE`:
 - 'auto' (default): join the cluster `cnnjax.parallel.cluster.detect_cluster` finds in the environment (SLURM
   step of several tasks, multi-host TPU slice); none found: a single process, or the explicit fields below;
 - 'on': always `jax.distributed.initialize()`, JAX detecting the cluster (e.g. TPU VMs known only to the GCE
@@ -13,8 +13,9 @@ be N independent runs into one workdir.
 
 import jax
 
-from cnnjax.config.schema import AUTO_INITIALIZE
 from cnnjax.parallel.cluster import Cluster, detect_cluster
+
+AUTO_INITIALIZE = ("auto", "on", "off")
 
 
 def initialize_distributed(parallel_config, cluster: Cluster | None = None) -> None:

@@ -67,12 +67,12 @@ def write_segmentation_panels(
 
 
 def write_density_panels(
-    path: str, *, images: np.ndarray, targets: np.ndarray, predictions: np.ndarray, title: str = ""
+    path: str, *, images: np.ndarray, labels: np.ndarray, predictions: np.ndarray, title: str = ""
 ) -> str:
-    """Writes `path` (PNG): per example, the image (float (H, W, C) in [0, 1], clipped), the target and the
-    predicted density maps (H, W) on one colour scale per row, each titled with its count (the map's sum);
-    returns the path."""
-    images, targets, predictions = np.asarray(images), np.asarray(targets), np.asarray(predictions)
+    """Writes `path` (PNG): per example, the image (float (H, W, C) in [0, 1], clipped), the target density map
+    `labels` and the predicted one (H, W) on one colour scale per row, each titled with its count (the map's
+    sum); returns the path."""
+    images, targets, predictions = np.asarray(images), np.asarray(labels), np.asarray(predictions)
     count = len(images)
     fig = Figure(figsize=(6.5, 2.2 * count + 0.4), layout="constrained")
     axes = fig.subplots(count, 3, squeeze=False)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
-from jax import lax
 
-from cnnjax.models.inception import googlenet_loss
+from cnnjax.data.preprocess import Preprocess
 from cnnjax.parallel import AXIS
-from cnnjax.train.losses import cross_entropy
+from cnnjax.tasks.losses import accuracy, cross_entropy, googlenet_loss
 
 
 @dataclasses.dataclass(frozen=True)
 class Classification:
-    """Batches hold 'image' (B, H, W, C), 'label' (B,) and, for evaluation, 'mask' (B,) (1 = real example).
+    """A `Task`. Batches hold 'image' (B, H, W, C), 'label' (B,) and, for evaluation, 'mask' (B,).
 
     ``aux_weight > 0``: the train step asks the model for its features and adds ``aux_weight`` times
     the cross-entropy of each auxiliary head (features ``aux1``, ``aux2``…: GoogLeNet with
@@ -24,15 +23,19 @@ class Classification:
     aux_weight: float = 0.0
 
     name = "classification"
-    train_metric_names = ("accuracy",)  # the keys of train_metrics
-    headline = "accuracy"  # the metric the summary leads with
+    train_metric_names = ("accuracy",)
+    headline = "accuracy"
+    model_task = "classification"
+
+    @classmethod
+    def from_config(cls, config, dataset) -> Classification:
+        return cls(label_smoothing=config.loss.label_smoothing, aux_weight=config.loss.aux_weight)
 
     @property
     def wants_features(self) -> bool:
-        """Whether the train step passes the model's features to :meth:`loss`."""
         return self.aux_weight > 0
 
-    def loss(self, logits, batch, features=None):
+    def loss(self, logits, batch, features):
         """This device's mean loss (equal shards: the mean over devices is the global batch's)."""
         if not self.wants_features:
             return cross_entropy(logits, batch["label"], self.label_smoothing).mean()
@@ -44,7 +47,7 @@ class Classification:
         return googlenet_loss(logits, features, batch["label"], self.aux_weight, self.label_smoothing)
 
     def train_metrics(self, logits, batch) -> dict:
-        return {"accuracy": lax.pmean(jnp.mean(jnp.argmax(logits, -1) == batch["label"]), AXIS)}
+        return {"accuracy": accuracy(logits, batch["label"], AXIS)}
 
     def eval_sums(self, logits, batch) -> dict:
         real = batch["mask"] > 0
@@ -61,3 +64,24 @@ class Classification:
 
     def describe(self, result: dict) -> str:
         return f"accuracy {100 * result['accuracy']:.2f}% loss {result['loss']:.4f} ({result['count']} examples)"
+
+    def preprocess(self, config, dataset) -> Preprocess:
+        """'per_pixel_mean' subtracts the train split's mean image (cached on disk), else per-channel statistics."""
+        c, info = config.dataset, dataset.info
+        mean, std = info.mean, info.std
+        if c.normalization == "per_pixel_mean":
+            mean, std = dataset.mean_image(c.train_split, c.image_size), (1.0,) * len(info.std)
+        return Preprocess(
+            image_size=c.image_size,
+            mean=mean,
+            std=std,
+            pad_crop=c.pad_crop,
+            hflip=c.hflip,
+            pad_mode=c.pad_mode,
+            train_crop=c.train_crop,
+            eval_resize=c.eval_resize,
+        )
+
+    def panels(self, model, dataset, preprocess) -> None:
+        """No panels: a class label has no picture."""
+        return None

@@ -1,27 +1,43 @@
-"""The task of a config: `make_task(config, num_classes)`."""
+"""The task of a config: `make_task(config, dataset)`, checked against the dataset and the model first."""
 
 from __future__ import annotations
 
-from cnnjax.config.schema import TASKS
+from cnnjax.data.dataset import Dataset
+from cnnjax.models.registry import model_task
 from cnnjax.tasks.classification import Classification
 from cnnjax.tasks.counting import Counting
+from cnnjax.tasks.protocol import Task
 from cnnjax.tasks.segmentation import Segmentation
 
+TASKS = {task.name: task for task in (Classification, Segmentation, Counting)}
 
-def make_task(config, num_classes: int):
-    """`Classification`, `Segmentation` or `Counting` with the config's loss settings."""
-    if config.task == "classification":
-        return Classification(label_smoothing=config.loss.label_smoothing, aux_weight=config.loss.aux_weight)
-    if config.task == "segmentation":
-        weights = tuple(config.loss.class_weights) or None
-        if weights is not None and len(weights) != num_classes:
-            raise ValueError(f"config.loss.class_weights has {len(weights)} entries for {num_classes} classes")
-        return Segmentation(
-            num_classes=num_classes,
-            ignore_index=config.loss.ignore_index,
-            class_weights=weights,
-            dice_weight=config.loss.dice_weight,
+
+def make_task(config, dataset: Dataset) -> Task:
+    """The config's task with its loss settings, for `dataset.for_task(config.task)` (its classes).
+
+    Raises:
+      ValueError: an unknown task, one that `dataset` does not serve, or one that the config's model does not
+        solve (`check_task`), or loss settings that do not fit the dataset.
+    """
+    if config.task not in TASKS:
+        raise ValueError(f"config.task is {config.task!r}; choose one of {', '.join(TASKS)}")
+    task = TASKS[config.task]
+    check_task(config, task, dataset)
+    return task.from_config(config, dataset.for_task(task.name))
+
+
+def check_task(config, task: type[Task], dataset: Dataset) -> None:
+    """`task` must be one that `dataset` serves, and the config's model one of the registry's `task.model_task`
+    models (counting takes a segmentation model: a dense output, built with one channel, the density)."""
+    if task.name not in dataset.info.tasks:
+        raise ValueError(
+            f"config.task is {task.name!r} but dataset {config.dataset.name!r} serves "
+            f"{' and '.join(dataset.info.tasks)}; set --config.task={dataset.info.task}"
         )
-    if config.task == "counting":
-        return Counting(density_scale=config.loss.density_scale, count_weight=config.loss.count_weight)
-    raise ValueError(f"config.task is {config.task!r}; choose one of {', '.join(TASKS)}")
+    solves = model_task(config.model.name)
+    if solves != task.model_task:
+        needs = "" if task.model_task == task.name else f" ({task.name} needs a dense output)"
+        raise ValueError(
+            f"config.task is {task.name!r} but model {config.model.name!r} is a {solves} model{needs}; "
+            f"pick one from cnnjax.models.list_models(task={task.model_task!r})"
+        )

@@ -3,34 +3,58 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax.numpy as jnp
-from jax import lax
 
+from cnnjax.data.segmentation_augment import IGNORE_INDEX, SegmentationPreprocess
 from cnnjax.parallel import AXIS
-from cnnjax.train.confusion_matrix import confusion_matrix, segmentation_metrics
-from cnnjax.train.segmentation_losses import dice_loss, pixel_cross_entropy, pixel_cross_entropy_sums
+from cnnjax.reporting.panels import write_segmentation_panels
+from cnnjax.tasks.dense import DensePanels, preprocess_settings
+from cnnjax.tasks.pixelwise import (
+    confusion_matrix,
+    dice_loss,
+    pixel_accuracy,
+    pixel_cross_entropy,
+    pixel_cross_entropy_sums,
+    segmentation_metrics,
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Segmentation:
-    """Batches hold 'image' (B, H, W, C), per-pixel 'label' (B, H, W) and, for evaluation, 'mask' (B,).
+    """A `Task`. Batches hold 'image' (B, H, W, C), per-pixel 'label' (B, H, W) and, for evaluation, 'mask' (B,).
 
     Pixels labelled ``ignore_index`` count nowhere (losses, matrix).  The training loss is the global
     batch's: cross-entropy (PyTorch's weighted mean with ``class_weights``) plus ``dice_weight`` x soft
-    Dice, exact on any number of devices (see `cnnjax.train.segmentation_losses`).
+    Dice, exact on any number of devices (see `cnnjax.tasks.pixelwise`).
     """
 
     num_classes: int
-    ignore_index: int = 255
+    ignore_index: int = IGNORE_INDEX
     class_weights: tuple[float, ...] | None = None
     dice_weight: float = 0.0
 
     name = "segmentation"
-    train_metric_names = ("pixel_accuracy",)  # the keys of train_metrics
+    train_metric_names = ("pixel_accuracy",)
     headline = "miou"
+    model_task = "segmentation"
+    wants_features = False
 
-    def loss(self, logits, batch):
+    @classmethod
+    def from_config(cls, config, dataset) -> Segmentation:
+        """Raises ValueError when `loss.class_weights` has not one weight per class of `dataset`."""
+        num_classes, weights = dataset.info.num_classes, tuple(config.loss.class_weights) or None
+        if weights is not None and len(weights) != num_classes:
+            raise ValueError(f"config.loss.class_weights has {len(weights)} entries for {num_classes} classes")
+        return cls(
+            num_classes=num_classes,
+            ignore_index=config.loss.ignore_index,
+            class_weights=weights,
+            dice_weight=config.loss.dice_weight,
+        )
+
+    def loss(self, logits, batch, features):
         labels = batch["label"]
         loss = pixel_cross_entropy(
             logits, labels, ignore_index=self.ignore_index, class_weights=self.class_weights, axis_name=AXIS
@@ -40,10 +64,8 @@ class Segmentation:
         return loss
 
     def train_metrics(self, logits, batch) -> dict:
-        labels = batch["label"]
-        valid = (labels != self.ignore_index) & (labels >= 0) & (labels < self.num_classes)
-        correct = lax.psum(jnp.sum(valid & (jnp.argmax(logits, -1) == labels)), AXIS)
-        return {"pixel_accuracy": correct / jnp.maximum(lax.psum(jnp.sum(valid), AXIS), 1)}
+        accuracy = pixel_accuracy(logits, batch["label"], ignore_index=self.ignore_index, axis_name=AXIS)
+        return {"pixel_accuracy": accuracy}
 
     def eval_sums(self, logits, batch) -> dict:
         mask = batch["mask"]
@@ -77,3 +99,11 @@ class Segmentation:
             f"mIoU {100 * result['miou']:.2f}% pixel accuracy {100 * result['pixel_accuracy']:.2f}% "
             f"loss {result['loss']:.4f} ({result['count']} images)"
         )
+
+    def preprocess(self, config, dataset) -> SegmentationPreprocess:
+        return SegmentationPreprocess(**preprocess_settings(config, dataset), ignore_index=self.ignore_index)
+
+    def panels(self, model, dataset, preprocess) -> DensePanels:
+        """Class maps: the argmax of the logits, in the colours of `dataset`'s classes."""
+        draw = functools.partial(write_segmentation_panels, class_names=dataset.info.class_names)
+        return DensePanels(model, preprocess, lambda logits: jnp.argmax(logits, -1), draw)

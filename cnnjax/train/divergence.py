@@ -10,17 +10,12 @@ reads them (`cnnjax.train.log_window`) at each log step, evaluation and save: wi
 import jax
 import jax.numpy as jnp
 
+from cnnjax.checkpoint.finite import all_finite
 from cnnjax.errors import DivergedError
 from cnnjax.reporting.summary import read_summary, write_summary_json
 
 NONFINITE_LOSS, NONFINITE_GRADIENT, NONFINITE_UPDATE = 1, 2, 4
 _NAMES = {NONFINITE_LOSS: "loss", NONFINITE_GRADIENT: "gradient", NONFINITE_UPDATE: "updated parameters"}
-
-
-def all_finite(tree) -> jax.Array:
-    """A bool array: every floating-point leaf of `tree` is finite (traceable; no leaves: True)."""
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
 def nonfinite_code(loss, grads, updated) -> jax.Array:

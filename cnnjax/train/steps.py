@@ -7,13 +7,13 @@ vmap over seeds. Each takes the host batch as it crossed to the device (uint8 im
 
 from collections.abc import Callable
 
-
 import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
 
 from cnnjax.parallel import AXIS
+from cnnjax.tasks.protocol import Task
 from cnnjax.train.divergence import nonfinite_code
 from cnnjax.train.state import TrainState
 
@@ -24,11 +24,11 @@ def as_is(batch: dict) -> dict:
 
 
 def make_train_step(
-    model, tx: optax.GradientTransformation, schedule: optax.Schedule, task, on_device: Callable = as_is
+    model, tx: optax.GradientTransformation, schedule: optax.Schedule, task: Task, on_device: Callable = as_is
 ):
     """Returns `train_step(state, batch) -> (state, metrics)` for one device's share of the global batch;
-    `task` (`cnnjax.tasks`) gives the loss and the metrics (and, where its `wants_features`, gets the
-    model's features dict too: auxiliary heads). A non-finite step leaves params, optimizer state and
+    `task` gives the loss and the metrics (and, where it `wants_features`, gets the model's features dict:
+    auxiliary heads). A non-finite step leaves params, optimizer state and
     BatchNorm statistics unchanged, counts itself in `skipped_steps` and says why in `metrics['nonfinite']`
     (`cnnjax.train.divergence`); the step counter advances either way."""
 
@@ -37,19 +37,16 @@ def make_train_step(
         rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), lax.axis_index(AXIS))
 
         def loss_fn(params):
-            with_features = getattr(task, "wants_features", False)
             output, updates = model.apply(
                 {"params": params, "batch_stats": state.batch_stats},
                 batch["image"],
                 train=True,
                 mutable=["batch_stats"],
                 rngs={"dropout": rng},
-                **({"return_features": True} if with_features else {}),
+                **({"return_features": True} if task.wants_features else {}),
             )
-            if with_features:
-                logits, features = output
-                return task.loss(logits, batch, features), (logits, updates)
-            return task.loss(output, batch), (output, updates)
+            logits, features = output if task.wants_features else (output, {})
+            return task.loss(logits, batch, features), (logits, updates)
 
         (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         grads = lax.pmean(grads, AXIS)  # the 1-device gradient of the global batch (equal shards)
@@ -79,12 +76,12 @@ def make_train_step(
     return train_step
 
 
-def train_metric_names(task) -> tuple[str, ...]:
+def train_metric_names(task: Task) -> tuple[str, ...]:
     """The keys of a train step's metrics, apart from 'nonfinite' (its code)."""
     return ("loss", *task.train_metric_names, "learning_rate", "grad_norm")
 
 
-def make_eval_step(model, task, on_device: Callable = as_is):
+def make_eval_step(model, task: Task, on_device: Callable = as_is):
     """Returns `eval_step(state, batch) -> sums`: the task's sums over the real (mask 1) examples of all devices."""
 
     def eval_step(state: TrainState, batch):

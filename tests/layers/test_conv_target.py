@@ -11,7 +11,7 @@ from cnnjax.layers import conv2d, conv_target
 from cnnjax.models import create_model
 from cnnjax.native.onednn import onednn_available
 from cnnjax.parallel import AXIS
-from cnnjax.train.loop import build_model
+from cnnjax.train.experiment import build_model
 
 KEY = jax.random.key(0, impl="rbg")
 ONEDNN_CALL = "cnnjax_onednn"

@@ -7,7 +7,7 @@ import pytest
 
 from cnnjax.config import base_config
 from cnnjax.tasks import Classification
-from cnnjax.train.loop import build_model
+from cnnjax.train.experiment import build_model
 from cnnjax.train.optimizer import make_optimizer
 from cnnjax.train.state import create_train_state
 from one_step import train_one_step

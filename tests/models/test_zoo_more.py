@@ -11,11 +11,11 @@ import optax
 import pytest
 from abstract_models import KEY, abstract_variables, count_params
 
-from cnnjax.models.inception import INCEPTION_STAGES, googlenet_loss
+from cnnjax.models.inception import INCEPTION_STAGES
 from cnnjax.models.registry import create_model
 from one_step import train_one_step
 from cnnjax.tasks import Classification
-from cnnjax.train.losses import cross_entropy
+from cnnjax.tasks.losses import cross_entropy, googlenet_loss
 from cnnjax.train.state import create_train_state
 from cnnjax.train.steps import make_train_step
 

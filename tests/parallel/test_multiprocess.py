@@ -14,7 +14,7 @@ from subprocesses import REPO, TINY_RUN, cnnjax_train_command, read_checkpoint_s
 from cnnjax.checkpoint import is_committed
 from cnnjax.config import load_config
 from cnnjax.reporting import read_metrics
-from cnnjax.train.loop import prepare_experiment
+from cnnjax.train.experiment import prepare_experiment
 from cnnjax.train.optimizer import make_optimizer
 from cnnjax.train.state import create_train_state
 

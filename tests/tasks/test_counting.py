@@ -116,8 +116,8 @@ def test_counting_loss_and_metrics_match_numpy():
     squared = (logits[..., 0] - 100 * target) ** 2
     errors = logits[..., 0].sum((1, 2)) / 100 - target.sum((1, 2))
 
-    np.testing.assert_allclose(task.loss(jnp.asarray(logits), batch), squared.mean(), rtol=1e-5)
-    with_count = Counting(density_scale=100.0, count_weight=0.1).loss(jnp.asarray(logits), batch)
+    np.testing.assert_allclose(task.loss(jnp.asarray(logits), batch, {}), squared.mean(), rtol=1e-5)
+    with_count = Counting(density_scale=100.0, count_weight=0.1).loss(jnp.asarray(logits), batch, {})
     np.testing.assert_allclose(with_count, squared.mean() + 0.1 * (errors**2).mean(), rtol=1e-5)
     metrics = jax.vmap(task.train_metrics, axis_name=AXIS)(logits[None], {"label": target[None]})
     np.testing.assert_allclose(metrics["count_mae"][0], np.abs(errors).mean(), rtol=1e-5)

@@ -12,16 +12,23 @@ from matplotlib.path import Path
 
 from cnnjax.data import segmentation_augment as seg_aug
 from cnnjax.data import shapes_builder
-from cnnjax.train import confusion_matrix as cm_lib
-from cnnjax.train import segmentation_losses as losses
+from cnnjax.tasks import pixelwise as losses
 
 SPLITS = ("train", "validation", "test")
 K = len(shapes_builder.CLASS_NAMES)
 # Compiled once per shape: op-by-op dispatch would compile every primitive.
 cross_entropy = jax.jit(losses.pixel_cross_entropy)
 dice = jax.jit(losses.dice_loss)
-ce_plus_dice = jax.jit(losses.ce_plus_dice)
-confusion = jax.jit(cm_lib.confusion_matrix, static_argnums=2)
+confusion = jax.jit(losses.confusion_matrix, static_argnums=2)
+
+
+def combined_loss(logits, labels, *, class_weights=None, dice_weight=1.0, axis_name=None):
+    """Cross-entropy + dice_weight x Dice, as the segmentation task composes them."""
+    ce = losses.pixel_cross_entropy(logits, labels, class_weights=class_weights, axis_name=axis_name)
+    return ce + dice_weight * losses.dice_loss(logits, labels, axis_name=axis_name)
+
+
+ce_plus_dice = jax.jit(combined_loss)
 
 
 def prepare(data_dir) -> tuple[tfds.core.DatasetBuilder, float]:
@@ -281,7 +288,7 @@ def test_mask_excludes_examples_like_ignored_labels():
 
 def test_all_ignored_batch_gives_zero_loss_and_zero_gradient():
     logits, labels = random_batch(ignored=1.0)
-    value, grad = jax.jit(jax.value_and_grad(losses.ce_plus_dice))(logits, labels, class_weights=np.ones(4))
+    value, grad = jax.jit(jax.value_and_grad(combined_loss))(logits, labels, class_weights=np.ones(4))
     assert value == 0.0 and np.all(grad == 0.0)  # both terms are >= 0, so both are 0
 
 
@@ -303,17 +310,17 @@ def test_confusion_matrix_and_metrics_by_hand():
     expected = [[2, 1, 0, 0], [0, 2, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]]  # class 3 absent from both
     np.testing.assert_array_equal(cm, expected)
     assert cm.dtype == jnp.int32
-    metrics = cm_lib.segmentation_metrics(cm)
+    metrics = losses.segmentation_metrics(cm)
     np.testing.assert_allclose(metrics["per_class_iou"], [2 / 4, 2 / 3, 1 / 2, np.nan])
     assert metrics["miou"] == pytest.approx((2 / 4 + 2 / 3 + 1 / 2) / 3)
     assert metrics["pixel_accuracy"] == pytest.approx(5 / 7)
     assert metrics["mean_class_accuracy"] == pytest.approx((2 / 3 + 1 + 1 / 2) / 3)
     # A class predicted but never true has IoU 0 (counted in the mean).
-    assert cm_lib.segmentation_metrics([[1, 1], [0, 0]])["per_class_iou"].tolist() == [0.5, 0.0]
+    assert losses.segmentation_metrics([[1, 1], [0, 0]])["per_class_iou"].tolist() == [0.5, 0.0]
     masked = confusion(predictions, labels, 4, mask=np.array([1, 0]))
     np.testing.assert_array_equal(masked, [[1, 1, 0, 0], [0, 2, 0, 0], [0] * 4, [0] * 4])
     with pytest.raises(ValueError, match="no pixels"):
-        cm_lib.segmentation_metrics(np.zeros((3, 3)))
+        losses.segmentation_metrics(np.zeros((3, 3)))
 
 
 def test_accumulating_batches_equals_one_big_batch():
@@ -321,13 +328,13 @@ def test_accumulating_batches_equals_one_big_batch():
     labels = rng.integers(0, 6, (12, 16, 16))
     labels[rng.random(labels.shape) < 0.1] = 255
     predictions = rng.integers(0, 6, labels.shape)
-    accumulator = cm_lib.ConfusionMatrixAccumulator(6)
+    total = np.zeros((6, 6), np.int64)
     for start in range(0, 12, 5):  # uneven batches: 5, 5, 2
-        accumulator.add(confusion(predictions[start : start + 5], labels[start : start + 5], 6))
+        total += np.asarray(confusion(predictions[start : start + 5], labels[start : start + 5], 6))
     whole = confusion(predictions, labels, 6)
-    np.testing.assert_array_equal(accumulator.matrix, whole)
-    assert accumulator.metrics()["miou"] == cm_lib.segmentation_metrics(whole)["miou"]
-    assert accumulator.matrix.sum() == (labels != 255).sum()
+    np.testing.assert_array_equal(total, whole)
+    assert losses.segmentation_metrics(total)["miou"] == losses.segmentation_metrics(whole)["miou"]
+    assert total.sum() == (labels != 255).sum()
 
 
 # --- several devices -----------------------------------------------------------------------------------------
@@ -358,7 +365,7 @@ def check_four_devices():
 
     def loss_fn(p, x, y, axis_name):
         logits = x @ p["w"] + p["b"]
-        return losses.ce_plus_dice(logits, y, class_weights=weights, axis_name=axis_name)
+        return combined_loss(logits, y, class_weights=weights, axis_name=axis_name)
 
     def predict(p, x):
         return jnp.argmax(x @ p["w"] + p["b"], -1)
@@ -370,8 +377,8 @@ def check_four_devices():
 
     def per_device(p, x, y):
         loss, grads = jax.value_and_grad(loss_fn)(p, x, y, AXIS)
-        cm = lax.psum(cm_lib.confusion_matrix(predict(p, x), y, 4), AXIS)
-        naive = lax.pmean(losses.ce_plus_dice(x @ p["w"] + p["b"], y, class_weights=weights), AXIS)
+        cm = lax.psum(losses.confusion_matrix(predict(p, x), y, 4), AXIS)
+        naive = lax.pmean(combined_loss(x @ p["w"] + p["b"], y, class_weights=weights), AXIS)
         return lax.pmean(loss, AXIS), lax.pmean(grads, AXIS), cm, naive
 
     parallel = DataParallel()

@@ -18,7 +18,7 @@ from cnnjax.data.preprocess import Preprocess  # noqa: E402
 from cnnjax.parallel import REPLICATED, SHARDED, DataParallel  # noqa: E402
 from cnnjax.tasks import Classification  # noqa: E402
 from cnnjax.train.evaluation import Evaluator  # noqa: E402
-from cnnjax.train.loop import build_model, prepare_experiment  # noqa: E402
+from cnnjax.train.experiment import build_model, prepare_experiment  # noqa: E402
 from cnnjax.train.optimizer import make_optimizer  # noqa: E402
 from cnnjax.train.state import create_train_state, state_layouts  # noqa: E402
 from cnnjax.train.steps import make_eval_step, make_train_step  # noqa: E402

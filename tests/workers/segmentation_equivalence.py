@@ -9,11 +9,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 from cnnjax.config import load_config  # noqa: E402
-from cnnjax.data.catalog import open_split  # noqa: E402
 from cnnjax.data.pipeline import eval_batches, train_batches  # noqa: E402
 from cnnjax.parallel import REPLICATED, SHARDED, DataParallel  # noqa: E402
 from cnnjax.train.evaluation import Evaluator  # noqa: E402
-from cnnjax.train.loop import prepare_experiment  # noqa: E402
+from cnnjax.train.experiment import prepare_experiment  # noqa: E402
 from cnnjax.train.optimizer import make_optimizer  # noqa: E402
 from cnnjax.train.state import create_train_state, state_layouts  # noqa: E402
 from cnnjax.train.steps import make_eval_step, make_train_step  # noqa: E402
@@ -39,7 +38,7 @@ def main():
     state = create_train_state(exp.model, tx, exp.image_shape, config.seed)
     host_batch = next(
         train_batches(
-            open_split("shapes_segmentation", "train", exp.data_dir),
+            exp.dataset.open("train"),
             preprocess=exp.preprocess,
             global_batch_size=8,
             seed=0,
@@ -69,7 +68,7 @@ def main():
 
     # Evaluation over the whole validation split (300 images, global batch 64: 4 full batches + 44).
     state = steps["1"][0]
-    validation = open_split("shapes_segmentation", "validation", exp.data_dir)
+    validation = exp.dataset.open("validation")
     results = {}
     for name, devices in (("1", jax.devices()[:1]), ("4", jax.devices())):
         dp = DataParallel(devices)

@@ -1,7 +1,8 @@
-"""Per-pixel segmentation losses, computed in float32, exact over the global batch on any number of devices.
+"""Per-pixel losses and metrics of semantic segmentation: cross-entropy, Dice, pixel accuracy, confusion matrix.
 
 Logits are (..., K), labels integer (...) of the same leading shape. A pixel counts ("is valid") when its
-label is in [0, K), is not `ignore_index`, and `mask` (per example (B,) or per pixel, nonzero = count) allows.
+label is in [0, K), is not `ignore_index` (None: no label besides those outside [0, K) is skipped), and `mask`
+(per example (B,) or per pixel, nonzero = count) allows. Losses are computed in float32.
 
 Several devices: each loss is a function F of sums over the valid pixels (for cross-entropy the weighted loss
 sum and the weight sum; for Dice per-class intersections and cardinalities). A per-device mean of per-device
@@ -14,22 +15,23 @@ where s_d are this device's sums and N the number of devices. Its value is F(S),
 on every device (so `pmean(local_loss)` is too), and the mean of its gradients over devices is
 sum_d <dF/dS, ds_d> = dF(S), the 1-device gradient of the global batch. No gradient flows through a
 collective, so pmap and shard_map (check_vma=False) agree. Without `axis_name`, F of this call's sums.
-In the train step's loss_fn: `ce_plus_dice(logits, batch['label'], axis_name=AXIS)`; the rest is unchanged.
 
-For an exact loss over a whole evaluation split, psum and accumulate `pixel_cross_entropy_sums` and divide
-at the end.
+Metrics over a whole evaluation split are exact the same way: `pixel_cross_entropy_sums` and `confusion_matrix`
+are sums over pixels, which combine across devices with `lax.psum` and across batches by adding them up; the
+loss and `segmentation_metrics` are computed once, from the totals, never averaged over batches.
 """
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
-IGNORE_INDEX = 255
 
-
-def _valid(labels: jax.Array, num_classes: int, ignore_index: int, mask) -> jax.Array:
+def _valid(labels: jax.Array, num_classes: int, ignore_index: int | None, mask) -> jax.Array:
     labels = jnp.asarray(labels)
-    valid = (labels >= 0) & (labels < num_classes) & (labels != ignore_index)
+    valid = (labels >= 0) & (labels < num_classes)
+    if ignore_index is not None:
+        valid &= labels != ignore_index
     if mask is not None:
         mask = jnp.asarray(mask)
         valid &= mask.reshape(mask.shape + (1,) * (labels.ndim - mask.ndim)) > 0
@@ -47,7 +49,7 @@ def _global(fn, sums, axis_name):
 
 
 def pixel_cross_entropy_sums(
-    logits: jax.Array, labels: jax.Array, *, ignore_index: int = IGNORE_INDEX, class_weights=None, mask=None
+    logits: jax.Array, labels: jax.Array, *, ignore_index: int | None = None, class_weights=None, mask=None
 ) -> tuple[jax.Array, jax.Array]:
     """(sum over valid pixels of w[label] * CE, sum of w[label] over valid pixels); w = 1 without weights."""
     logits = logits.astype(jnp.float32)
@@ -66,7 +68,7 @@ def pixel_cross_entropy(
     logits: jax.Array,
     labels: jax.Array,
     *,
-    ignore_index: int = IGNORE_INDEX,
+    ignore_index: int | None = None,
     class_weights=None,
     mask=None,
     axis_name: str | None = None,
@@ -81,7 +83,7 @@ def dice_loss(
     logits: jax.Array,
     labels: jax.Array,
     *,
-    ignore_index: int = IGNORE_INDEX,
+    ignore_index: int | None = None,
     smooth: float = 1.0,
     mask=None,
     axis_name: str | None = None,
@@ -106,20 +108,54 @@ def dice_loss(
     return _global(loss, sums, axis_name)
 
 
-def ce_plus_dice(
-    logits: jax.Array,
-    labels: jax.Array,
-    *,
-    ignore_index: int = IGNORE_INDEX,
-    class_weights=None,
-    dice_weight: float = 1.0,
-    smooth: float = 1.0,
-    mask=None,
-    axis_name: str | None = None,
+def pixel_accuracy(logits: jax.Array, labels: jax.Array, *, ignore_index: int | None = None, axis_name=None):
+    """The fraction of valid pixels whose argmax is their label (0 when none is valid); with `axis_name`, over
+    the pixels of all devices."""
+    valid = _valid(labels, logits.shape[-1], ignore_index, None)
+    correct, count = jnp.sum(valid & (jnp.argmax(logits, -1) == labels)), jnp.sum(valid)
+    if axis_name is not None:
+        correct, count = lax.psum(correct, axis_name), lax.psum(count, axis_name)
+    return correct / jnp.maximum(count, 1)
+
+
+def confusion_matrix(
+    predictions: jax.Array, labels: jax.Array, num_classes: int, *, ignore_index: int | None = None, mask=None
 ) -> jax.Array:
-    """pixel_cross_entropy + dice_weight * dice_loss (class weights apply to the cross-entropy only)."""
-    ce = pixel_cross_entropy(
-        logits, labels, ignore_index=ignore_index, class_weights=class_weights, mask=mask, axis_name=axis_name
-    )
-    dice = dice_loss(logits, labels, ignore_index=ignore_index, smooth=smooth, mask=mask, axis_name=axis_name)
-    return ce + dice_weight * dice
+    """int32 (num_classes, num_classes) counts of valid pixels, rows the true class, columns the predicted one.
+
+    `predictions` are class indices in [0, num_classes) (an argmax), of the labels' shape. Jit-able with
+    `num_classes` static; computed with `jnp.bincount` (benchmarks/README.md compares it with a one-hot product).
+    """
+    labels, predictions = jnp.asarray(labels), jnp.asarray(predictions)
+    valid = _valid(labels, num_classes, ignore_index, mask)
+    cells = num_classes * num_classes
+    index = jnp.where(valid, labels.astype(jnp.int32) * num_classes + predictions.astype(jnp.int32), cells)
+    counts = jnp.bincount(index.ravel(), length=cells + 1)[:cells]  # bin `cells` collects the invalid pixels
+    return counts.reshape(num_classes, num_classes).astype(jnp.int32)
+
+
+def segmentation_metrics(matrix) -> dict:
+    """mIoU, per-class IoU, pixel accuracy and mean class accuracy of a confusion matrix (rows true), on the host.
+
+    A class absent from both the labels and the predictions has IoU NaN and is left out of the mean; mean
+    class accuracy averages over the classes present in the labels.
+
+    Raises:
+      ValueError: the matrix counts no pixels.
+    """
+    matrix = np.asarray(matrix, np.float64)
+    total = matrix.sum()
+    if total == 0:
+        raise ValueError("the confusion matrix counts no pixels")
+    correct = np.diag(matrix)
+    true_count, predicted_count = matrix.sum(axis=1), matrix.sum(axis=0)
+    union = true_count + predicted_count - correct
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, correct / union, np.nan)
+        class_accuracy = np.where(true_count > 0, correct / true_count, np.nan)
+    return {
+        "miou": float(np.nanmean(iou)),
+        "per_class_iou": iou,
+        "pixel_accuracy": float(correct.sum() / total),
+        "mean_class_accuracy": float(np.nanmean(class_accuracy)),
+    }
