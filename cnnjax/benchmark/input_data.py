@@ -16,8 +16,9 @@ def config_batches(
     config_file: str, global_batch_size: int
 ) -> tuple[Iterator[dict], Callable[[dict], dict], tuple[int, int, int], int]:
     """(this process's host train batches of ``global_batch_size`` from the config's dataset and preprocessing, the
-    preprocessing's device half (``on_device``), their image shape (H, W, C), the number of classes). Raises ``ValueError`` for a config whose task is not
-    classification, ``DatasetNotPreparedError`` for a dataset not on disk."""
+    preprocessing's device half (``on_device``), their image shape (H, W, C), the number of classes). Raises
+    ``ValueError`` for a config whose task is not classification, ``DatasetNotPreparedError`` for a dataset not
+    on disk."""
     config = load_config(config_file)
     if config.task != "classification":
         raise ValueError(f"--with_data {config_file}: the benchmark trains classifiers; its task is {config.task!r}")

@@ -25,9 +25,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from cnnjax.errors import CheckpointRestoreError, CheckpointSaveError
 from cnnjax.checkpoint import finite
 from cnnjax.checkpoint.manifest import COMMIT_RECORD, find_damage, has_manifest, write_manifest
+from cnnjax.errors import CheckpointRestoreError, CheckpointSaveError
 
 _TMP_SUFFIX = ocp.path.atomicity_types.TMP_DIR_SUFFIX
 

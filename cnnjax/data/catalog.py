@@ -124,7 +124,7 @@ def ensure_prepared(name: str, data_dir: str) -> DatasetInfo:
     builder = _builder(name, data_dir)
     problem = _not_prepared_reason(builder)
     if problem and name in BUNDLED:
-        tfds.disable_progress_bar()  # a few hundred ms of work: keep the training output readable
+        tfds.disable_progress_bar()  # bundled datasets are small: keep the training output readable
         try:
             builder.download_and_prepare(file_format="array_record")
         except OSError as e:  # another process (same data_dir) finished first: its directory is there; use it

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from cnnjax.data.dataset import Dataset
+from typing import TYPE_CHECKING
+
 from cnnjax.models.registry import model_task
 from cnnjax.tasks.classification import Classification
 from cnnjax.tasks.counting import Counting
 from cnnjax.tasks.protocol import Task
 from cnnjax.tasks.segmentation import Segmentation
+
+if TYPE_CHECKING:
+    from cnnjax.data.dataset import Dataset
 
 TASKS = {task.name: task for task in (Classification, Segmentation, Counting)}
 

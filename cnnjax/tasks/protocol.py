@@ -9,12 +9,13 @@ split are exact. On the host: `summarize`, `describe`, `preprocess` and `panels`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import jax
 
-from cnnjax.data.dataset import Dataset
-from cnnjax.data.preprocess import Preprocessing
+if TYPE_CHECKING:  # annotations only: the steps that use a task need not import the dataset catalog
+    from cnnjax.data.dataset import Dataset
+    from cnnjax.data.preprocess import Preprocessing
 
 
 class PanelWriter(Protocol):
@@ -32,6 +33,11 @@ class Task(Protocol):
     headline: ClassVar[str]  # the metric the summary leads with
     train_metric_names: ClassVar[tuple[str, ...]]  # the keys of `train_metrics`
     model_task: ClassVar[str]  # the registry task (`cnnjax.models.registry.model_task`) of the models it trains
+
+    @classmethod
+    def from_config(cls, config, dataset: Dataset) -> Task:
+        """The task with the config's `loss` settings, for `dataset` (this task's view of it)."""
+        ...
 
     @property
     def wants_features(self) -> bool:

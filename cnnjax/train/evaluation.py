@@ -14,6 +14,7 @@ import numpy as np
 
 from cnnjax.compile_time import timed_compile
 from cnnjax.parallel import REPLICATED, SHARDED, DataParallel
+from cnnjax.tasks.protocol import Task
 
 INT32_LIMIT = 2**31 - 1
 
@@ -21,7 +22,9 @@ INT32_LIMIT = 2**31 - 1
 class Evaluator:
     """Runs a per-device `eval_step(state, batch) -> sums` over a split and summarises the task's sums."""
 
-    def __init__(self, data_parallel: DataParallel, eval_step: Callable, state_layouts, task, compiler_options=None):
+    def __init__(
+        self, data_parallel: DataParallel, eval_step: Callable, state_layouts, task: Task, compiler_options=None
+    ):
         self._dp, self._task = data_parallel, task
 
         def add_batch(state, totals, batch):

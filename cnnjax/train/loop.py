@@ -54,7 +54,8 @@ def run(config, workdir: str) -> dict:
             return training.run()
         except OSError as e:
             good = ", ".join(map(str, training.checkpointer.good_steps())) if training.checkpointer else "none"
-            raise RunWriteError(f"cannot write to {workdir}: {_os_error(e)}; its intact checkpoints: {good or 'none'}") from e
+            message = f"cannot write to {workdir}: {_os_error(e)}; its intact checkpoints: {good or 'none'}"
+            raise RunWriteError(message) from e
         finally:
             training.close(failing=sys.exc_info()[0] is not None)
     finally:

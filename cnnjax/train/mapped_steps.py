@@ -48,6 +48,7 @@ def map_steps(config, exp: Experiment) -> tuple[MappedSteps, TrainState]:
         donate_argnums=(0, 1),
         compiler_options=options,
     )
-    evaluator = Evaluator(dp, make_eval_step(exp.model, exp.task, exp.preprocess.on_device), layouts, exp.task, options)
-    steps = MappedSteps(step_fn, evaluator, dp.canonicalizer(layouts), dp.expander(layouts), train_metric_names(exp.task))
-    return steps, state
+    eval_step = make_eval_step(exp.model, exp.task, exp.preprocess.on_device)
+    evaluator = Evaluator(dp, eval_step, layouts, exp.task, options)
+    names = train_metric_names(exp.task)
+    return MappedSteps(step_fn, evaluator, dp.canonicalizer(layouts), dp.expander(layouts), names), state

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from cnnjax.checkpoint import claim_workdir, is_committed, quarantine_uncommitted_steps
-from cnnjax.errors import WorkdirConflictError
 from cnnjax.config import base_config
+from cnnjax.errors import WorkdirConflictError
 from cnnjax.tasks.losses import cross_entropy
 from cnnjax.train.optimizer import make_optimizer, make_schedule, weight_decay_mask
 
