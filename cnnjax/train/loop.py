@@ -73,12 +73,11 @@ class _Training:
     def __init__(self, config, workdir: str, exp: Experiment, is_primary: bool):
         self.config, self.c, self.workdir, self.exp, self.is_primary = config, config.train, workdir, exp, is_primary
         self.dp = exp.data_parallel
-        self.watcher = PreemptionWatcher()
-        self.checkpointer = self.log = self.progress = self.batches = self.host_batches = None
+        self.workers, self.threads = resolve_parallelism(config.dataset.num_workers, config.dataset.num_threads)
+        self.eval_threads = max(self.workers, 1) * self.threads  # in this process: no worker start-up per evaluation
         self.steps = self.state = None
-        workers, threads = resolve_parallelism(config.dataset.num_workers, config.dataset.num_threads)
-        self.workers, self.threads = workers, threads
-        self.eval_threads = max(workers, 1) * threads  # threads in this process: no worker start-up per evaluation
+        self.checkpointer = self.log = self.progress = self.batches = self.host_batches = None
+        self.watcher = PreemptionWatcher()
 
     def run(self) -> dict:
         """Restores, compiles, then trains to `train.num_steps`; the summary, or the preempted status."""

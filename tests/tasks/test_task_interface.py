@@ -1,0 +1,78 @@
+"""The task interface: what `make_task` builds and refuses, and the dense tasks' panels (jitted once per run)."""
+
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cnnjax.config import base_config
+from cnnjax.data.dataset import open_dataset
+from cnnjax.tasks import Classification, Counting, Segmentation, make_task
+
+SHAPES = "shapes_segmentation"
+
+
+def config_for(task: str, dataset: str, model: str, **loss):
+    config = base_config()
+    config.task, config.dataset.name, config.model.name = task, dataset, model
+    config.dataset.image_size = 16
+    config.loss.update(loss)
+    return config
+
+
+def test_make_task_builds_each_task_with_its_loss_settings(data_dir):
+    shapes = open_dataset("shapes_segmentation")
+    digits = make_task(config_for("classification", "digits", "lenet5", label_smoothing=0.1), open_dataset("digits"))
+    assert digits == Classification(label_smoothing=0.1)
+    segmentation = make_task(config_for("segmentation", "shapes_segmentation", "unet", dice_weight=0.5), shapes)
+    assert segmentation == Segmentation(num_classes=len(shapes.info.class_names), dice_weight=0.5)
+    assert make_task(config_for("counting", "shapes_segmentation", "unet"), shapes) == Counting()
+
+
+@pytest.mark.parametrize(
+    ("task", "dataset", "model", "loss", "message"),
+    [
+        ("detection", "digits", "lenet5", {}, "config.task is 'detection'; choose one of classification"),
+        ("counting", "digits", "lenet5", {}, "dataset 'digits' serves classification; set --config.task="),
+        ("counting", SHAPES, "resnet18", {}, "is a classification model (counting needs a dense output)"),
+        ("segmentation", SHAPES, "lenet5", {}, "pick one from cnnjax.models.list_models(task='segmentation')"),
+        ("segmentation", SHAPES, "unet", {"class_weights": (1.0,)}, "has 1 entries for"),
+    ],
+)
+def test_make_task_refuses_what_the_dataset_or_model_cannot_do(data_dir, task, dataset, model, loss, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make_task(config_for(task, dataset, model, **loss), open_dataset(dataset))
+
+
+class _Linear:
+    """A stand-in model: per-pixel logits x @ w."""
+
+    def apply(self, variables, images, train):
+        return images @ variables["params"]["w"]
+
+
+@pytest.mark.parametrize("task", ["segmentation", "counting"])
+def test_dense_panels_are_written_and_compiled_once(data_dir, tmp_path, task):
+    config = config_for(task, "shapes_segmentation", "unet")
+    dataset = open_dataset("shapes_segmentation")
+    task = make_task(config, dataset)
+    dataset = dataset.for_task(task.name)
+    preprocess = task.preprocess(config, dataset)
+    panels = task.panels(_Linear(), dataset, preprocess)
+    outputs = dataset.info.num_classes
+    variables = {"params": {"w": jnp.ones((3, outputs)) / 3}, "batch_stats": {}}
+    source = dataset.open("validation")
+    for step in (1, 2):
+        batch = [preprocess.apply(source[i]) for i in (step, step + 1)]
+        batch = {k: np.stack([example[k] for example in batch]) for k in batch[0]}
+        panels(str(tmp_path / f"step{step}.png"), variables, batch, f"step {step}")
+        assert (tmp_path / f"step{step}.png").read_bytes()[:4] == b"\x89PNG"
+    assert panels._predict._cache_size() == 1  # one compile for the run's panels
+
+
+def test_classification_has_no_panels(data_dir):
+    config = config_for("classification", "digits", "lenet5")
+    dataset = open_dataset("digits")
+    task = make_task(config, dataset)
+    assert task.panels(_Linear(), dataset, task.preprocess(config, dataset)) is None
