@@ -14,19 +14,7 @@ import threading
 from cnnjax import errors
 from cnnjax.compilation_cache import enable_compilation_cache
 from cnnjax.config import ConfigError, load_config
-from cnnjax.data.catalog import DatasetNotPreparedError, prepare, resolve_data_dir
-
-USER_ERRORS = (
-    ConfigError,
-    DatasetNotPreparedError,
-    ValueError,
-    errors.WorkdirError,
-    errors.WorkdirConflictError,
-    errors.WorkdirLockedError,
-    errors.RunWriteError,
-    errors.CheckpointSaveError,
-    errors.CheckpointRestoreError,
-)
+from cnnjax.data.catalog import prepare, resolve_data_dir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -102,9 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         rest, model_overrides = _split_overrides(rest, "--override.")
         args = _parser().parse_args(rest)
         if model_overrides and args.command != "benchmark":
-            raise ValueError("--override.NAME=value is for cnnjax benchmark; train takes --config.model.overrides.NAME")
+            raise errors.InvalidInputError(
+                "--override.NAME=value is for cnnjax benchmark; train takes --config.model.overrides.NAME"
+            )
         if overrides and args.command != "train":
-            raise ValueError(f"--config.NAME=value is for cnnjax train, not cnnjax {args.command}")
+            raise errors.InvalidInputError(f"--config.NAME=value is for cnnjax train, not cnnjax {args.command}")
         if args.command == "benchmark":
             from cnnjax.cpu_runtime import tune_cpu_runtime
 
@@ -137,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         info = prepare(args.name, data_dir)
         print(f"{args.name} is prepared in {data_dir}: splits {info.split_sizes}")
         return 0
-    except (*USER_ERRORS, errors.DivergedError) as e:
+    except errors.CnnjaxError as e:  # anything else is a bug, and keeps its traceback
         if os.environ.get("CNNJAX_TRACEBACK"):
             raise
         print(f"cnnjax: error: {e}", file=sys.stderr)

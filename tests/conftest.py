@@ -1,6 +1,7 @@
-"""Shared fixtures: every test uses one prepared data directory of its own (never the user's) and a persistent
-compilation cache of the session's own (programs compiled by one test or subprocess load in the next); the
-suite runs with the process-wide CPU settings `cnnjax train` uses (cnnjax.cpu_runtime.tune_cpu_runtime)."""
+"""Session fixtures (importing this file changes nothing): every test uses one prepared data directory of its own
+(never the user's) and a persistent compilation cache of the session's own (programs compiled by one test or
+subprocess load in the next); the suite runs with the process-wide CPU settings `cnnjax train` uses
+(cnnjax.cpu_runtime.tune_cpu_runtime)."""
 
 import os
 
@@ -9,7 +10,10 @@ import pytest
 from cnnjax.compilation_cache import ENV_VARIABLE, enable_compilation_cache
 from cnnjax.cpu_runtime import tune_cpu_runtime
 
-tune_cpu_runtime()  # as `cnnjax train` does
+
+@pytest.fixture(scope="session", autouse=True)
+def cpu_runtime() -> None:
+    tune_cpu_runtime()  # as `cnnjax train` does
 
 
 @pytest.fixture(scope="session", autouse=True)

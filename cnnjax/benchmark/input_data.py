@@ -9,6 +9,7 @@ import jax
 from cnnjax.config import load_config
 from cnnjax.data.dataset import open_dataset
 from cnnjax.data.pipeline import train_batches
+from cnnjax.errors import InvalidInputError
 from cnnjax.tasks import make_task
 
 
@@ -17,11 +18,13 @@ def config_batches(
 ) -> tuple[Iterator[dict], Callable[[dict], dict], tuple[int, int, int], int]:
     """(this process's host train batches of ``global_batch_size`` from the config's dataset and preprocessing, the
     preprocessing's device half (``on_device``), their image shape (H, W, C), the number of classes). Raises
-    ``ValueError`` for a config whose task is not classification, ``DatasetNotPreparedError`` for a dataset not
-    on disk."""
+    ``InvalidInputError`` for a config whose task is not classification, ``DatasetNotPreparedError`` for a dataset
+    not on disk."""
     config = load_config(config_file)
     if config.task != "classification":
-        raise ValueError(f"--with_data {config_file}: the benchmark trains classifiers; its task is {config.task!r}")
+        raise InvalidInputError(
+            f"--with_data {config_file}: the benchmark trains classifiers; its task is {config.task!r}"
+        )
     dataset = open_dataset(config.dataset.name, config.dataset.data_dir)
     task = make_task(config, dataset)
     dataset = dataset.for_task(task.name)

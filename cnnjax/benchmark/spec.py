@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from cnnjax.config.schema import DTYPES
+from cnnjax.errors import InvalidInputError
 from cnnjax.models.registry import model_task
 
 DEFAULT_IMAGE_SIZE, DEFAULT_NUM_CLASSES = 224, 1000  # also in `cnnjax benchmark --help`
@@ -23,19 +24,20 @@ class BenchmarkSpec:
 
 
 def check_spec(spec: BenchmarkSpec) -> None:
-    """Raises ``ValueError`` (one line) for an unknown or non-classification model, a dtype outside
+    """Raises :class:`~cnnjax.errors.InvalidInputError` (a ``ValueError``; one line) for an unknown or
+    non-classification model, a dtype outside
     ``cnnjax.config.schema.DTYPES``, a dtype among the overrides, or a non-positive size or count."""
     task = model_task(spec.model)  # unknown names: "did you mean"
     if task != "classification":
-        raise ValueError(f"--model {spec.model} is a {task} model; the benchmark trains classification models")
+        raise InvalidInputError(f"--model {spec.model} is a {task} model; the benchmark trains classification models")
     if spec.dtype not in DTYPES:
-        raise ValueError(f"--dtype {spec.dtype!r} is not one of {', '.join(DTYPES)}")
+        raise InvalidInputError(f"--dtype {spec.dtype!r} is not one of {', '.join(DTYPES)}")
     if "dtype" in spec.overrides:
-        raise ValueError("set the compute dtype with --dtype, not --override.dtype")
+        raise InvalidInputError("set the compute dtype with --dtype, not --override.dtype")
     for flag in ("batch", "steps", "image_size", "num_classes"):
         value = getattr(spec, flag)
         if value is not None and value < 1:
-            raise ValueError(f"--{flag} must be a positive integer, got {value}")
+            raise InvalidInputError(f"--{flag} must be a positive integer, got {value}")
 
 
 def check_data_shape(spec: BenchmarkSpec, image_shape: tuple[int, int, int], num_classes: int) -> None:
@@ -45,4 +47,6 @@ def check_data_shape(spec: BenchmarkSpec, image_shape: tuple[int, int, int], num
         ("num_classes", spec.num_classes, num_classes),
     ):
         if asked is not None and asked != given:
-            raise ValueError(f"--{flag} {asked} differs from --with_data {spec.with_data}'s {given}; leave it out")
+            raise InvalidInputError(
+                f"--{flag} {asked} differs from --with_data {spec.with_data}'s {given}; leave it out"
+            )

@@ -12,19 +12,23 @@ counts, and what the tests check every shipped experiment against for other coun
 
 from __future__ import annotations
 
+from cnnjax.config.loading import ConfigError
+from cnnjax.errors import InvalidInputError
+
 
 def check_group_size(group_size: int, per_device_batch: int, num_devices: int) -> None:
-    """Raises ``ValueError`` unless BatchNorm groups of ``group_size`` images tile the batch:
+    """Raises :class:`~cnnjax.errors.InvalidInputError` (a ``ValueError``) unless BatchNorm groups of
+    ``group_size`` images tile the batch:
     ``group_size`` divides ``per_device_batch`` (groups within a device), or is
     ``k x per_device_batch`` with ``k`` dividing ``num_devices`` (one group per ``k`` devices)."""
     if group_size < 1:
-        raise ValueError(f"BatchNorm group size must be positive, got {group_size}")
+        raise InvalidInputError(f"BatchNorm group size must be positive, got {group_size}")
     if per_device_batch % group_size == 0:
         return
     devices_per_group, rest = divmod(group_size, per_device_batch)
     if rest == 0 and num_devices % devices_per_group == 0:
         return
-    raise ValueError(
+    raise InvalidInputError(
         f"BatchNorm groups of {group_size} images do not tile a per-device batch of {per_device_batch} "
         f"on {num_devices} devices: use a divisor of {per_device_batch}, or {per_device_batch} x a divisor "
         f"of {num_devices}"
@@ -32,14 +36,15 @@ def check_group_size(group_size: int, per_device_batch: int, num_devices: int) -
 
 
 def check_layout(config, num_devices: int, num_processes: int = 1) -> None:
-    """Raises ``ValueError`` (one line, naming the config key) unless ``config`` runs on
+    """Raises :class:`~cnnjax.config.ConfigError` (a ``ValueError``; one line, naming the config key)
+    unless ``config`` runs on
     ``num_devices`` devices over ``num_processes`` processes (module docstring)."""
     if num_devices < 1 or num_processes < 1 or num_devices % num_processes:
-        raise ValueError(f"{num_devices} devices cannot be split evenly over {num_processes} processes")
+        raise ConfigError(f"{num_devices} devices cannot be split evenly over {num_processes} processes")
     for key in ("batch_size", "eval_batch_size"):
         batch = config.train[key]
         if batch % num_devices:
-            raise ValueError(
+            raise ConfigError(
                 f"config.train.{key}={batch} does not split over {num_devices} devices: use a multiple of {num_devices}"
             )
     group = config.parallel.bn_group_size
@@ -47,4 +52,4 @@ def check_layout(config, num_devices: int, num_processes: int = 1) -> None:
         try:
             check_group_size(group, config.train.batch_size // num_devices, num_devices)
         except ValueError as e:
-            raise ValueError(f"config.parallel.bn_group_size={group}: {e}") from None
+            raise ConfigError(f"config.parallel.bn_group_size={group}: {e}") from None

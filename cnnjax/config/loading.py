@@ -14,10 +14,12 @@ import traceback
 
 import ml_collections
 
+from cnnjax.errors import InvalidInputError
+
 OPEN_SECTIONS = ("model.overrides",)
 
 
-class ConfigError(ValueError):
+class ConfigError(InvalidInputError):
     """A config file or override the user must fix."""
 
 

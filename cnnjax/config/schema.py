@@ -6,6 +6,7 @@ Code reads `config.x` directly; configs are locked, so a misspelt key is an erro
 import ml_collections
 from ml_collections.config_dict import placeholder
 
+from cnnjax.config.loading import ConfigError
 from cnnjax.data import workers
 from cnnjax.data.segmentation_augment import IGNORE_INDEX
 
@@ -128,7 +129,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
-            raise ValueError(f"config.{key} is {value!r}; choose one of {', '.join(allowed)}")
+            raise ConfigError(f"config.{key} is {value!r}; choose one of {', '.join(allowed)}")
     positive = {
         "train.batch_size": config.train.batch_size,
         "train.eval_batch_size": config.train.eval_batch_size,
@@ -140,28 +141,28 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     }
     for key, value in positive.items():
         if value < 1:
-            raise ValueError(f"config.{key} must be at least 1, got {value}")
+            raise ConfigError(f"config.{key} must be at least 1, got {value}")
     if config.parallel.bn_group_size < 0:
-        raise ValueError(f"config.parallel.bn_group_size must be >= 0, got {config.parallel.bn_group_size}")
+        raise ConfigError(f"config.parallel.bn_group_size must be >= 0, got {config.parallel.bn_group_size}")
     if list(config.schedule.boundaries) != sorted(config.schedule.boundaries):
-        raise ValueError(f"config.schedule.boundaries must be increasing, got {config.schedule.boundaries}")
+        raise ConfigError(f"config.schedule.boundaries must be increasing, got {config.schedule.boundaries}")
     if config.loss.aux_weight < 0:
-        raise ValueError(f"config.loss.aux_weight must be >= 0, got {config.loss.aux_weight}")
+        raise ConfigError(f"config.loss.aux_weight must be >= 0, got {config.loss.aux_weight}")
     if config.loss.count_weight < 0:
-        raise ValueError(f"config.loss.count_weight must be >= 0, got {config.loss.count_weight}")
+        raise ConfigError(f"config.loss.count_weight must be >= 0, got {config.loss.count_weight}")
     if config.loss.density_scale <= 0:
-        raise ValueError(f"config.loss.density_scale must be positive, got {config.loss.density_scale}")
+        raise ConfigError(f"config.loss.density_scale must be positive, got {config.loss.density_scale}")
     low, high = config.dataset.scale_range
     if not 0 < low <= high:
-        raise ValueError(f"config.dataset.scale_range must be (low, high) with 0 < low <= high, got {(low, high)}")
+        raise ConfigError(f"config.dataset.scale_range must be (low, high) with 0 < low <= high, got {(low, high)}")
     if config.schedule.name == "exponential" and config.schedule.decay_every_steps < 1:
-        raise ValueError("config.schedule.decay_every_steps must be at least 1 for the exponential schedule")
+        raise ConfigError("config.schedule.decay_every_steps must be at least 1 for the exponential schedule")
     workers.resolve(config.dataset.num_workers, config.dataset.num_threads)  # raises on values below -1
     eval_resize, size = config.dataset.eval_resize, config.dataset.image_size
     if eval_resize and eval_resize < size:
-        raise ValueError(f"config.dataset.eval_resize ({eval_resize}) must be 0 or at least image_size ({size})")
+        raise ConfigError(f"config.dataset.eval_resize ({eval_resize}) must be 0 or at least image_size ({size})")
     if config.dataset.normalization == "per_pixel_mean" and (config.dataset.train_crop != "pad_crop" or eval_resize):
-        raise ValueError(
+        raise ConfigError(
             "config.dataset.normalization='per_pixel_mean' needs whole images resized to image_size "
             "(train_crop='pad_crop', eval_resize=0)"
         )

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from cnnjax.data import augment, digits_builder, shapes_builder
+from cnnjax.errors import CnnjaxError
 
 BUNDLED = {"digits": digits_builder.Digits, "shapes_segmentation": shapes_builder.ShapesSegmentation}
 
@@ -68,7 +69,7 @@ class DensityTargets:
 DENSITY = {"shapes_segmentation": DensityTargets()}
 
 
-class DatasetNotPreparedError(RuntimeError):
+class DatasetNotPreparedError(CnnjaxError, RuntimeError):
     """A standard dataset is not on disk as array_record, or cannot be prepared here; says why."""
 
 

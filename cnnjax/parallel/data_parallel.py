@@ -25,6 +25,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from cnnjax.errors import InvalidInputError
+
 AXIS = "data"
 REPLICATED, SHARDED, PER_DEVICE = "replicated", "sharded", "per_device"
 _SPECS = {REPLICATED: P(), SHARDED: P(AXIS), PER_DEVICE: P(AXIS)}
@@ -57,12 +59,12 @@ class DataParallel:
     def check_batch_size(self, global_batch_size: int, what: str = "batch size") -> None:
         """Raises a clear error unless the global batch splits evenly over processes and devices."""
         if global_batch_size % self.num_devices:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{what} {global_batch_size} is not divisible by the number of devices ({self.num_devices}); "
                 f"use a multiple of {self.num_devices}"
             )
         if global_batch_size % jax.process_count():
-            raise ValueError(
+            raise InvalidInputError(
                 f"{what} {global_batch_size} is not divisible by the process count ({jax.process_count()})"
             )
 
@@ -165,7 +167,7 @@ def select_devices(num_devices: int) -> list[jax.Device]:
     if num_devices == 0:
         return devices
     if jax.process_count() > 1:
-        raise ValueError("parallel.num_devices must be 0 (all devices) in a multi-process run")
+        raise InvalidInputError("parallel.num_devices must be 0 (all devices) in a multi-process run")
     if num_devices > len(devices):
-        raise ValueError(f"parallel.num_devices={num_devices} but only {len(devices)} devices are visible")
+        raise InvalidInputError(f"parallel.num_devices={num_devices} but only {len(devices)} devices are visible")
     return devices[:num_devices]

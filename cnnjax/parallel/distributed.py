@@ -13,6 +13,7 @@ be N independent runs into one workdir.
 
 import jax
 
+from cnnjax.errors import InvalidInputError
 from cnnjax.parallel.cluster import Cluster, detect_cluster
 
 AUTO_INITIALIZE = ("auto", "on", "off")
@@ -23,18 +24,20 @@ def initialize_distributed(parallel_config, cluster: Cluster | None = None) -> N
     for a single process. Must run before any other JAX call. `cluster`: default `detect_cluster()`."""
     c = parallel_config
     if c.auto_initialize not in AUTO_INITIALIZE:
-        raise ValueError(
+        raise InvalidInputError(
             f"parallel.auto_initialize is {c.auto_initialize!r}; choose one of {', '.join(AUTO_INITIALIZE)}"
         )
     cluster = detect_cluster() if cluster is None else cluster
     explicit = c.num_processes > 1
     if explicit and c.auto_initialize == "on":
-        raise ValueError("parallel.auto_initialize='on' lets JAX find the processes: leave parallel.num_processes at 1")
+        raise InvalidInputError(
+            "parallel.auto_initialize='on' lets JAX find the processes: leave parallel.num_processes at 1"
+        )
     if explicit:
         if not c.coordinator_address:
-            raise ValueError("parallel.num_processes > 1 needs parallel.coordinator_address ('host:port')")
+            raise InvalidInputError("parallel.num_processes > 1 needs parallel.coordinator_address ('host:port')")
         if not 0 <= c.process_id < c.num_processes:
-            raise ValueError(f"parallel.process_id={c.process_id} is outside [0, {c.num_processes})")
+            raise InvalidInputError(f"parallel.process_id={c.process_id} is outside [0, {c.num_processes})")
         _initialize(coordinator_address=c.coordinator_address, num_processes=c.num_processes, process_id=c.process_id)
     elif c.auto_initialize == "on":
         _initialize()
@@ -42,7 +45,7 @@ def initialize_distributed(parallel_config, cluster: Cluster | None = None) -> N
         _initialize(num_processes=cluster.num_processes, process_id=cluster.process_id)
     elif cluster is not None:
         task = f"task {cluster.process_id} of {cluster.num_processes}" if cluster.num_processes else "one host"
-        raise ValueError(
+        raise InvalidInputError(
             f"this process is {task} of a {cluster.kind} job but parallel.auto_initialize='off' makes it a "
             "single-process run (each task would train alone into the same workdir); set "
             "parallel.auto_initialize='auto', or launch one task"

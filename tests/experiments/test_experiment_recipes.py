@@ -1,5 +1,5 @@
-"""The papers' recipes: configs hold the published numbers, the engine features they need work, and
-every recipe config trains a step through `cnnjax train` on mock data at a reduced size."""
+"""The papers' recipes: configs hold the published numbers and the engine features they need work (each recipe
+trains, shrunk, in test_experiments.py)."""
 
 import functools
 from pathlib import Path
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from experiment_runs import experiment, train_on_mock_data
+from experiment_runs import experiment
 from tfds_fakes import fake_prepared
 
 from cnnjax.config import base_config, check_layout, load_config, validate_config
@@ -423,34 +423,3 @@ def test_preprocess_takes_the_inception_crop_in_training_and_the_centre_in_evalu
     trained = preprocess.apply(example, np.random.default_rng(4))["image"]
     expected = image_io.random_resized_crop(image_io.open_image(image), 16, 3, np.random.default_rng(4))
     np.testing.assert_array_equal(trained, expected)
-
-
-# ---- Every recipe trains a step through the CLI, shrunk (cifar10_resnet.py: tests/experiments/test_experiments.py). ----
-
-CIFAR_SHRINK = ("model.overrides.stage_sizes=(1, 1, 1)", "model.overrides.width=4")
-IMAGENET_SMALL = ("dataset.image_size=32", "dataset.eval_resize=36", "parallel.bn_group_size=4")  # 2 groups a batch
-
-
-@pytest.mark.parametrize(
-    "name,arg,overrides",
-    [
-        ("cifar10_preact_resnet.py", "110", CIFAR_SHRINK),
-        ("cifar10_wrn.py", "wrn28_10_dropout", (*CIFAR_SHRINK, "model.overrides.widen_factor=1")),
-    ],
-)
-def test_cifar_recipes_train_a_step_on_mock_data(tmp_path, name, arg, overrides):
-    summary = train_on_mock_data(tmp_path, "cifar10", f"{experiment(name)}:{arg}", *overrides)
-    assert summary["num_test_examples"] == 16
-
-
-@pytest.mark.parametrize(
-    "name,overrides",
-    [
-        ("imagenet_resnet50.py", ("model.overrides.stage_sizes=(1, 1, 1, 1)", "model.overrides.width=4")),
-        ("imagenet_mobilenet_v2.py", ("model.overrides.inverted_residual_setting=((1, 8, 1, 1), (6, 8, 1, 2))",)),
-    ],
-)
-def test_imagenet_recipes_train_a_step_on_variable_size_mock_images(tmp_path, name, overrides):
-    splits = ("train", "validation")
-    summary = train_on_mock_data(tmp_path, "imagenet2012", experiment(name), *IMAGENET_SMALL, *overrides, splits=splits)
-    assert summary["num_test_examples"] == 16

@@ -126,6 +126,7 @@ SHRUNK = {
 }
 
 
+@pytest.mark.xla_lane
 @pytest.mark.parametrize("family", list(SHRUNK))
 def test_compiled_forward_and_gradient(family):
     model, shape = SHRUNK[family]

@@ -129,6 +129,7 @@ def test_unet_upsample_decoder_at_full_size():
     assert logits.shape == (1, 65, 97, 2)
 
 
+@pytest.mark.xla_lane
 @pytest.mark.parametrize("family", sorted(SHRUNK))
 def test_train_step_gradients(family):
     model, variables = shrunk(family)

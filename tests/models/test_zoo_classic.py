@@ -98,6 +98,7 @@ SHRUNK = {
 }
 
 
+@pytest.mark.xla_lane
 @pytest.mark.parametrize("name", sorted(SHRUNK))
 def test_shrunk_train_step_compiles_and_has_gradients(name):
     overrides, size = SHRUNK[name]

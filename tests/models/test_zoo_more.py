@@ -179,6 +179,7 @@ def train_step(name, **extra):
     return loss, features, new_state, grads, params
 
 
+@pytest.mark.xla_lane
 @pytest.mark.parametrize("name", sorted(SHRUNK))
 def test_shrunk_train_step_compiles_and_has_gradients(name):
     loss, features, new_state, grads, params = train_step(name)

@@ -79,6 +79,7 @@ def test_bottleneck_is_v1_5_with_torchvision_shapes():
     assert params["head"]["kernel"].shape == (2048, 1000)
 
 
+@pytest.mark.xla_lane
 @pytest.mark.parametrize("block", [BasicBlock, Bottleneck])
 def test_train_forward_and_grad_shrunk(block):
     model = ResNet(num_classes=10, stage_sizes=(1, 1, 1, 1), block=block, width=8, zero_init_residual=True)

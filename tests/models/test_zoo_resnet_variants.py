@@ -145,6 +145,7 @@ SHRUNK = {  # one block per stage, width 8, 32x32 input; compile time grows with
 }
 
 
+@pytest.mark.xla_lane
 @pytest.mark.parametrize("name", list(SHRUNK))
 def test_train_forward_and_grad_shrunk(name):
     model = SHRUNK[name]
