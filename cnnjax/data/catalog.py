@@ -9,8 +9,8 @@ the disk, so it never blocks on TFDS's download retries.
 
 import dataclasses
 import difflib
-import math
 import errno
+import math
 import os
 import tempfile
 
@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from cnnjax.data import augment, digits_builder, shapes_builder
-from cnnjax.errors import CnnjaxError
+from cnnjax.errors import CnnjaxError, InvalidInputError
 
 BUNDLED = {"digits": digits_builder.Digits, "shapes_segmentation": shapes_builder.ShapesSegmentation}
 
@@ -101,7 +101,7 @@ def for_task(info: DatasetInfo, task: str) -> DatasetInfo:
       ValueError: the dataset does not serve `task`.
     """
     if task not in info.tasks:
-        raise ValueError(f"Dataset '{info.name}' serves {' and '.join(info.tasks)}, not {task}.")
+        raise InvalidInputError(f"Dataset '{info.name}' serves {' and '.join(info.tasks)}, not {task}.")
     if task == info.task:
         return info
     return dataclasses.replace(info, task=task, num_classes=1, class_names=("density",))
@@ -174,7 +174,7 @@ def open_split(name: str, split: str, data_dir: str, task: str | None = None):
     """
     info = ensure_prepared(name, data_dir)
     if split not in info.split_sizes:
-        raise ValueError(f"Dataset '{name}' has no split '{split}'; available: {', '.join(info.split_sizes)}.")
+        raise InvalidInputError(f"Dataset '{name}' has no split '{split}'; available: {', '.join(info.split_sizes)}.")
     task = for_task(info, task or info.task).task
     source = _builder(name, data_dir).as_data_source(split)
     if task == "counting":
@@ -264,7 +264,7 @@ def _builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder:
         close = [c for c in STATS if c.startswith(base)] + difflib.get_close_matches(base, sorted(known))
         close = list(dict.fromkeys(close))[:3]
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(
+        raise InvalidInputError(
             f"Unknown dataset '{name}'.{hint} Cataloged: {', '.join(STATS)}; any TFDS dataset name also works."
         )
     return tfds.builder(name, data_dir=data_dir)
@@ -295,11 +295,13 @@ def _info(name: str, builder: tfds.core.DatasetBuilder) -> DatasetInfo:
     pixel_labels = PIXEL_LABELS.get(_base_name(name))
     label_key = "label" if pixel_labels is None else pixel_labels.key
     if "image" not in features or label_key not in features:
-        raise ValueError(f"Dataset '{name}' needs 'image' and '{label_key}' features; it has {', '.join(features)}.")
+        raise InvalidInputError(
+            f"Dataset '{name}' needs 'image' and '{label_key}' features; it has {', '.join(features)}."
+        )
     task = "classification" if pixel_labels is None else "segmentation"
     density = DENSITY.get(_base_name(name))
     if density is not None and density.key not in features:
-        raise ValueError(f"Dataset '{name}' needs a '{density.key}' feature for counting; prepare it again.")
+        raise InvalidInputError(f"Dataset '{name}' needs a '{density.key}' feature for counting; prepare it again.")
     image_shape = tuple(features["image"].shape)
     channels = image_shape[-1]
     mean, std = STATS.get(_base_name(name), ((DEFAULT_MEAN_STD,) * channels,) * 2)

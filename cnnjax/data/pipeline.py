@@ -24,6 +24,7 @@ import numpy as np
 
 from cnnjax.data import workers
 from cnnjax.data.preprocess import Preprocessing
+from cnnjax.errors import InvalidInputError
 
 _BATCHES_AHEAD_PER_THREAD = 2
 _BATCHES_AHEAD_PER_WORKER = 2
@@ -90,7 +91,9 @@ def eval_batches(
 
 def _local_batch_size(global_batch_size: int, process_count: int) -> int:
     if global_batch_size % process_count:
-        raise ValueError(f"global_batch_size {global_batch_size} is not divisible by the {process_count} processes.")
+        raise InvalidInputError(
+            f"global_batch_size {global_batch_size} is not divisible by the {process_count} processes."
+        )
     return global_batch_size // process_count
 
 

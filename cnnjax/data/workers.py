@@ -21,6 +21,8 @@ import signal
 import threadpoolctl
 from absl import flags
 
+from cnnjax.errors import InvalidInputError
+
 AUTO = -1  # config value: choose from the core count
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _PR_SET_PDEATHSIG = 1
@@ -35,7 +37,7 @@ def resolve(num_workers: int, num_threads: int) -> tuple[int, int]:
     """(worker processes, threads per process) for config values, where AUTO (-1) chooses (module docstring)."""
     for name, value in (("num_workers", num_workers), ("num_threads", num_threads)):
         if value < AUTO:
-            raise ValueError(f"config.dataset.{name} must be -1 (auto) or >= 0, got {value}")
+            raise InvalidInputError(f"config.dataset.{name} must be -1 (auto) or >= 0, got {value}")
     cores = available_cores()
     if num_workers == AUTO:
         num_workers = cores if cores > 1 else 0

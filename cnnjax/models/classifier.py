@@ -10,6 +10,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 from flax.typing import Dtype
 
+from cnnjax.errors import InvalidInputError
 from cnnjax.layers import batch_norm, conv_target
 from cnnjax.models.input_checks import check_image_batch
 
@@ -70,7 +71,7 @@ class ImageModel(nn.Module, kw_only=True):
 
     def fail(self, message: str):
         """Raises ``ValueError`` prefixed with the model's name."""
-        raise ValueError(f"{type(self).__name__}: {message}")
+        raise InvalidInputError(f"{type(self).__name__}: {message}")
 
 
 class Classifier(ImageModel):

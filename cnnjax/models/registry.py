@@ -14,6 +14,7 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cnnjax.errors import InvalidInputError
 from cnnjax.layers.conv_target import check_target
 
 MODEL_TASKS = ("classification", "segmentation")  # (N, classes) or (N, H, W, classes) logits
@@ -52,7 +53,7 @@ def model_task(name: str) -> str:
 
 def _check_registered(name: str) -> None:
     if name not in _FACTORIES:
-        raise ValueError(
+        raise InvalidInputError(
             f"unknown model {name!r}{_suggest(name, _FACTORIES)} (list_models() gives all {len(_FACTORIES)})"
         )
 
@@ -84,7 +85,7 @@ def create_model(
     accepted = set(inspect.signature(factory).parameters) - {"parent", "name"}
     for key in overrides:
         if key not in accepted:
-            raise ValueError(
+            raise InvalidInputError(
                 f"model {name!r} has no option {key!r}{_suggest(key, accepted)}; options: {sorted(accepted)}"
             )
     for key in _DTYPE_FIELDS:

@@ -7,6 +7,7 @@ import dataclasses
 import jax.numpy as jnp
 
 from cnnjax.data.preprocess import Preprocess
+from cnnjax.errors import InvalidInputError
 from cnnjax.parallel import AXIS
 from cnnjax.tasks.losses import accuracy, cross_entropy, googlenet_loss
 
@@ -40,7 +41,7 @@ class Classification:
         if not self.wants_features:
             return cross_entropy(logits, batch["label"], self.label_smoothing).mean()
         if not any(name.startswith("aux") for name in features):
-            raise ValueError(
+            raise InvalidInputError(
                 f"config.loss.aux_weight is {self.aux_weight} but the model has no auxiliary heads (its features: "
                 f"{', '.join(features)}); GoogLeNet builds them with --config.model.overrides.aux_logits=True"
             )

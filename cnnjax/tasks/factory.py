@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cnnjax.errors import InvalidInputError
 from cnnjax.models.registry import model_task
 from cnnjax.tasks.classification import Classification
 from cnnjax.tasks.counting import Counting
@@ -24,7 +25,7 @@ def make_task(config, dataset: Dataset) -> Task:
         solve (`check_task`), or loss settings that do not fit the dataset.
     """
     if config.task not in TASKS:
-        raise ValueError(f"config.task is {config.task!r}; choose one of {', '.join(TASKS)}")
+        raise InvalidInputError(f"config.task is {config.task!r}; choose one of {', '.join(TASKS)}")
     task = TASKS[config.task]
     check_task(config, task, dataset)
     return task.from_config(config, dataset.for_task(task.name))
@@ -34,14 +35,14 @@ def check_task(config, task: type[Task], dataset: Dataset) -> None:
     """`task` must be one that `dataset` serves, and the config's model one of the registry's `task.model_task`
     models (counting takes a segmentation model: a dense output, built with one channel, the density)."""
     if task.name not in dataset.info.tasks:
-        raise ValueError(
+        raise InvalidInputError(
             f"config.task is {task.name!r} but dataset {config.dataset.name!r} serves "
             f"{' and '.join(dataset.info.tasks)}; set --config.task={dataset.info.task}"
         )
     solves = model_task(config.model.name)
     if solves != task.model_task:
         needs = "" if task.model_task == task.name else f" ({task.name} needs a dense output)"
-        raise ValueError(
+        raise InvalidInputError(
             f"config.task is {task.name!r} but model {config.model.name!r} is a {solves} model{needs}; "
             f"pick one from cnnjax.models.list_models(task={task.model_task!r})"
         )

@@ -8,6 +8,7 @@ import functools
 import jax.numpy as jnp
 
 from cnnjax.data.segmentation_augment import IGNORE_INDEX, SegmentationPreprocess
+from cnnjax.errors import InvalidInputError
 from cnnjax.parallel import AXIS
 from cnnjax.reporting.panels import write_segmentation_panels
 from cnnjax.tasks.dense import DensePanels, preprocess_settings
@@ -46,7 +47,7 @@ class Segmentation:
         """Raises ValueError when `loss.class_weights` has not one weight per class of `dataset`."""
         num_classes, weights = dataset.info.num_classes, tuple(config.loss.class_weights) or None
         if weights is not None and len(weights) != num_classes:
-            raise ValueError(f"config.loss.class_weights has {len(weights)} entries for {num_classes} classes")
+            raise InvalidInputError(f"config.loss.class_weights has {len(weights)} entries for {num_classes} classes")
         return cls(
             num_classes=num_classes,
             ignore_index=config.loss.ignore_index,

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnnjax.compile_time import timed_compile
+from cnnjax.errors import InvalidInputError
 from cnnjax.parallel import REPLICATED, SHARDED, DataParallel
 from cnnjax.tasks.protocol import Task
 
@@ -62,10 +63,10 @@ class Evaluator:
             if should_stop():
                 return None
         if totals is None:
-            raise ValueError("the evaluation split is empty")
+            raise InvalidInputError("the evaluation split is empty")
         host_totals = _add_host(host_totals, self._dp.to_host(totals))
         if int(host_totals["count"]) == 0:
-            raise ValueError("the evaluation split is empty")
+            raise InvalidInputError("the evaluation split is empty")
         return self._task.summarize(host_totals)
 
 
