@@ -10,11 +10,7 @@ The small U-Net (width 16, depth 3, bilinear decoder) with one
 output channel, Adam 1e-3 (no weight decay) with cosine decay over 1,500 steps, batch 16, random rescale
 0.75–1.25 (mass-preserving) + crop 64 + horizontal flip; count MAE / RMSE on the validation split every 500
 steps with a PNG of target and predicted maps in `panels/`, the test split once at the end.
-
-Measured (2 idle CPU cores, 422 s of training): test count MAE 0.561, RMSE 0.695 (validation MAE 0.78 /
-0.63 / 0.56 at steps 500 / 1,000 / 1,500, still falling). Without the count term (pixel MSE alone) the same
-run ends at MAE 0.95. Both are still no better than always answering the mean count 2.5 (MAE 0.5): a
-baseline to improve (occluded shapes are missed; longer training helps).
+Results: README.md (Counting).
 """
 
 from cnnjax.config import base_config

@@ -3,14 +3,14 @@ and the classifiers' base."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from typing import ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
 from flax.typing import Dtype
 
-from cnnjax.layers import batch_norm, conv_target
+from cnnjax.layers import Conv, ModuleDef, batch_norm, conv_target
 from cnnjax.models.input_checks import check_image_batch
 
 Features = dict[str, jnp.ndarray]
@@ -61,16 +61,32 @@ class ImageModel(nn.Module, kw_only=True):
 
     @property
     def dtypes(self) -> dict:
-        """``dtype`` / ``param_dtype`` keyword arguments for layers."""
+        """``dtype`` / ``param_dtype`` as keyword arguments (for a sub-model's constructor)."""
         return {"dtype": self.dtype, "param_dtype": self.param_dtype}
 
-    def norm(self, train: bool) -> Callable[..., nn.Module]:
-        """The BatchNorm factory for this call (batch statistics when training)."""
-        return batch_norm(train, self.bn_axis_name, group_size=self.bn_group_size)
+    @property
+    def conv(self) -> ModuleDef:
+        """:class:`~cnnjax.layers.Conv` with this model's dtypes bound."""
+        return functools.partial(Conv, dtype=self.dtype, param_dtype=self.param_dtype)
+
+    @property
+    def dense(self) -> ModuleDef:
+        """``nn.Dense`` with this model's dtypes bound."""
+        return functools.partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype)
+
+    def norm(self, train: bool) -> ModuleDef:
+        """The BatchNorm factory for this call (batch statistics when training), dtypes bound."""
+        norm = batch_norm(train, self.bn_axis_name, group_size=self.bn_group_size)
+        return functools.partial(norm, dtype=self.dtype, param_dtype=self.param_dtype)
 
     def fail(self, message: str):
         """Raises ``ValueError`` prefixed with the model's name."""
         raise ValueError(f"{type(self).__name__}: {message}")
+
+    def check_choice(self, field: str, value, choices) -> None:
+        """Fails unless the option ``field``'s ``value`` is one of ``choices``."""
+        if value not in choices:
+            self.fail(f"{field} must be one of {choices}, got {value!r}")
 
 
 class Classifier(ImageModel):
@@ -85,4 +101,4 @@ class Classifier(ImageModel):
         """The final ``Dense(num_classes)`` named ``head``; the identity when ``num_classes == 0``."""
         if self.num_classes == 0:
             return x
-        return nn.Dense(self.num_classes, name="head", **self.dtypes, **kwargs)(x)
+        return self.dense(self.num_classes, name="head", **kwargs)(x)
