@@ -13,7 +13,7 @@ steps with a PNG of target and predicted maps in `panels/`, the test split once 
 Results: README.md (Counting).
 """
 
-from cnnjax.config import base_config
+from cnnjax.config import base_config, recipes
 
 
 def get_config(arg=None):
@@ -22,23 +22,10 @@ def get_config(arg=None):
     c = base_config()
     c.name = "shapes_counting_unet"
     c.task = "counting"
-    c.dataset.name = "shapes_segmentation"
-    c.dataset.image_size = 64
-    c.dataset.hflip = True
-    c.dataset.scale_range = (0.75, 1.25)
+    recipes.shapes(c)
     c.model.name = "unet_small"
     c.model.overrides.decoder = "upsample"
-    c.train.batch_size = 16
-    c.train.eval_batch_size = 96
-    c.train.num_steps = 1500
-    c.train.log_every_steps = 50
-    c.train.eval_every_steps = 500
-    c.train.checkpoint_every_steps = 500
-    c.train.eval_panels = 6
-    c.optimizer.name = "adamw"
-    c.optimizer.learning_rate = 1e-3
-    c.optimizer.weight_decay = 0.0  # plain Adam
+    c.optimizer.update(name="adamw", learning_rate=1e-3, weight_decay=0.0)  # weight decay 0: plain Adam
     c.loss.count_weight = 0.1
-    c.schedule.name = "cosine"
-    c.schedule.warmup_steps = 100
+    c.schedule.update(name="cosine", warmup_steps=100)
     return c
