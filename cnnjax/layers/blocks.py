@@ -64,8 +64,8 @@ class ConvNormAct(ConvWindow):
     """
 
     groups: int = 1
-    activation: Callable | None = nn.relu
     norm: ModuleDef | None = None
+    activation: Callable | None = nn.relu
     conv: ModuleDef = Conv
 
     @nn.compact
