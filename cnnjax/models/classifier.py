@@ -64,20 +64,24 @@ class ImageModel(nn.Module, kw_only=True):
         """``dtype`` / ``param_dtype`` as keyword arguments (for a sub-model's constructor)."""
         return {"dtype": self.dtype, "param_dtype": self.param_dtype}
 
+    def with_dtypes(self, module: ModuleDef, **options) -> ModuleDef:
+        """``module`` (a class or factory with ``dtype`` / ``param_dtype`` fields) with this model's
+        dtypes and ``options`` bound: the factory a model builds once and passes down to its blocks."""
+        return functools.partial(module, dtype=self.dtype, param_dtype=self.param_dtype, **options)
+
     @property
     def conv(self) -> ModuleDef:
         """:class:`~cnnjax.layers.Conv` with this model's dtypes bound."""
-        return functools.partial(Conv, dtype=self.dtype, param_dtype=self.param_dtype)
+        return self.with_dtypes(Conv)
 
     @property
     def dense(self) -> ModuleDef:
         """``nn.Dense`` with this model's dtypes bound."""
-        return functools.partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype)
+        return self.with_dtypes(nn.Dense)
 
     def norm(self, train: bool) -> ModuleDef:
         """The BatchNorm factory for this call (batch statistics when training), dtypes bound."""
-        norm = batch_norm(train, self.bn_axis_name, group_size=self.bn_group_size)
-        return functools.partial(norm, dtype=self.dtype, param_dtype=self.param_dtype)
+        return self.with_dtypes(batch_norm(train, self.bn_axis_name, group_size=self.bn_group_size))
 
     def fail(self, message: str):
         """Raises ``ValueError`` prefixed with the model's name."""

@@ -101,7 +101,7 @@ class EfficientNet(Classifier):
     def forward(self, x, train):
         norm = functools.partial(self.norm(train), epsilon=self.bn_epsilon, momentum=self.bn_momentum)
         layer = functools.partial(ConvNormAct, conv=self.conv, norm=norm, activation=nn.silu)
-        se = functools.partial(SqueezeExcitation, activation=nn.silu, dtype=self.dtype, param_dtype=self.param_dtype)
+        se = self.with_dtypes(SqueezeExcitation, activation=nn.silu)
         width = lambda c: make_divisible(c * self.width_mult)  # noqa: E731
         repeats = [math.ceil(n * self.depth_mult) for *_, n in self.setting]
         x = layer(width(self.setting[0][3]), 3, strides=2, padding=1, name="stem_conv")(x)

@@ -78,6 +78,7 @@ class FCN(BackboneSegmenter):
             self.fail(f"{self.skips} needs {SKIPS[self.skips] + 1} stages, got {tuple(self.stages)}")
         features = self.backbone_features(x, train, stages)
         score = functools.partial(self.conv, self.num_classes, 1, kernel_init=nn.initializers.zeros)
+        upsample = self.with_dtypes(ConvTranspose, kernel_init=bilinear_kernel_init)
         y = features[stages[0]]
         if self.head_channels:
             norm = self.norm(train)
@@ -92,16 +93,7 @@ class FCN(BackboneSegmenter):
                     f"{name} ({skip.shape[1:3]}) is not at twice the resolution of the coarser scores "
                     f"({y.shape[1:3]}); skip fusion needs an undilated backbone"
                 )
-            up = ConvTranspose(
-                self.num_classes,
-                4,
-                strides=2,
-                padding=1,
-                use_bias=False,
-                kernel_init=bilinear_kernel_init,
-                name=f"upsample_{name}",
-                **self.dtypes,
-            )
+            up = upsample(self.num_classes, 4, strides=2, padding=1, use_bias=False, name=f"upsample_{name}")
             y = _fit(up(y), skip.shape[1:3]) + score(name=f"score_{name}")(skip)
         features["scores"] = y
         return resize_bilinear(y, x.shape[1:3]), features

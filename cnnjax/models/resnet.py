@@ -234,7 +234,7 @@ class ResNet(Classifier):
             groups=self.groups,
             width_per_group=self.width_per_group,
             se_reduction=self.se_reduction,
-            squeeze_excitation=functools.partial(SqueezeExcitation, dtype=self.dtype, param_dtype=self.param_dtype),
+            squeeze_excitation=self.with_dtypes(SqueezeExcitation),
         )
         widths = [self.width * 2**i for i in range(4)]
         x, stages = residual_stages(

@@ -69,7 +69,7 @@ class UNet(Segmenter):
         for level in range(self.depth, 0, -1):
             channels = self.width * 2 ** (level - 1)
             if self.decoder == "transposed":
-                y = ConvTranspose(channels, 2, strides=2, name=f"decoder{level}_up", **self.dtypes)(y)
+                y = self.with_dtypes(ConvTranspose)(channels, 2, strides=2, name=f"decoder{level}_up")(y)
             else:
                 y = resize_bilinear(y, (2 * y.shape[1], 2 * y.shape[2]))
                 y = self.conv(channels, 1, name=f"decoder{level}_up")(y)
