@@ -9,7 +9,7 @@ accept its name or value (an unknown option raises "No such compile option"):
   (:data:`YNN_FUSION_TYPES`; the option replaces the default set, which adds
   ``LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION``).  YNNPACK's convolutions are slower than XLA:CPU's
   Eigen convolutions at conv-net shapes.
-- ``xla_cpu_use_fusion_emitters=False``: XLA:CPU's older loop emitters run the element-wise fusions
+- ``xla_cpu_use_fusion_emitters=False``: XLA:CPU's loop emitters run the element-wise fusions
   of a conv net's train step (BatchNorm, ReLU6, transposes feeding weight gradients) faster than its
   fusion emitters; their reductions are slower, which :mod:`cnnjax.layers.depthwise_conv` allows for.
 

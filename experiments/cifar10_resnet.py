@@ -13,7 +13,7 @@ TFDS's cifar10 has no validation split: periodic evaluation uses the test split,
 curves do. Needs cifar10 prepared as array_record (`cnnjax data prepare cifar10`).
 """
 
-from cnnjax.config import base_config
+from cnnjax.config import base_config, recipes
 
 DEPTHS = (20, 32, 44, 56, 110)
 
@@ -25,29 +25,7 @@ def get_config(arg=None):
         raise ValueError(f"unknown arg {arg!r}: use resnet or plain followed by one of {DEPTHS}")
     c = base_config()
     c.name = f"cifar10_{arg}"
-    c.dataset.name = "cifar10"
-    c.dataset.image_size = 32
-    c.dataset.normalization = "per_pixel_mean"
-    c.dataset.pad_crop = 4
-    c.dataset.hflip = True
-    c.dataset.eval_split = "test"
+    recipes.cifar10(c, normalization="per_pixel_mean")
     c.model.name = f"cifar_{kind}{depth}"
-    c.train.batch_size = 128
-    c.train.eval_batch_size = 512
-    c.train.num_steps = 64_000
-    c.train.log_every_steps = 100
-    c.train.eval_every_steps = 2_000
-    c.train.checkpoint_every_steps = 2_000
-    c.optimizer.name = "sgd"
-    c.optimizer.learning_rate = 0.1
-    c.optimizer.momentum = 0.9
-    c.optimizer.weight_decay = 1e-4
-    c.optimizer.decay_biases_and_norms = True  # the paper decays every weight
-    c.schedule.name = "piecewise"
-    c.schedule.boundaries = (32_000, 48_000)
-    c.schedule.decay_factor = 0.1
-    if depth == 110:
-        c.schedule.warmup_mode = "constant"
-        c.schedule.warmup_steps = 400
-        c.schedule.warmup_factor = 0.1  # 0.01 = 0.1 × the rate of 0.1
+    recipes.cifar_step_decay(c, warmup=depth == 110)
     return c

@@ -12,7 +12,7 @@ TFDS's cifar10 has no validation split: periodic evaluation uses the test split.
 prepared as array_record (`cnnjax data prepare cifar10`).
 """
 
-from cnnjax.config import base_config
+from cnnjax.config import base_config, recipes
 from cnnjax.config.schema import epochs_to_steps
 
 ARGS = ("wrn28_10", "wrn28_10_dropout")
@@ -24,32 +24,15 @@ def steps(epochs: float) -> int:
 
 
 def get_config(arg=None):
-    arg = arg or "wrn28_10"
-    if arg not in ARGS:
-        raise ValueError(f"unknown arg {arg!r}: use one of {', '.join(ARGS)}")
+    arg = recipes.choose(arg, ARGS, "wrn28_10")
     c = base_config()
     c.name = f"cifar10_{arg}"
-    c.dataset.name = "cifar10"
-    c.dataset.image_size = 32
-    c.dataset.pad_crop = 4
-    c.dataset.pad_mode = "reflect"
-    c.dataset.hflip = True
-    c.dataset.eval_split = "test"
+    recipes.cifar10(c, pad_mode="reflect")
     c.model.name = "wrn28_10"
     c.model.overrides.dropout_rate = 0.3 if arg.endswith("_dropout") else 0.0
-    c.train.batch_size = BATCH_SIZE
-    c.train.eval_batch_size = 512
-    c.train.num_steps = steps(200)
-    c.train.log_every_steps = 100
-    c.train.eval_every_steps = steps(5)
-    c.train.checkpoint_every_steps = steps(5)
-    c.optimizer.name = "sgd"
-    c.optimizer.learning_rate = 0.1
-    c.optimizer.momentum = 0.9
-    c.optimizer.nesterov = True
-    c.optimizer.weight_decay = 5e-4
+    c.train.update(batch_size=BATCH_SIZE, eval_batch_size=512, num_steps=steps(200), log_every_steps=100)
+    c.train.update(eval_every_steps=steps(5), checkpoint_every_steps=steps(5))
+    c.optimizer.update(name="sgd", learning_rate=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     c.optimizer.decay_biases_and_norms = True
-    c.schedule.name = "piecewise"
-    c.schedule.boundaries = tuple(steps(e) for e in (60, 120, 160))
-    c.schedule.decay_factor = 0.2
+    c.schedule.update(name="piecewise", boundaries=tuple(steps(e) for e in (60, 120, 160)), decay_factor=0.2)
     return c

@@ -10,21 +10,10 @@ def get_config():
     c = base_config()
     c.name = "digits_lenet5"
     c.seed = 0
-    c.dataset.name = "digits"
-    c.dataset.image_size = 32
-    c.dataset.pad_crop = 2
+    c.dataset.update(name="digits", image_size=32, pad_crop=2)
     c.model.name = "lenet5"
-    c.train.batch_size = 64
-    c.train.eval_batch_size = 128
-    c.train.num_steps = 1500
-    c.train.log_every_steps = 50
-    c.train.eval_every_steps = 250
-    c.train.checkpoint_every_steps = 500
-    c.optimizer.name = "sgd"
-    c.optimizer.learning_rate = 0.05
-    c.optimizer.momentum = 0.9
-    c.optimizer.nesterov = True
-    c.optimizer.weight_decay = 5e-4
-    c.schedule.name = "cosine"
-    c.schedule.warmup_steps = 50
+    c.train.update(batch_size=64, eval_batch_size=128, num_steps=1500, log_every_steps=50)
+    c.train.update(eval_every_steps=250, checkpoint_every_steps=500)
+    c.optimizer.update(name="sgd", learning_rate=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    c.schedule.update(name="cosine", warmup_steps=50)
     return c

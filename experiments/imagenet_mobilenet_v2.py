@@ -19,7 +19,7 @@ depthwise kernels get weight decay here, and slim's colour distortion is not app
 Evaluated on the validation split. Needs imagenet2012 prepared as array_record.
 """
 
-from cnnjax.config import base_config
+from cnnjax.config import base_config, recipes
 from cnnjax.config.schema import epochs_to_steps
 
 TRAIN_EXAMPLES, EPOCHS = 1_281_167, 300
@@ -38,32 +38,13 @@ def get_config(arg=None):
     steps_per_epoch = TRAIN_EXAMPLES // batch  # slim's decay_steps
     c = base_config()
     c.name = f"imagenet_mobilenet_v2_{width}" + "".join(f"_{o}" for o in options)
-    c.dataset.name = "imagenet2012"
-    c.dataset.image_size = 224
-    c.dataset.train_crop = "random_resized"
-    c.dataset.hflip = True
-    c.dataset.eval_resize = 256
-    c.dataset.eval_split = "validation"
-    c.dataset.test_split = "validation"
+    recipes.imagenet(c, bn_group_size=PAPER_BATCH)
     c.model.name = "mobilenet_v2"
     c.model.overrides.width_multiplier = float(width)
-    c.model.dtype = "auto"
-    c.parallel.bn_group_size = PAPER_BATCH
-    c.train.batch_size = batch
-    c.train.eval_batch_size = 256
-    c.train.num_steps = epochs_to_steps(EPOCHS, TRAIN_EXAMPLES, batch)
-    c.train.log_every_steps = 100
-    c.train.eval_every_steps = 10 * steps_per_epoch
-    c.train.checkpoint_every_steps = steps_per_epoch
-    c.optimizer.name = "rmsprop"
-    c.optimizer.learning_rate = PAPER_LR * (batch / PAPER_BATCH)
-    c.optimizer.decay = 0.9
-    c.optimizer.momentum = 0.9
-    c.optimizer.eps = 1.0
-    c.optimizer.initial_scale = 1.0
-    c.optimizer.weight_decay = 4e-5
+    c.train.update(batch_size=batch, eval_batch_size=256, num_steps=epochs_to_steps(EPOCHS, TRAIN_EXAMPLES, batch))
+    c.train.update(log_every_steps=100, eval_every_steps=10 * steps_per_epoch, checkpoint_every_steps=steps_per_epoch)
+    c.optimizer.update(name="rmsprop", learning_rate=PAPER_LR * (batch / PAPER_BATCH), decay=0.9, momentum=0.9)
+    c.optimizer.update(eps=1.0, initial_scale=1.0, weight_decay=4e-5)
     c.optimizer.decay_biases_and_norms = False  # slim regularises conv and dense weights only
-    c.schedule.name = "exponential"
-    c.schedule.decay_factor = 0.98
-    c.schedule.decay_every_steps = steps_per_epoch
+    c.schedule.update(name="exponential", decay_factor=0.98, decay_every_steps=steps_per_epoch)
     return c

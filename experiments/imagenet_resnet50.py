@@ -19,7 +19,7 @@ and Goyal et al.'s per-worker batch of 32, on any device count; bfloat16 compute
 Needs imagenet2012 prepared as array_record (`cnnjax data prepare imagenet2012`, manual download).
 """
 
-from cnnjax.config import base_config
+from cnnjax.config import base_config, recipes
 from cnnjax.config.schema import epochs_to_steps
 
 TRAIN_EXAMPLES = 1_281_167
@@ -44,34 +44,15 @@ def get_config(arg=None):
 
     c = base_config()
     c.name = "imagenet_resnet50" + "".join(f"_{t}" for t in tokens)
-    c.dataset.name = "imagenet2012"
-    c.dataset.image_size = 224
-    c.dataset.train_crop = "random_resized"
-    c.dataset.hflip = True
-    c.dataset.eval_resize = 256
-    c.dataset.eval_split = "validation"
-    c.dataset.test_split = "validation"
+    recipes.imagenet(c, bn_group_size=BN_GROUP)
     c.model.name = "resnet50"
-    c.model.dtype = "auto"
-    c.parallel.bn_group_size = BN_GROUP
-    c.train.batch_size = batch
-    c.train.eval_batch_size = 256
-    c.train.num_steps = steps(90)
-    c.train.log_every_steps = 100
-    c.train.eval_every_steps = steps(5)
-    c.train.checkpoint_every_steps = steps(1)
-    c.optimizer.name = "sgd"
-    c.optimizer.learning_rate = BASE_LR * batch / BASE_BATCH
-    c.optimizer.momentum = 0.9
-    c.optimizer.weight_decay = 1e-4
+    c.train.update(batch_size=batch, eval_batch_size=256, num_steps=steps(90), log_every_steps=100)
+    c.train.update(eval_every_steps=steps(5), checkpoint_every_steps=steps(1))
+    c.optimizer.update(name="sgd", learning_rate=BASE_LR * batch / BASE_BATCH, momentum=0.9, weight_decay=1e-4)
     c.optimizer.decay_biases_and_norms = True
-    c.schedule.name = "piecewise"
-    c.schedule.boundaries = tuple(steps(e) for e in (30, 60, 80))
-    c.schedule.decay_factor = 0.1
+    c.schedule.update(name="piecewise", boundaries=tuple(steps(e) for e in (30, 60, 80)), decay_factor=0.1)
     if "warmup" in tokens:
-        c.schedule.warmup_mode = "linear"
-        c.schedule.warmup_steps = steps(5)
-        c.schedule.warmup_factor = BASE_BATCH / batch
+        c.schedule.update(warmup_mode="linear", warmup_steps=steps(5), warmup_factor=BASE_BATCH / batch)
     if "label_smoothing" in tokens:
         c.loss.label_smoothing = 0.1
     return c

@@ -10,7 +10,7 @@ padded to 128 and flipped for training; padded for evaluation, the padding ignor
 pet-segmentation tutorials do.  AdamW 1e-3, cosine, batch 32, 40 epochs.
 """
 
-from cnnjax.config import base_config
+from cnnjax.config import recipes
 from cnnjax.config.schema import epochs_to_steps
 
 MODELS = {
@@ -22,29 +22,11 @@ TRAIN_EXAMPLES = 3680
 
 
 def get_config(arg=None):
-    arg = arg or "unet"
-    if arg not in MODELS:
-        raise ValueError(f"unknown arg {arg!r}: use one of {', '.join(MODELS)}")
-    model, overrides = MODELS[arg]
-    c = base_config()
-    c.name = f"pets_{arg}"
-    c.task = "segmentation"
-    c.dataset.name = "oxford_iiit_pet"
-    c.dataset.image_size = 128
-    c.dataset.hflip = True
-    c.dataset.scale_range = (0.5, 2.0)
-    c.dataset.eval_split = "test"
-    c.model.name = model
-    c.model.overrides.update(overrides)
-    c.train.batch_size = 32
-    c.train.eval_batch_size = 64
-    c.train.num_steps = epochs_to_steps(40, TRAIN_EXAMPLES, c.train.batch_size)
-    c.train.log_every_steps = 50
-    c.train.eval_every_steps = 1000
-    c.train.checkpoint_every_steps = 1000
-    c.optimizer.name = "adamw"
-    c.optimizer.learning_rate = 1e-3
-    c.optimizer.weight_decay = 1e-4
-    c.schedule.name = "cosine"
-    c.schedule.warmup_steps = 200
+    c = recipes.segmentation(arg, MODELS, "pets")
+    c.dataset.update(name="oxford_iiit_pet", image_size=128, hflip=True, scale_range=(0.5, 2.0), eval_split="test")
+    c.train.update(batch_size=32, eval_batch_size=64, log_every_steps=50)
+    c.train.update(num_steps=epochs_to_steps(40, TRAIN_EXAMPLES, c.train.batch_size))
+    c.train.update(eval_every_steps=1000, checkpoint_every_steps=1000)
+    c.optimizer.update(name="adamw", learning_rate=1e-3, weight_decay=1e-4)
+    c.schedule.update(name="cosine", warmup_steps=200)
     return c

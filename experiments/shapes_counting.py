@@ -10,14 +10,10 @@ The small U-Net (width 16, depth 3, bilinear decoder) with one
 output channel, Adam 1e-3 (no weight decay) with cosine decay over 1,500 steps, batch 16, random rescale
 0.75–1.25 (mass-preserving) + crop 64 + horizontal flip; count MAE / RMSE on the validation split every 500
 steps with a PNG of target and predicted maps in `panels/`, the test split once at the end.
-
-Measured (2 idle CPU cores, 422 s of training): test count MAE 0.561, RMSE 0.695 (validation MAE 0.78 /
-0.63 / 0.56 at steps 500 / 1,000 / 1,500, still falling). Without the count term (pixel MSE alone) the same
-run ends at MAE 0.95. Both are still no better than always answering the mean count 2.5 (MAE 0.5): a
-baseline to improve (occluded shapes are missed; longer training helps).
+Results: README.md (Counting).
 """
 
-from cnnjax.config import base_config
+from cnnjax.config import base_config, recipes
 
 
 def get_config(arg=None):
@@ -26,23 +22,10 @@ def get_config(arg=None):
     c = base_config()
     c.name = "shapes_counting_unet"
     c.task = "counting"
-    c.dataset.name = "shapes_segmentation"
-    c.dataset.image_size = 64
-    c.dataset.hflip = True
-    c.dataset.scale_range = (0.75, 1.25)
+    recipes.shapes(c)
     c.model.name = "unet_small"
     c.model.overrides.decoder = "upsample"
-    c.train.batch_size = 16
-    c.train.eval_batch_size = 96
-    c.train.num_steps = 1500
-    c.train.log_every_steps = 50
-    c.train.eval_every_steps = 500
-    c.train.checkpoint_every_steps = 500
-    c.train.eval_panels = 6
-    c.optimizer.name = "adamw"
-    c.optimizer.learning_rate = 1e-3
-    c.optimizer.weight_decay = 0.0  # plain Adam
+    c.optimizer.update(name="adamw", learning_rate=1e-3, weight_decay=0.0)  # weight decay 0: plain Adam
     c.loss.count_weight = 0.1
-    c.schedule.name = "cosine"
-    c.schedule.warmup_steps = 100
+    c.schedule.update(name="cosine", warmup_steps=100)
     return c

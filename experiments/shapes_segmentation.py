@@ -12,7 +12,7 @@ on the validation split (mIoU from the confusion matrix of the whole split) with
 `panels/`; the test split once at the end.
 """
 
-from cnnjax.config import base_config
+from cnnjax.config import recipes
 
 MODELS = {
     "unet": ("unet_small", {"decoder": "upsample"}),
@@ -23,29 +23,8 @@ MODELS = {
 
 
 def get_config(arg=None):
-    arg = arg or "unet"
-    if arg not in MODELS:
-        raise ValueError(f"unknown arg {arg!r}: use one of {', '.join(MODELS)}")
-    model, overrides = MODELS[arg]
-    c = base_config()
-    c.name = f"shapes_{arg}"
-    c.task = "segmentation"
-    c.dataset.name = "shapes_segmentation"
-    c.dataset.image_size = 64
-    c.dataset.hflip = True
-    c.dataset.scale_range = (0.75, 1.25)
-    c.model.name = model
-    c.model.overrides.update(overrides)
-    c.train.batch_size = 16
-    c.train.eval_batch_size = 96
-    c.train.num_steps = 1500
-    c.train.log_every_steps = 50
-    c.train.eval_every_steps = 500
-    c.train.checkpoint_every_steps = 500
-    c.train.eval_panels = 6
-    c.optimizer.name = "adamw"
-    c.optimizer.learning_rate = 2e-3
-    c.optimizer.weight_decay = 1e-4
-    c.schedule.name = "cosine"
-    c.schedule.warmup_steps = 50
+    c = recipes.segmentation(arg, MODELS, "shapes")
+    recipes.shapes(c)
+    c.optimizer.update(name="adamw", learning_rate=2e-3, weight_decay=1e-4)
+    c.schedule.update(name="cosine", warmup_steps=50)
     return c

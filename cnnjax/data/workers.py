@@ -9,9 +9,9 @@ against a parent that died before the call). Every data worker or thread runs BL
 processes, OpenMP) on one thread, so N workers x M threads never oversubscribe the cores.
 
 -1 in the config chooses from the cores this process may run on: one worker process per core with one
-thread each when there are several (processes keep the pipeline's per-example Python off the trainer's GIL:
-the default experiment trains 1.8x faster than with threads on 2 cores; Pillow's JPEG work releases the GIL,
-so there threads come close), else no worker process and one thread. Measurements are in benchmarks/README.md.
+thread each when there are several (processes keep the pipeline's per-example Python off the trainer's GIL;
+Pillow's JPEG work releases the GIL, so there threads come close), else no worker process and one thread.
+Measurements are in benchmarks/README.md.
 """
 
 import ctypes

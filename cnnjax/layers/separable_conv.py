@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax.numpy as jnp
 from flax.typing import Dtype, Initializer
 
+from cnnjax.layers.blocks import ConvWindow, ModuleDef
 from cnnjax.layers.conv import Conv, he_fan_out_normal
-from cnnjax.layers.conv_arithmetic import Padding
 
 
-class SeparableConv(nn.Module):
+class SeparableConv(ConvWindow):
     """Depthwise ``kernel_size`` conv (``depth_multiplier`` filters per input channel, with
     ``strides`` / ``padding`` / ``dilation``) -> [``norm``] -> [``inner_activation``] -> pointwise
     1x1 conv to ``features`` -> [``norm``] -> [``activation``].
@@ -26,13 +27,8 @@ class SeparableConv(nn.Module):
     ``pointwise_norm``; ``norm`` is a factory called with ``dtype``, ``param_dtype``, ``name``.
     """
 
-    features: int
-    kernel_size: int | Sequence[int] = 3
-    strides: int | Sequence[int] = 1
-    padding: Padding = "same"
-    dilation: int | Sequence[int] = 1
     depth_multiplier: int = 1
-    norm: Callable[..., nn.Module] | None = None
+    norm: ModuleDef | None = None
     activation: Callable | None = None
     inner_norm: bool = False
     inner_activation: Callable | None = None
@@ -42,25 +38,22 @@ class SeparableConv(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        dt = dict(kernel_init=self.kernel_init, dtype=self.dtype, param_dtype=self.param_dtype)
+        conv = functools.partial(Conv, kernel_init=self.kernel_init, dtype=self.dtype, param_dtype=self.param_dtype)
         channels = x.shape[-1]
         inner_norm = self.norm if self.inner_norm else None
-        x = Conv(
+        depthwise_bias = inner_norm is None and self.inner_activation is not None
+        x = conv(
             channels * self.depth_multiplier,
             self.kernel_size,
-            strides=self.strides,
-            padding=self.padding,
-            dilation=self.dilation,
-            groups=channels,
-            use_bias=inner_norm is None and self.inner_activation is not None,
+            use_bias=depthwise_bias,
             name="depthwise",
-            **dt,
+            **self.window(groups=channels),
         )(x)
         x = self._norm_act(x, inner_norm, self.inner_activation, "depthwise_norm")
-        x = Conv(self.features, 1, padding=0, use_bias=self.norm is None, name="pointwise", **dt)(x)
+        x = conv(self.features, 1, padding=0, use_bias=self.norm is None, name="pointwise")(x)
         return self._norm_act(x, self.norm, self.activation, "pointwise_norm")
 
-    def _norm_act(self, x, norm, activation, name):
+    def _norm_act(self, x, norm: ModuleDef | None, activation: Callable | None, name: str):
         if norm is not None:
             x = norm(dtype=self.dtype, param_dtype=self.param_dtype, name=name)(x)
         return x if activation is None else activation(x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import flax.linen as nn
@@ -28,8 +29,8 @@ class SqueezeExcitation(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        dt = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        dense = functools.partial(nn.Dense, dtype=self.dtype, param_dtype=self.param_dtype)
         s = global_avg_pool(x, keepdims=True)
-        s = self.activation(nn.Dense(self.squeeze_features, name="fc1", **dt)(s))
-        s = self.gate(nn.Dense(x.shape[-1], name="fc2", **dt)(s))
+        s = self.activation(dense(self.squeeze_features, name="fc1")(s))
+        s = self.gate(dense(x.shape[-1], name="fc2")(s))
         return x * s.astype(x.dtype)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -80,13 +81,5 @@ class UpsampleConv(nn.Module):
             x = upsample_nearest(x, (sh, sw))
         else:
             x = resize_bilinear(x, (x.shape[1] * sh, x.shape[2] * sw))
-        conv = Conv(
-            self.features,
-            self.kernel_size,
-            padding=self.padding,
-            use_bias=self.use_bias,
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-            name="conv",
-        )
-        return conv(x)
+        conv = functools.partial(Conv, dtype=self.dtype, param_dtype=self.param_dtype)
+        return conv(self.features, self.kernel_size, padding=self.padding, use_bias=self.use_bias, name="conv")(x)

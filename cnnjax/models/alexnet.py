@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import Conv, max_pool
+from cnnjax.layers import adaptive_avg_pool, max_pool
 from cnnjax.layers.local_response_norm import local_response_norm
 from cnnjax.models.classifier import Classifier
 from cnnjax.models.registry import register_model
-from cnnjax.models.vgg import adaptive_avg_pool
 
 # (kernel, stride, padding, max-pool after) of the five convs, as torchvision.
 _CONVS = ((11, 4, 2, True), (5, 1, 2, True), (3, 1, 1, False), (3, 1, 1, False), (3, 1, 1, True))
@@ -45,11 +45,10 @@ class AlexNet(Classifier):
     min_input_size: ClassVar[int] = 63
 
     def forward(self, x, train):
-        dt = self.dtypes
         features = {}
         names = iter(("stem", "stage2", "stage3"))
         for i, (width, (kernel, stride, pad, pool)) in enumerate(zip(self.widths, _CONVS, strict=True), start=1):
-            x = nn.relu(Conv(width, kernel, strides=stride, padding=pad, name=f"conv{i}", **dt)(x))
+            x = nn.relu(self.conv(width, kernel, strides=stride, padding=pad, name=f"conv{i}")(x))
             if pool:
                 x = max_pool(x, 3, strides=2)
                 features[next(names)] = x
@@ -57,7 +56,7 @@ class AlexNet(Classifier):
         x = x.reshape(x.shape[0], -1)  # NHWC flatten (torchvision flattens NCHW: permute to port)
         for i in (1, 2):
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-            x = nn.relu(nn.Dense(self.hidden_features, name=f"fc{i}", **dt)(x))
+            x = nn.relu(self.dense(self.hidden_features, name=f"fc{i}")(x))
         features["pre_logits"] = x
         return self.head(x), features
 
@@ -104,15 +103,14 @@ class AlexNetPaper(Classifier):
     min_input_size: ClassVar[int] = 67
 
     def forward(self, x, train):
-        dt = dict(kernel_init=_paper_init, **self.dtypes)
+        conv = functools.partial(self.conv, kernel_init=_paper_init)
+        dense = functools.partial(self.dense, kernel_init=_paper_init)
         features = {}
         names = iter(("stem", "stage2", "stage3"))
-        for i, (width, conv) in enumerate(zip(self.widths, _PAPER_CONVS, strict=True), start=1):
-            kernel, stride, pad, groups, bias, lrn, pool = conv
+        for i, (width, layer) in enumerate(zip(self.widths, _PAPER_CONVS, strict=True), start=1):
+            kernel, stride, pad, groups, bias, lrn, pool = layer
             bias_init = nn.initializers.constant(bias)
-            x = Conv(
-                width, kernel, strides=stride, padding=pad, groups=groups, bias_init=bias_init, name=f"conv{i}", **dt
-            )(x)
+            x = conv(width, kernel, strides=stride, padding=pad, groups=groups, bias_init=bias_init, name=f"conv{i}")(x)
             x = nn.relu(x)
             if lrn:
                 towers = jnp.split(x, 2, axis=-1)
@@ -122,7 +120,7 @@ class AlexNetPaper(Classifier):
                 features[next(names)] = x
         x = x.reshape(x.shape[0], -1)  # NHWC flatten
         for i in (6, 7):
-            x = nn.relu(nn.Dense(self.hidden_features, bias_init=nn.initializers.ones, name=f"fc{i}", **dt)(x))
+            x = nn.relu(dense(self.hidden_features, bias_init=nn.initializers.ones, name=f"fc{i}")(x))
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         features["pre_logits"] = x
         return self.head(x, kernel_init=_paper_init), features

@@ -13,13 +13,12 @@ shape changes, identity otherwise.  Parameters, 10 classes, option A: ResNet-20 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
-from flax.typing import Dtype
 
-from cnnjax.layers import ConvNormAct, global_avg_pool
+from cnnjax.layers import ConvNormAct, ModuleDef, global_avg_pool
 from cnnjax.models.classifier import Classifier
 from cnnjax.models.registry import register_model
 
@@ -37,22 +36,19 @@ def zero_pad_shortcut(x, features: int, strides: int):
 
 
 class BasicBlock(nn.Module):
-    """Two 3x3 conv-BN layers; ReLU after the residual sum.  ``shortcut=None``: plain block."""
+    """Two 3x3 conv-BN layers; ReLU after the residual sum.  ``shortcut=None``: plain block.
+    ``layer`` is the conv-BN-ReLU factory (:class:`~cnnjax.layers.ConvNormAct` with conv and norm bound)."""
 
     features: int
     strides: int
-    norm: Callable[..., nn.Module]
+    layer: ModuleDef
     shortcut: str | None = "A"
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
-        layer = functools.partial(
-            ConvNormAct, self.features, 3, padding=1, norm=self.norm, dtype=self.dtype, param_dtype=self.param_dtype
-        )
-        y = layer(strides=self.strides, name="conv1")(x)
-        y = layer(activation=None, name="conv2")(y)
+        layer = functools.partial(self.layer, self.features)
+        y = layer(3, strides=self.strides, padding=1, name="conv1")(x)
+        y = layer(3, padding=1, activation=None, name="conv2")(y)
         if self.shortcut is None:
             return nn.relu(y)
         if self.strides == 1 and x.shape[-1] == self.features:
@@ -60,17 +56,7 @@ class BasicBlock(nn.Module):
         elif self.shortcut == "A":
             residual = zero_pad_shortcut(x, self.features, self.strides)
         else:
-            residual = ConvNormAct(
-                self.features,
-                1,
-                strides=self.strides,
-                padding=0,
-                norm=self.norm,
-                activation=None,
-                dtype=self.dtype,
-                param_dtype=self.param_dtype,
-                name="projection",
-            )(x)
+            residual = layer(1, strides=self.strides, padding=0, activation=None, name="projection")(x)
         return nn.relu(y + residual)
 
 
@@ -88,22 +74,16 @@ class CifarResNet(Classifier):
     plain: bool = False
 
     def forward(self, x, train):
-        if self.shortcut not in SHORTCUTS:
-            self.fail(f"shortcut must be one of {SHORTCUTS}, got {self.shortcut!r}")
-        norm = self.norm(train)
-        x = ConvNormAct(self.width, 3, padding=1, norm=norm, name="stem_conv", **self.dtypes)(x)
+        self.check_choice("shortcut", self.shortcut, SHORTCUTS)
+        layer = functools.partial(ConvNormAct, conv=self.conv, norm=self.norm(train))
+        x = layer(self.width, 3, padding=1, name="stem_conv")(x)
         features = {"stem": x}
+        shortcut = None if self.plain else self.shortcut
         for stage, num_blocks in enumerate(self.stage_sizes):
             for block in range(num_blocks):
-                x = BasicBlock(
-                    self.width * 2**stage,
-                    2 if stage > 0 and block == 0 else 1,
-                    norm,
-                    shortcut=None if self.plain else self.shortcut,
-                    dtype=self.dtype,
-                    param_dtype=self.param_dtype,
-                    name=f"stage{stage + 1}_block{block + 1}",
-                )(x)
+                strides = 2 if stage > 0 and block == 0 else 1
+                name = f"stage{stage + 1}_block{block + 1}"
+                x = BasicBlock(self.width * 2**stage, strides, layer, shortcut=shortcut, name=name)(x)
             features[f"stage{stage + 1}"] = x
         x = features["pre_logits"] = global_avg_pool(x)
         return self.head(x), features

@@ -3,7 +3,7 @@ and the classifiers' base."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from typing import ClassVar
 
 import flax.linen as nn
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from flax.typing import Dtype
 
 from cnnjax.errors import InvalidInputError
-from cnnjax.layers import batch_norm, conv_target
+from cnnjax.layers import Conv, ModuleDef, batch_norm, conv_target
 from cnnjax.models.input_checks import check_image_batch
 
 Features = dict[str, jnp.ndarray]
@@ -62,16 +62,36 @@ class ImageModel(nn.Module, kw_only=True):
 
     @property
     def dtypes(self) -> dict:
-        """``dtype`` / ``param_dtype`` keyword arguments for layers."""
+        """``dtype`` / ``param_dtype`` as keyword arguments (for a sub-model's constructor)."""
         return {"dtype": self.dtype, "param_dtype": self.param_dtype}
 
-    def norm(self, train: bool) -> Callable[..., nn.Module]:
-        """The BatchNorm factory for this call (batch statistics when training)."""
-        return batch_norm(train, self.bn_axis_name, group_size=self.bn_group_size)
+    def with_dtypes(self, module: ModuleDef, **options) -> ModuleDef:
+        """``module`` (a class or factory with ``dtype`` / ``param_dtype`` fields) with this model's
+        dtypes and ``options`` bound: the factory a model builds once and passes down to its blocks."""
+        return functools.partial(module, dtype=self.dtype, param_dtype=self.param_dtype, **options)
+
+    @property
+    def conv(self) -> ModuleDef:
+        """:class:`~cnnjax.layers.Conv` with this model's dtypes bound."""
+        return self.with_dtypes(Conv)
+
+    @property
+    def dense(self) -> ModuleDef:
+        """``nn.Dense`` with this model's dtypes bound."""
+        return self.with_dtypes(nn.Dense)
+
+    def norm(self, train: bool) -> ModuleDef:
+        """The BatchNorm factory for this call (batch statistics when training), dtypes bound."""
+        return self.with_dtypes(batch_norm(train, self.bn_axis_name, group_size=self.bn_group_size))
 
     def fail(self, message: str):
-        """Raises ``ValueError`` prefixed with the model's name."""
+        """Raises ``InvalidInputError`` (a ``ValueError``) prefixed with the model's name."""
         raise InvalidInputError(f"{type(self).__name__}: {message}")
+
+    def check_choice(self, field: str, value, choices) -> None:
+        """Fails unless the option ``field``'s ``value`` is one of ``choices``."""
+        if value not in choices:
+            self.fail(f"{field} must be one of {choices}, got {value!r}")
 
 
 class Classifier(ImageModel):
@@ -86,4 +106,4 @@ class Classifier(ImageModel):
         """The final ``Dense(num_classes)`` named ``head``; the identity when ``num_classes == 0``."""
         if self.num_classes == 0:
             return x
-        return nn.Dense(self.num_classes, name="head", **self.dtypes, **kwargs)(x)
+        return self.dense(self.num_classes, name="head", **kwargs)(x)

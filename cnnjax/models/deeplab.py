@@ -19,13 +19,12 @@ Features: the backbone's (``stem``, ``stage1`` ...), ``aspp`` (after the project
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
-from flax.typing import Dtype
 
-from cnnjax.layers import Conv, ConvNormAct, Dropout, global_avg_pool
+from cnnjax.layers import ConvNormAct, Dropout, ModuleDef, global_avg_pool
 from cnnjax.layers.upsampling import resize_bilinear
 from cnnjax.models.registry import register_model
 from cnnjax.models.segmenter import BackboneSegmenter
@@ -34,19 +33,17 @@ OUTPUT_STRIDES = (8, 16)
 
 
 class ASPP(nn.Module):
-    """Atrous spatial pyramid pooling (see the module docstring); ``norm`` is the BatchNorm factory."""
+    """Atrous spatial pyramid pooling (see the module docstring); ``layer`` makes each conv-BN-ReLU
+    (:class:`~cnnjax.layers.ConvNormAct` with conv and norm bound)."""
 
     width: int
     rates: Sequence[int]
-    norm: Callable[..., nn.Module]
+    layer: ModuleDef
     dropout_rate: float = 0.5
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool):
-        dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
-        layer = functools.partial(ConvNormAct, self.width, norm=self.norm, **dtypes)
+        layer = functools.partial(self.layer, self.width)
         branches = [layer(1, padding=0, name="conv1x1")(x)]
         branches += [layer(3, padding=r, dilation=r, name=f"atrous{i}")(x) for i, r in enumerate(self.rates, 1)]
         pooled = layer(1, padding=0, name="image_pool")(global_avg_pool(x, keepdims=True))
@@ -66,16 +63,13 @@ class DeepLabV3(BackboneSegmenter):
     stage: str = "stage4"
 
     def forward(self, x, train):
-        if self.output_stride not in OUTPUT_STRIDES:
-            self.fail(f"output_stride must be one of {OUTPUT_STRIDES}, got {self.output_stride!r}")
+        self.check_choice("output_stride", self.output_stride, OUTPUT_STRIDES)
         rates = self.atrous_rates or tuple(r * 16 // self.output_stride for r in (6, 12, 18))
         features = self.backbone_features(x, train, [self.stage], output_stride=self.output_stride)
-        norm = self.norm(train)
-        aspp = ASPP(self.width, tuple(rates), norm, name="aspp", **self.dtypes)
-        y = features["aspp"] = aspp(features[self.stage], train)
-        head = ConvNormAct(self.width, 3, padding=1, norm=norm, name="head_conv", **self.dtypes)
-        y = features["pre_logits"] = head(y)
-        y = Conv(self.num_classes, 1, name="classifier", **self.dtypes)(y)
+        layer = functools.partial(ConvNormAct, conv=self.conv, norm=self.norm(train))
+        y = features["aspp"] = ASPP(self.width, tuple(rates), layer, name="aspp")(features[self.stage], train)
+        y = features["pre_logits"] = layer(self.width, 3, padding=1, name="head_conv")(y)
+        y = self.conv(self.num_classes, 1, name="classifier")(y)
         return resize_bilinear(y, x.shape[1:3]), features
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
-from flax.typing import Dtype
 
-from cnnjax.layers import Conv, ConvNormAct, avg_pool, global_avg_pool, max_pool
+from cnnjax.layers import ConvNormAct, ModuleDef, avg_pool, global_avg_pool, max_pool
 from cnnjax.models.classifier import Classifier
 from cnnjax.models.registry import register_model
 
@@ -19,38 +18,34 @@ conv_init = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
 
 
 class PreActConv(nn.Module):
-    """BatchNorm -> ReLU -> bias-free conv (stride 1, padding ``kernel_size // 2``)."""
+    """``norm`` -> ReLU -> bias-free ``conv`` (stride 1, padding ``kernel_size // 2``)."""
 
     features: int
     kernel_size: int
-    norm: Callable[..., nn.Module]
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
+    conv: ModuleDef
+    norm: ModuleDef
 
     @nn.compact
     def __call__(self, x):
-        dt = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-        x = nn.relu(self.norm(name="norm", **dt)(x))
+        x = nn.relu(self.norm(name="norm")(x))
         k = self.kernel_size
-        return Conv(self.features, k, padding=k // 2, use_bias=False, kernel_init=conv_init, name="conv", **dt)(x)
+        return self.conv(self.features, k, padding=k // 2, use_bias=False, name="conv")(x)
 
 
 class DenseLayer(nn.Module):
     """BN-ReLU-1x1 conv (``bn_size * growth_rate``) - BN-ReLU-3x3 conv (``growth_rate``) [-
-    dropout]: the ``growth_rate`` new channels, which the block concatenates to its input."""
+    dropout]: the ``growth_rate`` new channels, which the block concatenates to its input.
+    ``unit`` makes a BN-ReLU-conv (:class:`PreActConv` with its conv and norm bound)."""
 
     growth_rate: int
     bn_size: int
-    norm: Callable[..., nn.Module]
+    unit: ModuleDef
     drop_rate: float = 0.0
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool):
-        dt = dict(norm=self.norm, dtype=self.dtype, param_dtype=self.param_dtype)
-        y = PreActConv(self.bn_size * self.growth_rate, 1, name="bottleneck", **dt)(x)
-        y = PreActConv(self.growth_rate, 3, name="conv", **dt)(y)
+        y = self.unit(self.bn_size * self.growth_rate, 1, name="bottleneck")(x)
+        y = self.unit(self.growth_rate, 3, name="conv")(y)
         return nn.Dropout(self.drop_rate, deterministic=not train)(y)
 
 
@@ -85,23 +80,22 @@ class DenseNet(Classifier):
 
     def forward(self, x, train):
         norm = self.norm(train)
-        dt = dict(norm=norm, **self.dtypes)
-        x = ConvNormAct(self.num_init_features, 7, strides=2, padding=3, kernel_init=conv_init, name="stem_conv", **dt)(
-            x
-        )
+        conv = functools.partial(self.conv, kernel_init=conv_init)
+        unit = functools.partial(PreActConv, conv=conv, norm=norm)
+        x = ConvNormAct(self.num_init_features, 7, strides=2, padding=3, conv=conv, norm=norm, name="stem_conv")(x)
         x = max_pool(x, 3, strides=2, padding=1)
         features = {"stem": x}
         layer = nn.remat(DenseLayer, static_argnums=(2,)) if self.memory_efficient else DenseLayer
         for block, num_layers in enumerate(self.block_config, start=1):
             for i in range(num_layers):
                 name = f"block{block}_layer{i + 1}"
-                new = layer(self.growth_rate, self.bn_size, norm, self.drop_rate, **self.dtypes, name=name)(x, train)
+                new = layer(self.growth_rate, self.bn_size, unit, self.drop_rate, name=name)(x, train)
                 x = jnp.concatenate([x, new], axis=-1)
             features[f"stage{block}"] = x
             if block < len(self.block_config):
-                x = PreActConv(x.shape[-1] // 2, 1, name=f"transition{block}", **dt)(x)
+                x = unit(x.shape[-1] // 2, 1, name=f"transition{block}")(x)
                 x = avg_pool(x, 2)
-        x = nn.relu(norm(name="final_norm", **self.dtypes)(x))
+        x = nn.relu(norm(name="final_norm")(x))
         x = features["pre_logits"] = global_avg_pool(x)
         return self.head(x), features
 

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from flax.typing import Dtype
 
-from cnnjax.layers import ConvNormAct, global_avg_pool
+from cnnjax.layers import ConvNormAct, ModuleDef, global_avg_pool, make_divisible
 from cnnjax.layers.drop_path import DropPath
 from cnnjax.layers.squeeze_excitation import SqueezeExcitation
 from cnnjax.models.classifier import Classifier
-from cnnjax.models.mobilenet import make_divisible
 from cnnjax.models.registry import register_model
 
 # B0 stages (expansion, kernel, first stride, input channels, output channels, repeats): Table 1.
@@ -41,33 +39,29 @@ class MBConv(nn.Module):
     ``expand_ratio == 1``) -> depthwise ``kernel_size`` (``strides``, padding ``k // 2``) -> SE
     (``max(1, C_in // 4)`` squeeze channels, SiLU) -> linear 1x1 projection; convs without bias,
     each followed by BatchNorm, SiLU after the first two.  Where the shape is unchanged, the
-    branch passes :class:`DropPath` (``drop_path_rate``) and is added to the input."""
+    branch passes :class:`DropPath` (``drop_path_rate``) and is added to the input.  ``layer`` makes
+    each conv-BN-SiLU (:class:`~cnnjax.layers.ConvNormAct` with conv, norm and activation bound),
+    ``squeeze_excitation`` the SE layer (with its dtypes and SiLU bound)."""
 
     features: int
     kernel_size: int
     strides: int
     expand_ratio: int
-    norm: Callable[..., nn.Module]
-    drop_path_rate: float = 0.0
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
+    drop_path_rate: float
+    layer: ModuleDef
+    squeeze_excitation: ModuleDef
 
     @nn.compact
     def __call__(self, x, train: bool):
-        dt = dict(norm=self.norm, dtype=self.dtype, param_dtype=self.param_dtype)
         in_channels = x.shape[-1]
         hidden = make_divisible(in_channels * self.expand_ratio)
         y = x
         if hidden != in_channels:
-            y = ConvNormAct(hidden, 1, padding=0, activation=nn.silu, name="expand", **dt)(y)
+            y = self.layer(hidden, 1, padding=0, name="expand")(y)
         k = self.kernel_size
-        y = ConvNormAct(
-            hidden, k, strides=self.strides, padding=k // 2, groups=hidden, activation=nn.silu, name="depthwise", **dt
-        )(y)
-        y = SqueezeExcitation(
-            max(1, in_channels // 4), activation=nn.silu, dtype=self.dtype, param_dtype=self.param_dtype, name="se"
-        )(y)
-        y = ConvNormAct(self.features, 1, padding=0, activation=None, name="project", **dt)(y)
+        y = self.layer(hidden, k, strides=self.strides, padding=k // 2, groups=hidden, name="depthwise")(y)
+        y = self.squeeze_excitation(max(1, in_channels // 4), name="se")(y)
+        y = self.layer(self.features, 1, padding=0, activation=None, name="project")(y)
         if self.strides == 1 and in_channels == self.features:
             y = x + DropPath(self.drop_path_rate)(y, deterministic=not train)
         return y
@@ -78,7 +72,7 @@ class EfficientNet(Classifier):
     of ``setting``, conv 1x1 (4x the last width) -> BN -> SiLU, global average pool, dropout,
     Dense ``num_classes``.
 
-    ``width_mult`` scales every width (rounded by :func:`make_divisible` to multiples of 8) and
+    ``width_mult`` scales every width (rounded by :func:`~cnnjax.layers.make_divisible` to multiples of 8) and
     ``depth_mult`` every stage's repeats (``ceil``), torchvision's rules, giving B1-B7 from B0.
     Stochastic depth rises linearly over the blocks, block ``i`` of ``n`` dropping its branch with
     probability ``drop_path_rate * i / n`` (0 for the first).  BatchNorm: PyTorch's defaults
@@ -106,29 +100,21 @@ class EfficientNet(Classifier):
 
     def forward(self, x, train):
         norm = functools.partial(self.norm(train), epsilon=self.bn_epsilon, momentum=self.bn_momentum)
-        dt = dict(norm=norm, **self.dtypes)
+        layer = functools.partial(ConvNormAct, conv=self.conv, norm=norm, activation=nn.silu)
+        se = self.with_dtypes(SqueezeExcitation, activation=nn.silu)
         width = lambda c: make_divisible(c * self.width_mult)  # noqa: E731
         repeats = [math.ceil(n * self.depth_mult) for *_, n in self.setting]
-        x = ConvNormAct(width(self.setting[0][3]), 3, strides=2, padding=1, activation=nn.silu, name="stem_conv", **dt)(
-            x
-        )
+        x = layer(width(self.setting[0][3]), 3, strides=2, padding=1, name="stem_conv")(x)
         features = {"stem": x}
         block_id, total = 0, sum(repeats)
         for stage, ((t, k, s, _, c, _), n) in enumerate(zip(self.setting, repeats), start=1):
             for i in range(n):
-                x = MBConv(
-                    width(c),
-                    k,
-                    s if i == 0 else 1,
-                    t,
-                    norm,
-                    self.drop_path_rate * block_id / total,
-                    **self.dtypes,
-                    name=f"stage{stage}_block{i + 1}",
-                )(x, train)
+                rate = self.drop_path_rate * block_id / total
+                block = MBConv(width(c), k, s if i == 0 else 1, t, rate, layer, se, name=f"stage{stage}_block{i + 1}")
+                x = block(x, train)
                 block_id += 1
             features[f"stage{stage}"] = x
-        x = ConvNormAct(4 * x.shape[-1], 1, padding=0, activation=nn.silu, name="last_conv", **dt)(x)
+        x = layer(4 * x.shape[-1], 1, padding=0, name="last_conv")(x)
         x = features["pre_logits"] = global_avg_pool(x)
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         return self.head(x, kernel_init=_dense_init), features

@@ -32,7 +32,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from cnnjax.layers import Conv, ConvNormAct, Dropout
+from cnnjax.layers import ConvNormAct, Dropout
 from cnnjax.layers.transposed_conv import ConvTranspose
 from cnnjax.layers.upsampling import resize_bilinear
 from cnnjax.models.registry import register_model
@@ -72,16 +72,17 @@ class FCN(BackboneSegmenter):
     dropout_rate: float = 0.1
 
     def forward(self, x, train):
-        if self.skips not in SKIPS:
-            self.fail(f"skips must be one of {sorted(SKIPS)}, got {self.skips!r}")
+        self.check_choice("skips", self.skips, sorted(SKIPS))
         stages = tuple(self.stages)[: SKIPS[self.skips] + 1]
         if len(stages) != SKIPS[self.skips] + 1:
             self.fail(f"{self.skips} needs {SKIPS[self.skips] + 1} stages, got {tuple(self.stages)}")
         features = self.backbone_features(x, train, stages)
-        score = functools.partial(Conv, self.num_classes, 1, kernel_init=nn.initializers.zeros, **self.dtypes)
+        score = functools.partial(self.conv, self.num_classes, 1, kernel_init=nn.initializers.zeros)
+        upsample = self.with_dtypes(ConvTranspose, kernel_init=bilinear_kernel_init)
         y = features[stages[0]]
         if self.head_channels:
-            y = ConvNormAct(self.head_channels, 3, padding=1, norm=self.norm(train), name="head_conv", **self.dtypes)(y)
+            norm = self.norm(train)
+            y = ConvNormAct(self.head_channels, 3, padding=1, conv=self.conv, norm=norm, name="head_conv")(y)
             y = Dropout(self.dropout_rate, deterministic=not train)(y)
         features["pre_logits"] = y
         y = score(name=f"score_{stages[0]}")(y)
@@ -92,16 +93,7 @@ class FCN(BackboneSegmenter):
                     f"{name} ({skip.shape[1:3]}) is not at twice the resolution of the coarser scores "
                     f"({y.shape[1:3]}); skip fusion needs an undilated backbone"
                 )
-            up = ConvTranspose(
-                self.num_classes,
-                4,
-                strides=2,
-                padding=1,
-                use_bias=False,
-                kernel_init=bilinear_kernel_init,
-                name=f"upsample_{name}",
-                **self.dtypes,
-            )
+            up = upsample(self.num_classes, 4, strides=2, padding=1, use_bias=False, name=f"upsample_{name}")
             y = _fit(up(y), skip.shape[1:3]) + score(name=f"score_{name}")(skip)
         features["scores"] = y
         return resize_bilinear(y, x.shape[1:3]), features

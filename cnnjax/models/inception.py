@@ -10,18 +10,17 @@ unused), so logits alone are returned exactly as for any classifier.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
-from flax.typing import Dtype, Initializer
+from flax.typing import Initializer
 
-from cnnjax.layers import ConvNormAct, avg_pool, global_avg_pool, max_pool
+from cnnjax.layers import ConvNormAct, ModuleDef, adaptive_avg_pool, avg_pool, global_avg_pool, max_pool
 from cnnjax.layers.local_response_norm import local_response_norm
 from cnnjax.models.classifier import Classifier
 from cnnjax.models.registry import register_model
-from cnnjax.models.vgg import adaptive_avg_pool
 
 # Inception widths (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), the paper's Table 1: one
 # tuple of modules per stage (3a-3b, 4a-4e, 5a-5b), a stride-2 max-pool between stages.
@@ -56,7 +55,7 @@ class Inception(nn.Module):
     ``conv(features, kernel, padding=, name=)`` makes each conv-[norm]-ReLU unit."""
 
     widths: Sequence[int]
-    conv: Callable[..., nn.Module]
+    conv: ModuleDef
     fifth_kernel: int = 3
 
     @nn.compact
@@ -74,22 +73,21 @@ class Inception(nn.Module):
 
 class InceptionAux(nn.Module):
     """Auxiliary classifier on an inception map pooled to 4x4: 1x1 conv unit (128) -> flatten ->
-    Dense 1024 -> ReLU -> dropout 0.7 -> Dense ``num_classes``."""
+    Dense 1024 -> ReLU -> dropout 0.7 -> Dense ``num_classes``; ``conv`` makes the conv unit,
+    ``dense`` the Dense layers (dtypes and initialiser bound)."""
 
     num_classes: int
-    conv: Callable[..., nn.Module]
-    kernel_init: Initializer
-    dropout_rate: float = 0.7
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
+    conv: ModuleDef
+    dense: ModuleDef
+
+    dropout_rate: ClassVar[float] = 0.7
 
     @nn.compact
     def __call__(self, x, train: bool):
-        dt = dict(kernel_init=self.kernel_init, dtype=self.dtype, param_dtype=self.param_dtype)
         x = self.conv(128, 1, padding=0, name="conv")(x)
-        x = nn.relu(nn.Dense(1024, name="fc1", **dt)(x.reshape(x.shape[0], -1)))
+        x = nn.relu(self.dense(1024, name="fc1")(x.reshape(x.shape[0], -1)))
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        return nn.Dense(self.num_classes, name="fc2", **dt)(x)
+        return self.dense(self.num_classes, name="fc2")(x)
 
 
 @register_model("googlenet")
@@ -136,8 +134,10 @@ class GoogLeNet(Classifier):
         return local_response_norm(x, 5, 1e-4, 0.75, k=1.0) if self.lrn else x
 
     def forward(self, x, train):
+        init = self.kernel_init
         norm = functools.partial(self.norm(train), epsilon=1e-3) if self.use_bn else None
-        conv = functools.partial(ConvNormAct, norm=norm, kernel_init=self.kernel_init, **self.dtypes)
+        conv = functools.partial(ConvNormAct, conv=functools.partial(self.conv, kernel_init=init), norm=norm)
+        dense = functools.partial(self.dense, kernel_init=init)
         c1, c2, c3 = self.stem_widths
         x = conv(c1, 7, strides=2, padding=3, name="conv1")(x)
         x = self.maybe_lrn(ceil_max_pool(x, 3, 2))
@@ -157,7 +157,7 @@ class GoogLeNet(Classifier):
                 x = Inception(widths, conv, self.fifth_kernel, name=f"inception{block}")(x)
                 if with_aux and block in self.aux_after:
                     name = f"aux{next(aux)}"
-                    head = InceptionAux(self.num_classes, conv, self.kernel_init, **self.dtypes, name=name)
+                    head = InceptionAux(self.num_classes, conv, dense, name=name)
                     head = head(self.aux_pool(x), train)
                     if train:
                         features[name] = head

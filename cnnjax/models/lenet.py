@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import ClassVar
 
 import flax.linen as nn
 
-from cnnjax.layers import Conv, avg_pool
+from cnnjax.layers import avg_pool
 from cnnjax.models.classifier import Classifier
 from cnnjax.models.registry import register_model
 
@@ -33,10 +34,10 @@ class LeNet5(Classifier):
     pool: Callable = avg_pool  # called as pool(x, 2): 2x2 windows, stride 2
 
     def forward(self, x, train):
-        conv = dict(kernel_size=5, padding="valid", kernel_init=nn.initializers.lecun_normal(), **self.dtypes)
+        conv = functools.partial(self.conv, kernel_size=5, padding="valid", kernel_init=nn.initializers.lecun_normal())
         size = x.shape[1:3]
-        x = self.pool(self.activation(Conv(6, name="c1", **conv)(x)), 2)
-        x = self.pool(self.activation(Conv(16, name="c3", **conv)(x)), 2)
+        x = self.pool(self.activation(conv(6, name="c1")(x)), 2)
+        x = self.pool(self.activation(conv(16, name="c3")(x)), 2)
         features = {"s4": x}
         x = x.reshape(x.shape[0], -1)
         if self.has_variable("params", "f5"):
@@ -46,6 +47,6 @@ class LeNet5(Classifier):
                     f"these parameters were initialised for inputs whose S4 map has {expected} values; "
                     f"{size[0]}x{size[1]} images give {x.shape[-1]}: resize the images to the size used at init"
                 )
-        x = self.activation(nn.Dense(120, name="f5", **self.dtypes)(x))
-        x = self.activation(nn.Dense(84, name="f6", **self.dtypes)(x))
-        return nn.Dense(self.num_classes, name="output", **self.dtypes)(x), features
+        x = self.activation(self.dense(120, name="f5")(x))
+        x = self.activation(self.dense(84, name="f6")(x))
+        return self.dense(self.num_classes, name="output")(x), features

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Sequence
 
 import flax.linen as nn
-import jax.numpy as jnp
-from flax.typing import Dtype
 
-from cnnjax.layers import ConvNormAct, global_avg_pool
+from cnnjax.layers import ConvNormAct, ModuleDef, global_avg_pool, make_divisible
 from cnnjax.models.classifier import Classifier
 from cnnjax.models.registry import register_model
 
@@ -24,40 +23,26 @@ INVERTED_RESIDUAL_SETTING = (
 )
 
 
-def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """torchvision's ``_make_divisible``: round ``v`` to the nearest multiple of ``divisor``
-    (at least ``min_value``, default ``divisor``), going up one step if that lost over 10%."""
-    min_value = divisor if min_value is None else min_value
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
-
-
 class InvertedResidual(nn.Module):
     """Expand 1x1 (skipped when ``expand_ratio == 1``) -> depthwise 3x3 (padding 1, ``strides``)
     -> linear 1x1 projection, each conv without bias and followed by BatchNorm, ReLU6 after the
-    first two; identity shortcut when ``strides == 1`` and the channel count is unchanged."""
+    first two; identity shortcut when ``strides == 1`` and the channel count is unchanged.  ``layer``
+    makes each conv-BN-ReLU6 (:class:`~cnnjax.layers.ConvNormAct` with conv, norm and activation bound)."""
 
     features: int
     strides: int
     expand_ratio: int
-    norm: Callable[..., nn.Module]
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
+    layer: ModuleDef
 
     @nn.compact
     def __call__(self, x):
-        dt = dict(norm=self.norm, dtype=self.dtype, param_dtype=self.param_dtype)
         in_channels = x.shape[-1]
         hidden = int(round(in_channels * self.expand_ratio))
         y = x
         if self.expand_ratio != 1:
-            y = ConvNormAct(hidden, 1, padding=0, activation=nn.relu6, name="expand", **dt)(y)
-        y = ConvNormAct(
-            hidden, 3, strides=self.strides, padding=1, groups=hidden, activation=nn.relu6, name="depthwise", **dt
-        )(y)
-        y = ConvNormAct(self.features, 1, padding=0, activation=None, name="project", **dt)(y)
+            y = self.layer(hidden, 1, padding=0, name="expand")(y)
+        y = self.layer(hidden, 3, strides=self.strides, padding=1, groups=hidden, name="depthwise")(y)
+        y = self.layer(self.features, 1, padding=0, activation=None, name="project")(y)
         if self.strides == 1 and in_channels == self.features:
             y = x + y
         return y
@@ -69,7 +54,7 @@ class MobileNetV2(Classifier):
     blocks of :data:`INVERTED_RESIDUAL_SETTING`, conv 1x1 (1280) -> BN -> ReLU6, global average
     pool, dropout 0.2, Dense ``num_classes``.
 
-    ``width_multiplier`` scales every width, rounded with :func:`make_divisible` (multiples of
+    ``width_multiplier`` scales every width, rounded with :func:`~cnnjax.layers.make_divisible` (multiples of
     8); the last conv keeps 1280 unless the multiplier exceeds 1.  Differences from the paper:
     symmetric padding 1 on the 3x3 convs (TensorFlow's 'same' pads stride-2 convs asymmetrically),
     dropout before the classifier and the rounding rule are torchvision's; He (fan-out) / N(0,
@@ -84,27 +69,16 @@ class MobileNetV2(Classifier):
     dropout_rate: float = 0.2
 
     def forward(self, x, train):
-        norm = self.norm(train)
-        dt = dict(norm=norm, **self.dtypes)
+        layer = functools.partial(ConvNormAct, conv=self.conv, norm=self.norm(train), activation=nn.relu6)
         width = self.width_multiplier
-        x = ConvNormAct(
-            make_divisible(32 * width), 3, strides=2, padding=1, activation=nn.relu6, name="stem_conv", **dt
-        )(x)
+        x = layer(make_divisible(32 * width), 3, strides=2, padding=1, name="stem_conv")(x)
         features = {"stem": x}
         for stage, (t, c, n, s) in enumerate(self.inverted_residual_setting, start=1):
             for i in range(n):
-                x = InvertedResidual(
-                    make_divisible(c * width),
-                    s if i == 0 else 1,
-                    t,
-                    norm,
-                    dtype=self.dtype,
-                    param_dtype=self.param_dtype,
-                    name=f"stage{stage}_block{i + 1}",
-                )(x)
+                name = f"stage{stage}_block{i + 1}"
+                x = InvertedResidual(make_divisible(c * width), s if i == 0 else 1, t, layer, name=name)(x)
             features[f"stage{stage}"] = x
-        last = make_divisible(1280 * max(1.0, width))
-        x = ConvNormAct(last, 1, padding=0, activation=nn.relu6, name="last_conv", **dt)(x)
+        x = layer(make_divisible(1280 * max(1.0, width)), 1, padding=0, name="last_conv")(x)
         x = features["pre_logits"] = global_avg_pool(x)
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         return self.head(x, kernel_init=nn.initializers.normal(0.01)), features

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -30,18 +31,11 @@ class SimpleCNN(Classifier):
         return 2 ** len(self.widths)
 
     def forward(self, x, train):
-        norm = self.norm(train)
+        layer = functools.partial(ConvNormAct, kernel_size=3, padding=1, conv=self.conv, norm=self.norm(train))
         features = {}
         for stage, width in enumerate(self.widths, start=1):
             for i in range(1, self.convs_per_stage + 1):
-                x = ConvNormAct(
-                    width,
-                    3,
-                    padding=1,
-                    norm=norm,
-                    name=f"stage{stage}_conv{i}",
-                    **self.dtypes,
-                )(x)
+                x = layer(width, name=f"stage{stage}_conv{i}")(x)
             x = max_pool(x, 2)
             features[f"stage{stage}"] = x
         x = features["pre_logits"] = global_avg_pool(x)

@@ -39,7 +39,7 @@ from typing import ClassVar
 
 import flax.linen as nn
 
-from cnnjax.layers import Conv, ConvNormAct, global_avg_pool, max_pool
+from cnnjax.layers import ConvNormAct, global_avg_pool, max_pool
 from cnnjax.models.classifier import Classifier
 from cnnjax.models.registry import register_model
 from cnnjax.models.resnet import RESNET_CFGS, ResidualBlock, check_layout, residual_stages, resolve_block
@@ -50,12 +50,12 @@ class _PreActBlock(ResidualBlock):
     ConvNormAct whose BN-ReLU pre-activates the next conv; the last conv is bare."""
 
     def _preact(self, x):
-        return nn.relu(self.norm(name="norm1", **self.dtypes)(x))
+        return nn.relu(self.norm(name="norm1")(x))
 
     def _conv(self, features, kernel_size, *, activated, **kwargs):
         if activated:
-            return ConvNormAct(features, kernel_size, norm=self.norm, **self.dtypes, **kwargs)
-        return Conv(features, kernel_size, use_bias=False, **self.dtypes, **kwargs)
+            return ConvNormAct(features, kernel_size, conv=self.conv, norm=self.norm, **kwargs)
+        return self.conv(features, kernel_size, use_bias=False, **kwargs)
 
     def _finish(self, y, x, x_pre):
         """Drop-path, + shortcut (projected from the pre-activated input where the shape changes)."""
@@ -113,11 +113,11 @@ class _PreActNet(Classifier):
 
     def _body(self, x, train, features, block, widths, **stage_options):
         norm = self.norm(train)
-        block = functools.partial(block, norm=norm, deterministic=not train, **self.dtypes)
+        block = functools.partial(block, conv=self.conv, norm=norm, deterministic=not train)
         x, stages = residual_stages(
             x, block, self.stage_sizes, widths, drop_path_rate=self.drop_path_rate, **stage_options
         )
-        x = nn.relu(norm(name="final_norm", **self.dtypes)(x))
+        x = nn.relu(norm(name="final_norm")(x))
         features |= stages | {f"stage{len(stages)}": x}
         x = features["pre_logits"] = global_avg_pool(x)
         return self.head(x), features
@@ -136,7 +136,7 @@ class PreActResNet(_PreActNet):
 
     def forward(self, x, train):
         block = check_layout(self, BLOCKS)
-        x = Conv(self.width, 7, strides=2, padding=3, use_bias=False, name="stem_conv", **self.dtypes)(x)
+        x = self.conv(self.width, 7, strides=2, padding=3, use_bias=False, name="stem_conv")(x)
         features = {"stem": x}
         x = max_pool(x, 3, strides=2, padding=1)
         widths = [self.width * 2**i for i in range(4)]
@@ -163,7 +163,7 @@ class CifarPreActResNet(_PreActNet):
             if not issubclass(block, PreActBasicBlock):
                 self.fail("dropout_rate needs basic blocks (WRN's dropout sits between their two 3x3 convs)")
             block = functools.partial(block, dropout_rate=self.dropout_rate)
-        x = Conv(self.width, 3, padding=1, use_bias=False, name="stem_conv", **self.dtypes)(x)
+        x = self.conv(self.width, 3, padding=1, use_bias=False, name="stem_conv")(x)
         features = {"stem": x}
         widths = [self.width * self.widen_factor * 2**i for i in range(3)]
         return self._body(x, train, features, block, widths, stem_stride=1)

@@ -35,18 +35,16 @@ Features: ``stem`` (after the stem ReLU, 1/2 resolution, before the max-pool), `
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
-from flax.typing import Dtype
 
-from cnnjax.layers import ConvNormAct, global_avg_pool, max_pool
+from cnnjax.layers import Conv, ConvNormAct, ModuleDef, global_avg_pool, make_divisible, max_pool
 from cnnjax.layers.drop_path import DropPath
 from cnnjax.layers.squeeze_excitation import SqueezeExcitation
 from cnnjax.models.classifier import Classifier, Features
-from cnnjax.models.mobilenet import make_divisible
 from cnnjax.models.registry import register_model
 
 OUTPUT_STRIDES = (8, 16, 32)
@@ -55,8 +53,7 @@ OUTPUT_STRIDES = (8, 16, 32)
 def check_layout(model: Classifier, blocks: dict[str, type[nn.Module]]) -> type[nn.Module]:
     """Validates an ImageNet-layout model's ``output_stride`` and four ``stage_sizes``; returns its
     ``block`` class (a name in ``blocks`` or a class)."""
-    if model.output_stride not in OUTPUT_STRIDES:
-        model.fail(f"output_stride must be one of {OUTPUT_STRIDES}, got {model.output_stride!r}")
+    model.check_choice("output_stride", model.output_stride, OUTPUT_STRIDES)
     if len(model.stage_sizes) != 4:
         model.fail(f"stage_sizes needs 4 entries, got {tuple(model.stage_sizes)}")
     return resolve_block(model, blocks)
@@ -71,7 +68,7 @@ def resolve_block(model: Classifier, blocks: dict[str, type[nn.Module]]) -> type
 
 def residual_stages(
     x,
-    block: Callable[..., nn.Module],
+    block: ModuleDef,
     stage_sizes: Sequence[int],
     widths: Sequence[int],
     *,
@@ -113,22 +110,18 @@ def residual_stages(
 class ResidualBlock(nn.Module):
     """Fields shared by the family's residual blocks: ``features`` is the planes (3x3 channels of a
     plain block; the output has ``features * expansion``); ``deterministic`` turns drop-path (and
-    dropout, where a block has it) off."""
+    dropout, where a block has it) off; ``conv`` and ``norm`` are the layer factories, with the
+    model's dtypes bound."""
 
     features: int
     strides: int = 1
     dilation: int = 1
-    norm: Callable[..., nn.Module] = nn.BatchNorm
+    conv: ModuleDef = Conv
+    norm: ModuleDef = nn.BatchNorm
     drop_path_rate: float = 0.0
     deterministic: bool = True
-    dtype: Dtype = jnp.float32
-    param_dtype: Dtype = jnp.float32
 
     expansion: ClassVar[int] = 1
-
-    @property
-    def dtypes(self) -> dict:
-        return {"dtype": self.dtype, "param_dtype": self.param_dtype}
 
     def projects(self, x) -> bool:
         """Whether the shortcut needs a projection (the block changes the shape of ``x``)."""
@@ -142,23 +135,25 @@ class ResidualBlock(nn.Module):
 
 
 class _Block(ResidualBlock):
-    """Post-activation block (torchvision's options, squeeze-excitation, drop-path)."""
+    """Post-activation block (torchvision's options, squeeze-excitation made by ``squeeze_excitation``,
+    drop-path)."""
 
     zero_init_residual: bool = False
     groups: int = 1
     width_per_group: int = 64
     se_reduction: int | None = None
+    squeeze_excitation: ModuleDef = SqueezeExcitation
 
     def _layer(self, *args, **kwargs):
-        return ConvNormAct(*args, **({"norm": self.norm} | self.dtypes | kwargs))
+        return ConvNormAct(*args, **({"conv": self.conv, "norm": self.norm} | kwargs))
 
-    def _last_norm(self) -> Callable[..., nn.Module]:
+    def _last_norm(self) -> ModuleDef:
         return functools.partial(self.norm, scale_init=nn.initializers.zeros) if self.zero_init_residual else self.norm
 
     def _finish(self, y, x):
         """Squeeze-excitation, drop-path, + shortcut, ReLU."""
         if self.se_reduction is not None:
-            y = SqueezeExcitation(make_divisible(y.shape[-1] / self.se_reduction), name="se", **self.dtypes)(y)
+            y = self.squeeze_excitation(make_divisible(y.shape[-1] / self.se_reduction), name="se")(y)
         shortcut = x
         if self.projects(x):
             out = self.features * self.expansion
@@ -227,18 +222,19 @@ class ResNet(Classifier):
     def forward(self, x, train):
         block = check_layout(self, BLOCKS)
         norm = self.norm(train)
-        x = ConvNormAct(self.width, 7, strides=2, padding=3, norm=norm, name="stem_conv", **self.dtypes)(x)
+        x = ConvNormAct(self.width, 7, strides=2, padding=3, conv=self.conv, norm=norm, name="stem_conv")(x)
         features = {"stem": x}
         x = max_pool(x, 3, strides=2, padding=1)
         block = functools.partial(
             block,
+            conv=self.conv,
             norm=norm,
             deterministic=not train,
             zero_init_residual=self.zero_init_residual,
             groups=self.groups,
             width_per_group=self.width_per_group,
             se_reduction=self.se_reduction,
-            **self.dtypes,
+            squeeze_excitation=self.with_dtypes(SqueezeExcitation),
         )
         widths = [self.width * 2**i for i in range(4)]
         x, stages = residual_stages(

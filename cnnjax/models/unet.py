@@ -28,7 +28,7 @@ import functools
 
 import jax.numpy as jnp
 
-from cnnjax.layers import Conv, ConvNormAct, max_pool
+from cnnjax.layers import ConvNormAct, max_pool
 from cnnjax.layers.transposed_conv import ConvTranspose
 from cnnjax.layers.upsampling import resize_bilinear
 from cnnjax.models.registry import register_model
@@ -47,11 +47,10 @@ class UNet(Segmenter):
     use_bn: bool = True
 
     def forward(self, x, train):
-        if self.decoder not in DECODERS:
-            self.fail(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.depth < 1:
             self.fail(f"depth must be >= 1, got {self.depth}")
-        layer = functools.partial(ConvNormAct, norm=self.norm(train) if self.use_bn else None, **self.dtypes)
+        self.check_choice("decoder", self.decoder, DECODERS)
+        layer = functools.partial(ConvNormAct, conv=self.conv, norm=self.norm(train) if self.use_bn else None)
 
         def double_conv(y, channels, name):
             for i in (1, 2):
@@ -70,15 +69,15 @@ class UNet(Segmenter):
         for level in range(self.depth, 0, -1):
             channels = self.width * 2 ** (level - 1)
             if self.decoder == "transposed":
-                y = ConvTranspose(channels, 2, strides=2, name=f"decoder{level}_up", **self.dtypes)(y)
+                y = self.with_dtypes(ConvTranspose)(channels, 2, strides=2, name=f"decoder{level}_up")(y)
             else:
                 y = resize_bilinear(y, (2 * y.shape[1], 2 * y.shape[2]))
-                y = Conv(channels, 1, name=f"decoder{level}_up", **self.dtypes)(y)
+                y = self.conv(channels, 1, name=f"decoder{level}_up")(y)
             y = jnp.concatenate([skips.pop(), y], axis=-1)
             y = features[f"decoder{level}"] = double_conv(y, channels, f"decoder{level}")
         (top, _), (left, _) = pads
         y = features["pre_logits"] = y[:, top : top + size[0], left : left + size[1]]
-        return Conv(self.num_classes, 1, name="classifier", **self.dtypes)(y), features
+        return self.conv(self.num_classes, 1, name="classifier")(y), features
 
 
 register_model("unet", task="segmentation")(UNet)

@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 import flax.linen as nn
-import jax.numpy as jnp
 
-from cnnjax.layers import Conv, max_pool
+from cnnjax.layers import adaptive_avg_pool, max_pool
 from cnnjax.models.classifier import Classifier
 from cnnjax.models.registry import register_model
 
@@ -25,34 +24,6 @@ _DEPTHS = {"A": 11, "B": 13, "D": 16, "E": 19}
 
 # torchvision's Linear init for VGG: N(0, 0.01), zero bias.
 dense_init = nn.initializers.normal(0.01)
-
-
-def _adaptive_avg_1d(x, axis: int, out: int):
-    size = x.shape[axis]
-    if size == out:
-        return x
-    if size % out == 0:  # even bins: one reshape + mean
-        shape = x.shape[:axis] + (out, size // out) + x.shape[axis + 1 :]
-        return jnp.mean(x.reshape(shape), axis=axis + 1)
-    # PyTorch's bins: [floor(i * size / out), ceil((i + 1) * size / out)), possibly overlapping
-    # (or repeating one input when size < out).
-    bins = []
-    for i in range(out):
-        lo, hi = (i * size) // out, -((-(i + 1) * size) // out)
-        bins.append(jnp.mean(jnp.take(x, jnp.arange(lo, hi), axis=axis), axis=axis, keepdims=True))
-    return jnp.concatenate(bins, axis=axis)
-
-
-def adaptive_avg_pool(x, output_size: int | Sequence[int]):
-    """PyTorch's ``AdaptiveAvgPool2d`` on NHWC: ``(N, H, W, C) -> (N, oh, ow, C)``.
-
-    Exact for every size: identity when ``H == oh``, a reshape-mean when ``oh`` divides ``H``,
-    otherwise PyTorch's (possibly overlapping) bins ``[floor(i H / oh), ceil((i + 1) H / oh))``,
-    which for ``H < oh`` repeat input pixels (e.g. 1x1 -> 7x7 copies the pixel).  The bins are
-    products of per-axis bins, so pooling rows then columns gives the same means.
-    """
-    oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-    return _adaptive_avg_1d(_adaptive_avg_1d(x, 1, oh), 2, ow)
 
 
 class VGG(Classifier):
@@ -83,7 +54,6 @@ class VGG(Classifier):
 
     def forward(self, x, train):
         norm = self.norm(train)
-        dt = self.dtypes
         features = {}
         stage, conv = 1, 1
         for item in self.cfg:
@@ -92,15 +62,15 @@ class VGG(Classifier):
                 features[f"stage{stage}"] = x
                 stage, conv = stage + 1, 1
                 continue
-            x = Conv(int(item), 3, padding=1, use_bias=True, name=f"stage{stage}_conv{conv}", **dt)(x)
+            x = self.conv(int(item), 3, padding=1, use_bias=True, name=f"stage{stage}_conv{conv}")(x)
             if self.use_bn:
-                x = norm(name=f"stage{stage}_bn{conv}", **dt)(x)
+                x = norm(name=f"stage{stage}_bn{conv}")(x)
             x = nn.relu(x)
             conv += 1
         x = adaptive_avg_pool(x, self.pool_size)
         x = x.reshape(x.shape[0], -1)  # NHWC flatten (torchvision flattens NCHW: permute to port)
         for i in (1, 2):
-            x = nn.Dense(self.hidden_features, kernel_init=dense_init, name=f"fc{i}", **dt)(x)
+            x = self.dense(self.hidden_features, kernel_init=dense_init, name=f"fc{i}")(x)
             x = nn.relu(x)
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         features["pre_logits"] = x

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from abstract_models import KEY, abstract_variables, count_params
 
-from cnnjax.models.mobilenet import make_divisible
+from cnnjax.layers import adaptive_avg_pool, make_divisible
 from cnnjax.models.registry import create_model
-from cnnjax.models.vgg import adaptive_avg_pool
 
 # torchvision.models.<name>(num_classes=1000): sum(p.numel() for p in model.parameters()).
 TORCHVISION_PARAMS = {

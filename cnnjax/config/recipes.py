@@ -1,0 +1,73 @@
+"""Settings that several experiment files share, applied in place to a :func:`~cnnjax.config.base_config`.
+
+Experiment files are loaded by path from anywhere (:func:`~cnnjax.config.load_config`), so what they
+share lives in the package they already import.  Each function sets exactly the keys it names; a file
+composes them and sets its own keys around them (``c.train.update(batch_size=..., ...)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import ml_collections
+
+from cnnjax.config.schema import base_config
+
+
+def choose(arg: str | None, choices: Iterable[str], default: str) -> str:
+    """``arg`` (``None`` or empty: ``default``), refused with a ``ValueError`` naming ``choices`` unless one of them."""
+    arg = arg or default
+    if arg not in choices:
+        raise ValueError(f"unknown arg {arg!r}: use one of {', '.join(choices)}")
+    return arg
+
+
+def segmentation(arg: str | None, models: Mapping[str, tuple[str, Mapping[str, Any]]], prefix: str):
+    """A :func:`~cnnjax.config.base_config` for the segmentation task named ``{prefix}_{arg}``, with the
+    model ``models[arg]`` (a registered name and its overrides); ``arg`` defaults to the first of ``models``."""
+    arg = choose(arg, models, next(iter(models)))
+    model, overrides = models[arg]
+    c = base_config()
+    c.name = f"{prefix}_{arg}"
+    c.task = "segmentation"
+    c.model.name = model
+    c.model.overrides.update(overrides)
+    return c
+
+
+def cifar10(c: ml_collections.ConfigDict, **dataset) -> None:
+    """CIFAR-10 at 32x32 with the standard augmentation (4-pixel pad, random crop, horizontal flip),
+    evaluated on the test split (TFDS's cifar10 has no validation split); ``dataset`` sets more keys."""
+    c.dataset.update(name="cifar10", image_size=32, pad_crop=4, hflip=True, eval_split="test", **dataset)
+
+
+def cifar_step_decay(c: ml_collections.ConfigDict, warmup: bool) -> None:
+    """He et al.'s CIFAR schedule: SGD momentum 0.9, weight decay 1e-4 on every weight, batch 128, lr 0.1
+    divided by 10 at 32k and 48k steps, stop at 64k; ``warmup``: 0.01 (0.1 x the rate) for the first 400
+    steps.  Evaluation and checkpoints every 2,000 steps."""
+    c.train.update(batch_size=128, eval_batch_size=512, num_steps=64_000, log_every_steps=100)
+    c.train.update(eval_every_steps=2_000, checkpoint_every_steps=2_000)
+    c.optimizer.update(name="sgd", learning_rate=0.1, momentum=0.9, weight_decay=1e-4, decay_biases_and_norms=True)
+    c.schedule.update(name="piecewise", boundaries=(32_000, 48_000), decay_factor=0.1)
+    if warmup:
+        c.schedule.update(warmup_mode="constant", warmup_steps=400, warmup_factor=0.1)
+
+
+def imagenet(c: ml_collections.ConfigDict, bn_group_size: int) -> None:
+    """ImageNet: Inception crop to 224 and horizontal flip; eval resizes the shorter side to 256 and
+    crops the centre 224; evaluated on the validation split (TFDS's test split has no labels);
+    bfloat16 compute where the platform has it (``model.dtype='auto'``); BatchNorm statistics over
+    groups of ``bn_group_size`` images."""
+    c.dataset.update(name="imagenet2012", image_size=224, train_crop="random_resized", hflip=True, eval_resize=256)
+    c.dataset.update(eval_split="validation", test_split="validation")
+    c.model.dtype = "auto"
+    c.parallel.bn_group_size = bn_group_size
+
+
+def shapes(c: ml_collections.ConfigDict) -> None:
+    """The bundled generated shapes at 64x64, randomly rescaled 0.75-1.25 and flipped; batch 16 (eval 96),
+    1,500 steps, evaluation (with a PNG of 6 panels) and checkpoints every 500, a log line every 50."""
+    c.dataset.update(name="shapes_segmentation", image_size=64, hflip=True, scale_range=(0.75, 1.25))
+    c.train.update(batch_size=16, eval_batch_size=96, num_steps=1500, log_every_steps=50, eval_panels=6)
+    c.train.update(eval_every_steps=500, checkpoint_every_steps=500)
