@@ -128,7 +128,12 @@ CHUNKED_WGRAD = Implementation(
     "chunked_wgrad",
     why_not=_why_not,
     run=lambda x, kernel, call: chunked_wgrad_conv(
-        x, kernel, call.strides, call.padding, call.dilation, weight_gradient_chunks(call.x_shape, kernel.shape, call.strides)
+        x,
+        kernel,
+        call.strides,
+        call.padding,
+        call.dilation,
+        weight_gradient_chunks(call.x_shape, kernel.shape, call.strides),
     ),
     earns=earns,
 )

@@ -75,7 +75,9 @@ class ConvCall(NamedTuple):
 
     @property
     def output_shape(self) -> tuple[int, ...]:
-        dims = zip(self.x_shape[1:-1], self.kernel_shape, self.strides, self.padding, self.dilation, self.output_padding)
+        dims = zip(
+            self.x_shape[1:-1], self.kernel_shape, self.strides, self.padding, self.dilation, self.output_padding
+        )
         if self.direction == FORWARD:
             sizes = [padded_output_size(n, k, s, d, lo, hi) for n, k, s, (lo, hi), d, _ in dims]
         else:

@@ -52,12 +52,13 @@ class ConvTarget(NamedTuple):
     implementation: str = "auto"
 
 
-TARGET: contextvars.ContextVar[ConvTarget] = contextvars.ContextVar("cnnjax_conv_target", default=ConvTarget())
+NO_TARGET = ConvTarget()
+TARGET: contextvars.ContextVar[ConvTarget | None] = contextvars.ContextVar("cnnjax_conv_target", default=None)
 
 
 def current_target() -> ConvTarget:
-    """The innermost :func:`~cnnjax.layers.conv_target.conv_target`, or ``ConvTarget()`` outside every one."""
-    return TARGET.get()
+    """The innermost :func:`~cnnjax.layers.conv_target.conv_target`, or :data:`NO_TARGET` outside every one."""
+    return TARGET.get() or NO_TARGET
 
 
 def check_name(implementation: str) -> None:
@@ -87,7 +88,9 @@ def resolve(call: ConvCall, implementation: str, platform: str | None, source: s
     if reason is None and impl.cpu_only and platform not in (None, "cpu"):
         reason = f"runs on XLA:CPU only, and the conv target is {platform!r}"
     if reason is not None:
-        raise ConvImplementationError(f"conv implementation {implementation!r}{source} cannot serve the {call}: {reason}")
+        raise ConvImplementationError(
+            f"conv implementation {implementation!r}{source} cannot serve the {call}: {reason}"
+        )
     return impl
 
 

@@ -14,6 +14,7 @@ it for every such call oneDNN does not serve (``benchmarks/README.md``, "Conv pa
 from __future__ import annotations
 
 import functools
+
 import jax
 import jax.numpy as jnp
 from jax import lax

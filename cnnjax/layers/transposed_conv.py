@@ -59,7 +59,9 @@ def conv_transpose(
     :data:`~cnnjax.layers.conv_dispatch.NAMES` (see :func:`~cnnjax.layers.conv_dispatch.dispatch`)."""
     ndim = x.ndim - 2
     if ndim < 1 or kernel.ndim != x.ndim or kernel.shape[-2] != x.shape[-1]:
-        raise ValueError(f"expected (N, *spatial, C_in) x and (*k, C_in, C_out) kernel, got {x.shape} and {kernel.shape}")
+        raise ValueError(
+            f"expected (N, *spatial, C_in) x and (*k, C_in, C_out) kernel, got {x.shape} and {kernel.shape}"
+        )
     strides, dilation = per_dim(strides, ndim, "strides"), per_dim(dilation, ndim, "dilation")
     padding, output_padding = _symmetric(padding, ndim), _symmetric(output_padding, ndim)
     for args in zip(x.shape[1:-1], kernel.shape[:-2], strides, padding, output_padding, dilation):

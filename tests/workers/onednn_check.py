@@ -14,14 +14,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from cnnjax.layers import Conv, conv_target, select_implementation  # noqa: E402
+from cnnjax.layers import Conv, ConvCall, conv_target, select  # noqa: E402
 from cnnjax.native.onednn import onednn_available, unavailable_reason  # noqa: E402
 
 mode = sys.argv[1]
 
 
 def auto_path():
-    return select_implementation((8, 16, 16, 8), (3, 3, 1, 8), strides=(1, 1), groups=8, platform="cpu")
+    x, kernel = jax.ShapeDtypeStruct((8, 16, 16, 8), jnp.float32), jax.ShapeDtypeStruct((3, 3, 1, 8), jnp.float32)
+    return select(ConvCall.of("forward", x, kernel, (1, 1), ((1, 1), (1, 1)), (1, 1), 8), "cpu")
 
 
 with warnings.catch_warnings(record=True) as caught:
