@@ -84,9 +84,10 @@ def resolve(call: ConvCall, implementation: str, platform: str | None, source: s
     if implementation == "auto":
         return IMPLEMENTATIONS[select(call, platform)]
     impl = IMPLEMENTATIONS[implementation]
-    reason = impl.why_not(call)
-    if reason is None and impl.cpu_only and platform not in (None, "cpu"):
+    if impl.cpu_only and platform not in (None, "cpu"):
         reason = f"runs on XLA:CPU only, and the conv target is {platform!r}"
+    else:
+        reason = impl.why_not(call)
     if reason is not None:
         raise ConvImplementationError(
             f"conv implementation {implementation!r}{source} cannot serve the {call}: {reason}"
