@@ -6,9 +6,10 @@
 Each row times ``(y, dx, dkernel)`` of one conv (output cotangent given) with every implementation in
 ``cnnjax.layers.IMPLEMENTATIONS`` that serves it (``-``: it does not), and with
 ``torch.nn.functional.conv2d``; ``auto`` is what ``'auto'`` runs on a ``'cpu'`` target here.  The
-columns take their runs in turn (one run of each, ``--repeats`` times) and report the minimum, in ms,
-so that other load on the machine weighs on every column alike.  ``transposed_conv.py`` reuses the
-table for transposed convs.
+JAX columns take their runs in turn (one run of each, ``--repeats`` times) and report the minimum, in
+ms, so that other load on the machine weighs on every column alike; PyTorch's runs come after them
+(its OpenMP threads spin after each call and would slow whichever column ran next).
+``transposed_conv.py`` reuses the table for transposed convs.
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ def jax_steps(call: ConvCall, conv: Callable, args: tuple, options: dict) -> dic
             jax.block_until_ready(step(name, *args))
             steps[name] = lambda step=step, name=name: jax.block_until_ready(step(name, *args))
     return steps
+
+
+def time_row(steps: dict[str, Callable[[], object]], torch_step: Callable[[], None] | None, repeats: int):
+    """ms per column: the JAX ``steps`` in turn, then PyTorch's (``None``: no torch column)."""
+    seconds = time_in_turn(steps, repeats)
+    if torch_step is not None:
+        seconds |= time_in_turn({"torch": torch_step}, repeats)
+    return {name: 1e3 * value for name, value in seconds.items()}
 
 
 def print_header(use_torch: bool) -> None:
@@ -170,9 +179,7 @@ def main(argv: list[str] | None = None) -> None:
             return conv_nd(x_, k_, strides=strides, padding=pad, groups=groups, implementation=implementation)
 
         steps = jax_steps(call, conv, (x, kernel, dy), options)
-        if use_torch:
-            steps["torch"] = torch_step(case)
-        ms = {name: 1e3 * seconds for name, seconds in time_in_turn(steps, repeats).items()}
+        ms = time_row(steps, torch_step(case) if use_torch else None, repeats)
         shape = f"{'x'.join(map(str, case.x_shape))}->{case.features}"
         print_row(case.label, shape, call, ms, use_torch)
 

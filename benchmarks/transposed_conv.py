@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conv_paths import common_arguments, jax_steps, print_header, print_row, setup, time_in_turn  # noqa: E402
+from conv_paths import common_arguments, jax_steps, print_header, print_row, setup, time_row  # noqa: E402
 
 from cnnjax.layers import ConvCall, conv_transpose  # noqa: E402
 
@@ -69,9 +69,7 @@ def main(argv=None, shapes=None) -> list[dict]:
             return conv_transpose(x_, k_, strides=s, padding=p, output_padding=op, implementation=implementation)
 
         steps = jax_steps(call, conv, (x, kernel, dy), options)
-        if use_torch:
-            steps["torch"] = torch_step(shape)
-        ms = {name: 1e3 * seconds for name, seconds in time_in_turn(steps, repeats).items()}
+        ms = time_row(steps, torch_step(shape) if use_torch else None, repeats)
         print_row(f"k{k} s{s} p{p} op{op}", f"{n}x{h}x{w}x{c_in}->{c_out}", call, ms, use_torch)
         rows.append(ms)
     return rows
