@@ -1,27 +1,26 @@
-"""Transposed conv fwd+bwd (grads w.r.t. input and kernel) on this machine: XLA's op vs the fast formulation.
+"""Transposed conv fwd+bwd on CPU: every implementation that serves a shape, beside XLA's op and PyTorch.
 
-    python benchmarks/transposed_conv.py [--quick] [--repeats N]
+    python benchmarks/transposed_conv.py [--quick] [--no-torch] [--repeats N]
+    CNNJAX_ONEDNN=0 python benchmarks/transposed_conv.py   # XLA:CPU without oneDNN
 
-One row per decoder shape: ms (min over repeats) for ``implementation='xla'``, for the XLA-based
-fast formulation (``'depth_to_space'`` if kernel <= stride, else ``'subpixel'``), for what
-``'auto'`` runs (``'onednn'`` where the extension loads), and for PyTorch's ``ConvTranspose2d``
-(channels-last) when ``import torch`` works.
+One row per decoder shape, the table of ``conv_paths.py``: ms (min over runs in turn) of
+``(y, dx, dkernel)`` for every implementation that serves the transposed conv, and for PyTorch's
+``ConvTranspose2d`` (channels-last) when ``import torch`` works.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cnnjax.cpu_runtime import compiler_options, tune_cpu_runtime
-from cnnjax.layers.transposed_conv import conv_transpose, select_implementation, select_xla_path  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conv_paths import common_arguments, jax_steps, print_header, print_row, setup, time_row  # noqa: E402
+
+from cnnjax.layers import ConvCall, conv_transpose  # noqa: E402
 
 # (batch, height, width, C_in, C_out, kernel, stride, padding, output_padding)
 SHAPES = [
@@ -29,96 +28,50 @@ SHAPES = [
     (8, 64, 64, 32, 16, 2, 2, 0, 0),
     (8, 16, 16, 128, 64, 4, 2, 1, 0),
     (8, 32, 32, 64, 32, 3, 2, 1, 1),
+    (8, 32, 32, 64, 32, 3, 1, 1, 0),  # stride 1: an ordinary conv
 ]
 QUICK_SHAPES = [(2, 8, 8, 8, 4, 2, 2, 0, 0), (2, 6, 6, 8, 4, 4, 2, 1, 0)]
 
 
-def _min_ms(fn, repeats: int) -> float:
-    fn()  # compile / warm up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * min(times)
-
-
-def jax_ms(shape, implementation: str, repeats: int, options: dict) -> float:
-    n, h, w, c_in, c_out, k, s, p, op = shape
-    x = jnp.asarray(np.random.default_rng(0).normal(size=(n, h, w, c_in)), jnp.float32)
-    kernel = jnp.asarray(np.random.default_rng(1).normal(size=(k, k, c_in, c_out)), jnp.float32)
-
-    def loss(x, kernel):
-        y = conv_transpose(x, kernel, strides=s, padding=p, output_padding=op, implementation=implementation)
-        return jnp.sum(y * y)
-
-    step = jax.jit(jax.grad(loss, argnums=(0, 1)), compiler_options=options)
-    return _min_ms(lambda: jax.block_until_ready(step(x, kernel)), repeats)
-
-
-def torch_ms(shape, repeats: int) -> float:
+def torch_step(shape):
     import torch
 
     n, h, w, c_in, c_out, k, s, p, op = shape
     layer = torch.nn.ConvTranspose2d(c_in, c_out, k, s, p, op, bias=False).to(memory_format=torch.channels_last)
     x = torch.randn(n, c_in, h, w).to(memory_format=torch.channels_last).requires_grad_()
+    dy = torch.randn(layer(x).shape).to(memory_format=torch.channels_last)
 
     def step():
         x.grad = layer.weight.grad = None
-        layer(x).pow(2).sum().backward()
+        layer(x).backward(dy)
 
-    return _min_ms(step, repeats)
-
-
-def _has_torch() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    step()
+    return step
 
 
 def main(argv=None, shapes=None) -> list[dict]:
+    """Prints the table; returns one dict of ms per implementation (and ``'torch'``) per shape."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny shapes, few repeats (a smoke test)")
-    parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch column")
-    parser.add_argument(
-        "--untuned", action="store_true", help="without cnnjax.cpu_runtime's malloc settings and XLA options"
-    )
+    common_arguments(parser)
     args = parser.parse_args(argv)
-    if not args.untuned:
-        tune_cpu_runtime()
-    options = {} if args.untuned else compiler_options("cpu")
-    shapes = shapes or (QUICK_SHAPES if args.quick else SHAPES)
-    repeats = args.repeats or (2 if args.quick else 10)
-    with_torch = not args.no_torch and _has_torch()
-    print(f"backend {jax.default_backend()}, fwd+bwd ms (min of {repeats})")
-    print(
-        "| input (N,H,W,C) | C_out | k/s/p/op | xla | xla path | path | auto | auto impl | speed-up |"
-        + (" torch | auto/torch |" if with_torch else "")
-    )
-    print("|---|---|---|---|---|---|---|---|---|" + ("---|---|" if with_torch else ""))
+    options, repeats, use_torch = setup(args)
+    print_header(use_torch)
     rows = []
-    for shape in shapes:
+    for shape in shapes or (QUICK_SHAPES if args.quick else SHAPES):
         n, h, w, c_in, c_out, k, s, p, op = shape
-        path = select_xla_path((k, k), (s, s), (1, 1), platform="cpu")
-        auto = select_implementation((k, k), (s, s), (1, 1), platform="cpu")
-        row = {
-            "shape": shape,
-            "xla": jax_ms(shape, "xla", repeats, options),
-            "path": jax_ms(shape, path, repeats, options),
-        }
-        row["fast"] = jax_ms(shape, auto, repeats, options) if auto != path else row["path"]
-        if with_torch:
-            row["torch"] = torch_ms(shape, repeats)
-        rows.append(row)
-        line = (
-            f"| ({n},{h},{w},{c_in}) | {c_out} | {k}/{s}/{p}/{op} | {row['xla']:.1f} | {row['path']:.1f} | {path} "
-            f"| {row['fast']:.1f} | {auto} | {row['xla'] / row['fast']:.1f}x |"
-        )
-        torch_cells = f" {row['torch']:.1f} | {row['fast'] / row['torch']:.2f} |" if with_torch else ""
-        print(line + torch_cells, flush=True)
+        rng = np.random.default_rng(0)
+        x = jnp.asarray(rng.normal(size=(n, h, w, c_in)), jnp.float32)
+        kernel = jnp.asarray(0.1 * rng.normal(size=(k, k, c_in, c_out)), jnp.float32)
+        call = ConvCall.of("transposed", x, kernel, (s, s), ((p, p), (p, p)), (1, 1), output_padding=(op, op))
+        dy = jnp.asarray(rng.normal(size=call.output_shape), jnp.float32)
+
+        def conv(x_, k_, implementation, s=s, p=p, op=op):
+            return conv_transpose(x_, k_, strides=s, padding=p, output_padding=op, implementation=implementation)
+
+        steps = jax_steps(call, conv, (x, kernel, dy), options)
+        ms = time_row(steps, torch_step(shape) if use_torch else None, repeats)
+        print_row(f"k{k} s{s} p{p} op{op}", f"{n}x{h}x{w}x{c_in}->{c_out}", call, ms, use_torch)
+        rows.append(ms)
     return rows
 
 

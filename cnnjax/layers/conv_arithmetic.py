@@ -1,4 +1,5 @@
-"""Output-size arithmetic of convolutions and pooling windows: the one place it is defined.
+"""Output-size arithmetic of convolutions, transposed convolutions and pooling windows: the one place
+it is defined.
 
 Per spatial dimension, with input size ``n``, kernel (window) size ``k``, stride ``s``,
 dilation ``d`` and padding ``(lo, hi)``::
@@ -19,6 +20,10 @@ Padding modes (``padding`` argument):
   gives one pair per spatial dimension (see :func:`resolve_padding_nd`).
 
 Negative sizes or paddings, unknown modes and outputs smaller than 1 raise ``ValueError``.
+
+A transposed conv (PyTorch's ``ConvTranspose``, symmetric ``padding`` ``p``) has
+``out = (n - 1) * s - 2 * p + d * (k - 1) + output_padding + 1``
+(:func:`transposed_conv_output_size`).
 """
 
 from __future__ import annotations
@@ -84,8 +89,34 @@ def conv_output_size(
 ) -> int:
     """Output size of one spatial dimension: ``floor((n + lo + hi - k_eff) / s) + 1``."""
     lo, hi = resolve_padding(padding, input_size, kernel_size, stride, dilation)
-    k_eff = dilation * (kernel_size - 1) + 1
-    return (input_size + lo + hi - k_eff) // stride + 1
+    return padded_output_size(input_size, kernel_size, stride, dilation, lo, hi)
+
+
+def padded_output_size(input_size: int, kernel_size: int, stride: int, dilation: int, lo: int, hi: int) -> int:
+    """``floor((n + lo + hi - k_eff) / s) + 1`` for explicit (possibly negative) padding, unchecked."""
+    return (input_size + lo + hi - dilation * (kernel_size - 1) - 1) // stride + 1
+
+
+def transposed_conv_output_size(
+    size: int, kernel: int, stride: int, padding: int, output_padding: int = 0, dilation: int = 1
+) -> int:
+    """PyTorch's rule: ``(size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1``."""
+    for name, value in (("size", size), ("kernel", kernel), ("stride", stride), ("dilation", dilation)):
+        if value < 1:
+            raise ValueError(f"{name} must be positive, got {value}")
+    if padding < 0 or output_padding < 0:
+        raise ValueError(f"padding and output_padding must be non-negative, got {padding}, {output_padding}")
+    if output_padding >= max(stride, dilation):
+        raise ValueError(
+            f"output_padding ({output_padding}) must be smaller than the stride ({stride}) or the dilation ({dilation})"
+        )
+    out = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    if out < 1:
+        raise ValueError(
+            f"transposed conv output size would be {out} < 1 (input {size}, kernel {kernel}, stride {stride}, "
+            f"padding {padding}, output_padding {output_padding}, dilation {dilation}): padding is too large"
+        )
+    return out
 
 
 def per_dim(value: int | Sequence[int], ndim: int, name: str) -> tuple[int, ...]:

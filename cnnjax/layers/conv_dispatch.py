@@ -1,198 +1,106 @@
-"""``conv2d``: one 2-D conv entry point that picks the fastest implementation for the target platform.
+"""The one conv dispatch: every forward and transposed conv of cnnjax (:class:`~cnnjax.layers.Conv`,
+:class:`~cnnjax.layers.ConvTranspose`, :func:`~cnnjax.layers.conv_nd`, :func:`~cnnjax.layers.conv_transpose`)
+runs through :func:`dispatch`, which picks one of :data:`IMPLEMENTATIONS` for its :class:`ConvCall`.
 
-``implementation='auto'`` (:func:`select_implementation`) follows the conv target of
-:mod:`cnnjax.layers.conv_target` (the model's ``platform``; never the host's backend): XLA's
-``lax.conv_general_dilated`` for GPU/TPU, where it is fast, and without a platform.  For ``'cpu'``,
-``'onednn'`` (:mod:`onednn_conv`: oneDNN primitives for all three directions, any groups, float32 /
-bfloat16) wherever the extension loads (:func:`cnnjax.native.onednn.onednn_available`): faster
-than every path below and than PyTorch's CPU convs at conv-net shapes.  Without it
-(:func:`select_xla_path`; XLA:CPU, 2 cores; fwd+bwd unless noted, ms):
+Implementations (:data:`NAMES`; each is declared once, in its module, as an
+:class:`~cnnjax.layers.conv_call.Implementation` that says which calls it serves):
 
-- depthwise (``groups == C_in``): ``'depthwise_shift'``, k*k shifted multiply-adds
-  (:mod:`depthwise_conv`).  XLA's depthwise conv is ~13x slower than PyTorch; shifted adds ~6x
-  faster than XLA's.
-- other ``groups > 1``: ``'grouped_split'``, one conv per group (:mod:`grouped_conv`); ~40x faster
-  than XLA's grouped conv at ResNeXt shapes.
-- ``groups == 1``: ``'chunked_wgrad'`` (:mod:`chunked_conv`) for every 1x1 kernel, for strided
-  kernels of at most two strides (sub-pixel input gradient: 128x32²x16 -> 32 stride 2, 7.6 -> 4.3 ms)
-  and for larger kernels when :func:`weight_gradient_chunks` > 1 (batch >= 64); XLA otherwise.
-  With :mod:`cnnjax.cpu_runtime`'s Eigen convs, chunks of fewer than 8 images are slower than one
-  weight-gradient conv (fwd+bwd 3x3 XLA vs 8 chunks, ms: 16x56²x64 67 vs 98, 32x56²x64 138 vs
-  158, 32x32²x16 5.6 vs 7.6, 64x32²x16 11.1 vs 10.5, 64x28²x128 231 vs 233); the older
-  measurements below had YNNPACK convs and chunks of 2 images.
-  Weight gradient alone, XLA vs 8 batch chunks (min of 7, quiet machine): 3x3 at
-  128x16²x32 16 -> 8, 128x8²x64 10 -> 6.5, 128x32²x16 stride 2 8.7 -> 6.7, 32x28²x128 105 -> 46,
-  32x56²x64 133 -> 92, 32x14²x256 45 -> 43, 32x7²x512 39 -> 93 (slower: hence the map-size
-  limit), 128x32²x16 9 -> 13 (slower alone, but chunking every ResNet-20 conv took its train
-  step from 0.63 to 0.45 s, the chunks filling both cores; these numbers predate
-  :mod:`cnnjax.cpu_runtime`, with it: 128x32²x16 3x3 weight gradient 10.8 -> 8.9 ms, train step
-  0.46 -> 0.36 s).  1x1 weight gradient as one
-  ``dot_general``, XLA -> dot (CPU ms, loaded machine): 16x56²x256->64 134 -> 39, 16x56²x64->256
-  208 -> 27, 16x14²x1024->256 49 -> 26, 128x32²x16->16 10 -> 3.
+- ``'xla'`` (:mod:`~cnnjax.layers.xla_conv`): XLA's ops; every call, every platform.
+- ``'onednn'`` (:mod:`~cnnjax.layers.onednn_conv`): oneDNN primitives on XLA:CPU; 2-D, float32 (or
+  bfloat16 where the CPU runs it), forward and transposed, where the extension loads.
+- ``'depthwise_shift'`` (:mod:`~cnnjax.layers.depthwise_conv`), ``'grouped_split'``
+  (:mod:`~cnnjax.layers.grouped_conv`), ``'chunked_wgrad'`` (:mod:`~cnnjax.layers.chunked_conv`),
+  ``'subpixel'`` (:mod:`~cnnjax.layers.subpixel`): XLA-based rewrites for XLA:CPU without oneDNN.
 
-:func:`cnnjax.layers.conv_target.conv_target` with ``implementation='xla'`` makes every ``'auto'``
-conv XLA's (e.g. an all-XLA baseline).
+Selection (:func:`select`, for ``'auto'``): on a ``'cpu'`` target the first of :data:`CPU_ORDER`
+that serves the call and earns its place there (oneDNN first); on every other platform, and
+without a target, ``'xla'`` (a program that compiles and exports for any platform).
+
+Override: a layer's ``implementation`` wins; else the conv target's
+(:func:`~cnnjax.layers.conv_target.conv_target`, a model's ``conv_implementation``), which applies
+to every ``'auto'`` conv traced inside, forward and transposed, of any rank.  An explicit
+implementation (from either) that cannot serve a call raises :class:`ConvImplementationError` at
+trace time, naming it, the call and the reason; there is no silent fallback.  Only ``'auto'``
+chooses.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import contextvars
+from typing import NamedTuple
 
-import jax.numpy as jnp
-from jax import lax
+from cnnjax.layers.chunked_conv import CHUNKED_WGRAD
+from cnnjax.layers.conv_call import ConvCall, ConvImplementationError, Implementation
+from cnnjax.layers.depthwise_conv import DEPTHWISE_SHIFT
+from cnnjax.layers.grouped_conv import GROUPED_SPLIT
+from cnnjax.layers.onednn_conv import ONEDNN
+from cnnjax.layers.subpixel import SUBPIXEL
+from cnnjax.layers.xla_conv import XLA
 
-from cnnjax.layers.chunked_conv import chunked_wgrad_conv, has_fast_strided_input_gradient
-from cnnjax.layers.conv_target import current_target
-from cnnjax.layers.depthwise_conv import depthwise_shift_conv
-from cnnjax.layers.grouped_conv import grouped_split_conv
-from cnnjax.layers.onednn_conv import REQUIREMENT, onednn_applies, onednn_conv
-from cnnjax.native.onednn import onednn_available, unavailable_reason
-
-IMPLEMENTATIONS = ("auto", "xla", "onednn", "depthwise_shift", "grouped_split", "chunked_wgrad")
-DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
-WGRAD_CHUNKS = 8
-MIN_CHUNK_IMAGES = 8
-MIN_CHUNKED_OUTPUT_PIXELS = 64
-MAX_CHUNKED_WEIGHTS = 256 * 256
+IMPLEMENTATIONS: dict[str, Implementation] = {
+    impl.name: impl for impl in (XLA, ONEDNN, DEPTHWISE_SHIFT, GROUPED_SPLIT, CHUNKED_WGRAD, SUBPIXEL)
+}
+NAMES = ("auto", *IMPLEMENTATIONS)
+CPU_ORDER = (ONEDNN, DEPTHWISE_SHIFT, GROUPED_SPLIT, CHUNKED_WGRAD, SUBPIXEL)
 
 
-def _check_name(implementation: str) -> None:
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(f"unknown conv implementation {implementation!r}; expected one of {IMPLEMENTATIONS}")
+class ConvTarget(NamedTuple):
+    """What convs are traced for: ``platform`` (``None``: no target) and the implementation that
+    replaces ``'auto'`` (see :mod:`cnnjax.layers.conv_target`)."""
+
+    platform: str | None = None
+    implementation: str = "auto"
 
 
-def select_implementation(
-    x_shape: Sequence[int],
-    kernel_shape: Sequence[int],
-    *,
-    strides: Sequence[int],
-    groups: int,
-    platform: str | None,
-    dtype=jnp.float32,
-    padding: Sequence[tuple[int, int]] = ((0, 0), (0, 0)),
-) -> str:
-    """The implementation ``'auto'`` uses for this conv compiled for ``platform``: XLA's unless
-    ``'cpu'``, else ``'onednn'`` where it applies and loads, else :func:`select_xla_path`."""
-    if platform != "cpu":
-        return "xla"
-    if onednn_applies(dtype, dtype, padding) and onednn_available():
-        return "onednn"
-    return select_xla_path(x_shape, kernel_shape, strides=strides, groups=groups)
+NO_TARGET = ConvTarget()
+TARGET: contextvars.ContextVar[ConvTarget | None] = contextvars.ContextVar("cnnjax_conv_target", default=None)
 
 
-def select_xla_path(x_shape: Sequence[int], kernel_shape: Sequence[int], *, strides: Sequence[int], groups: int) -> str:
-    """The fastest XLA-based CPU path for these shapes (where oneDNN is not used); see the module
-    docstring for the rule and the measurements behind it."""
-    in_channels = x_shape[-1]
-    if groups == in_channels:
-        return "depthwise_shift"
-    if groups > 1:
-        return "grouped_split"
-    if tuple(kernel_shape[:2]) == (1, 1) or has_fast_strided_input_gradient(kernel_shape, strides):
-        return "chunked_wgrad"
-    return "chunked_wgrad" if weight_gradient_chunks(x_shape, kernel_shape, strides) > 1 else "xla"
+def current_target() -> ConvTarget:
+    """The innermost :func:`~cnnjax.layers.conv_target.conv_target`, or :data:`NO_TARGET` outside every one."""
+    return TARGET.get() or NO_TARGET
 
 
-def weight_gradient_chunks(x_shape: Sequence[int], kernel_shape: Sequence[int], strides: Sequence[int]) -> int:
-    """Batch chunks of a ``kh x kw`` conv's weight gradient under ``'chunked_wgrad'``: :data:`WGRAD_CHUNKS`
-    when the batch fills them with :data:`MIN_CHUNK_IMAGES` images each, the output map has at least
-    :data:`MIN_CHUNKED_OUTPUT_PIXELS` pixels and ``C_in * features <= MAX_CHUNKED_WEIGHTS``; else 1."""
-    out_pixels = math.ceil(x_shape[1] / strides[0]) * math.ceil(x_shape[2] / strides[1])
-    chunk = (
-        x_shape[0] >= MIN_CHUNK_IMAGES * WGRAD_CHUNKS
-        and out_pixels >= MIN_CHUNKED_OUTPUT_PIXELS
-        and x_shape[-1] * kernel_shape[-1] <= MAX_CHUNKED_WEIGHTS
-    )
-    return WGRAD_CHUNKS if chunk else 1
+def check_name(implementation: str) -> None:
+    """Raises ``ValueError`` unless ``implementation`` is one of :data:`NAMES`."""
+    if implementation not in NAMES:
+        raise ValueError(f"unknown conv implementation {implementation!r}; expected one of {NAMES}")
 
 
-def resolve_implementation(
-    implementation: str,
-    x_shape: Sequence[int],
-    kernel_shape: Sequence[int],
-    *,
-    strides: Sequence[int],
-    groups: int,
-    platform: str | None,
-    dtype=jnp.float32,
-    padding: Sequence[tuple[int, int]] = ((0, 0), (0, 0)),
-) -> str:
-    """The concrete implementation ``conv2d`` runs for ``platform``: ``'auto'`` becomes
-    :func:`select_implementation`'s; one that does not apply to ``groups``, ``dtype`` or ``padding``,
-    or ``'onednn'`` where it cannot load, raises ``ValueError``."""
-    _check_name(implementation)
+def select(call: ConvCall, platform: str | None) -> str:
+    """The implementation ``'auto'`` runs ``call`` with, compiled for ``platform`` (module docstring)."""
+    if platform == "cpu":
+        for impl in CPU_ORDER:
+            if impl.why_not(call) is None and impl.earns(call):
+                return impl.name
+    return XLA.name
+
+
+def resolve(call: ConvCall, implementation: str, platform: str | None, source: str = "") -> Implementation:
+    """The implementation that runs ``call``: :func:`select`'s for ``'auto'``, else the named one, which
+    must serve the call (and, where ``cpu_only``, a target of ``platform`` ``'cpu'`` or ``None``);
+    raises :class:`ConvImplementationError` otherwise.  ``source`` names where the name came from."""
+    check_name(implementation)
     if implementation == "auto":
-        implementation = select_implementation(
-            x_shape, kernel_shape, strides=strides, groups=groups, platform=platform, dtype=dtype, padding=padding
+        return IMPLEMENTATIONS[select(call, platform)]
+    impl = IMPLEMENTATIONS[implementation]
+    if impl.cpu_only and platform not in (None, "cpu"):
+        reason = f"runs on XLA:CPU only, and the conv target is {platform!r}"
+    else:
+        reason = impl.why_not(call)
+    if reason is not None:
+        raise ConvImplementationError(
+            f"conv implementation {implementation!r}{source} cannot serve the {call}: {reason}"
         )
-    if implementation == "onednn":
-        if not onednn_applies(dtype, dtype, padding):
-            raise ValueError(
-                f"conv implementation 'onednn' needs {REQUIREMENT}, got {jnp.dtype(dtype)}, padding {tuple(padding)}"
-            )
-        if not onednn_available():
-            raise ValueError(f"conv implementation 'onednn' is unavailable: {unavailable_reason()}")
-    in_channels = x_shape[-1]
-    valid = {
-        "xla": True,
-        "onednn": True,
-        "chunked_wgrad": groups == 1,
-        "depthwise_shift": groups == in_channels,
-        "grouped_split": groups > 1,
-    }
-    if not valid[implementation]:
-        raise ValueError(
-            f"conv implementation {implementation!r} does not apply to groups={groups} with {in_channels} input "
-            "channels ('chunked_wgrad' needs groups=1, 'depthwise_shift' groups=C_in, 'grouped_split' groups>1)"
-        )
-    return implementation
+    return impl
 
 
-def conv2d(
-    x,
-    kernel,
-    *,
-    strides: Sequence[int] = (1, 1),
-    padding: Sequence[tuple[int, int]] = ((0, 0), (0, 0)),
-    dilation: Sequence[int] = (1, 1),
-    groups: int = 1,
-    implementation: str = "auto",
-):
-    """2-D conv of NHWC ``x`` with an HWIO ``kernel`` ``(kh, kw, C_in // groups, features)``; equals
-    ``lax.conv_general_dilated(x, kernel, strides, padding, rhs_dilation=dilation,
-    feature_group_count=groups)``.  ``implementation``: one of :data:`IMPLEMENTATIONS`; ``'auto'``
-    follows the current :func:`~cnnjax.layers.conv_target.conv_target`; an implementation that does
-    not apply to the shape raises ``ValueError``."""
-    strides, dilation = tuple(strides), tuple(dilation)
-    padding = tuple((int(lo), int(hi)) for lo, hi in padding)
+def dispatch(x, kernel, call: ConvCall, implementation: str = "auto"):
+    """Runs ``call`` on ``x`` and ``kernel`` with the layer's ``implementation``, or, for ``'auto'``,
+    with the current target's (module docstring)."""
+    check_name(implementation)
     target = current_target()
-    implementation = target.implementation if implementation == "auto" else implementation
-    implementation = resolve_implementation(
-        implementation,
-        x.shape,
-        kernel.shape,
-        strides=strides,
-        groups=groups,
-        platform=target.platform,
-        dtype=x.dtype,
-        padding=padding,
-    )
-    if implementation == "onednn":
-        return onednn_conv(x, kernel, strides=strides, padding=padding, dilation=dilation, groups=groups)
-    if implementation == "chunked_wgrad":
-        chunks = weight_gradient_chunks(x.shape, kernel.shape, strides)
-        return chunked_wgrad_conv(x, kernel, strides, padding, dilation, chunks)
-    if implementation == "depthwise_shift":
-        return depthwise_shift_conv(x, kernel, strides=strides, padding=padding, dilation=dilation)
-    if implementation == "grouped_split":
-        return grouped_split_conv(x, kernel, strides=strides, padding=padding, dilation=dilation, groups=groups)
-    return lax.conv_general_dilated(
-        x,
-        kernel,
-        strides,
-        padding,
-        rhs_dilation=dilation,
-        feature_group_count=groups,
-        dimension_numbers=DIMENSION_NUMBERS,
-    )
+    source = ""
+    if implementation == "auto" and target.implementation != "auto":
+        implementation, source = target.implementation, " (the conv target's)"
+    return resolve(call, implementation, target.platform, source).run(x, kernel, call)

@@ -1,47 +1,33 @@
-"""Depthwise 2-D conv as ``kh * kw`` shifted multiply-adds (XLA:CPU's depthwise conv is ~10x slower).
+"""``'depthwise_shift'``: a depthwise 2-D conv (``groups == C_in``) as ``kh * kw`` shifted multiply-adds.
 
 Each kernel tap is a strided slice of the padded input times a per-channel weight.  The input
 gradient is autodiff of these element-wise ops.  The weight gradient is one variadic
-``lax.reduce`` over the ``kh * kw`` products ``tap * dy``, which keeps the batch (and, for small
-batches, the rows) and sums those afterwards: one pass over ``x`` and ``dy`` that XLA:CPU spreads
-over its threads.  Autodiff's ``kh * kw`` separate reductions read both tensors ``kh * kw`` times:
-weight gradient 32x56²x144 3x3, 68 -> 22 ms; 128x16²x96, 15 -> 5 ms; 8x112²x32, 12 -> 6 ms.
-With :mod:`cnnjax.cpu_runtime`'s older loop emitters a reduction runs slower (40 and 10 ms); two
-batch halves, reduced independently, run side by side: fwd+bwd 51 -> 35 ms and 12.8 -> 10.1 ms.
-Low-precision inputs accumulate in float32.
+``lax.reduce`` over the ``kh * kw`` products ``tap * dy`` per batch slice, which keeps the batch
+(and, for small batches, the rows) and sums those afterwards: one pass over ``x`` and ``dy`` that
+XLA:CPU spreads over its threads, where autodiff's ``kh * kw`` separate reductions would read both
+tensors ``kh * kw`` times.  Low-precision inputs accumulate in float32.
+
+Serves forward 2-D calls with ``groups == C_in`` and non-negative padding; ``'auto'`` on CPU takes
+it for every such call oneDNN does not serve (``benchmarks/README.md``, "Conv paths without oneDNN").
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-# Batches at least this large keep only the batch axis in the weight-gradient reduction (measured
-# faster at 128x16²x96); smaller ones keep batch and rows (faster at 32x56²x144, 8x112²x32).
+from cnnjax.layers.conv_call import FORWARD, ConvCall, Implementation, unsupported
+
+# Batches at least this large keep only the batch axis in the weight-gradient reduction; smaller
+# ones keep batch and rows.
 KEEP_BATCH_ONLY_FROM = 64
 # Independent reductions over this many batch slices run side by side on XLA:CPU's threads.
 WGRAD_BATCH_CHUNKS = 2
 
 Pairs = tuple[tuple[int, int], ...]
-
-
-def depthwise_shift_conv(
-    x, kernel, *, strides: Sequence[int], padding: Sequence[tuple[int, int]], dilation: Sequence[int]
-):
-    """Equals ``lax.conv_general_dilated(..., feature_group_count=C_in)`` for NHWC ``x`` of
-    ``C_in`` channels and an HWIO ``kernel`` of shape ``(kh, kw, 1, C_in * m)``: output channel
-    ``c * m + j`` is input channel ``c`` convolved with filter ``c * m + j`` (channel multiplier
-    ``m``)."""
-    channels = x.shape[-1]
-    _, _, one, features = kernel.shape
-    if one != 1 or features % channels:
-        raise ValueError(f"depthwise kernel must be (kh, kw, 1, C_in * m) for C_in={channels}, got {kernel.shape}")
-    padding = tuple((int(lo), int(hi)) for lo, hi in padding)
-    return _depthwise(x, kernel, tuple(strides), padding, tuple(dilation))
 
 
 def _taps(x, kernel_shape, strides, padding, dilation):
@@ -110,3 +96,19 @@ def _weight_gradient(x, dy, kernel_shape, strides, padding, dilation, kept, acc_
 
 
 _depthwise.defvjp(_forward, _backward)
+
+
+def _why_not(call: ConvCall) -> str | None:
+    reason = unsupported(call, (FORWARD,), (2,))
+    if reason is None and call.groups != call.in_channels:
+        reason = f"needs groups == C_in ({call.in_channels}), got groups={call.groups}"
+    if reason is None and any(p < 0 for pair in call.padding for p in pair):
+        reason = "needs padding >= 0"
+    return reason
+
+
+DEPTHWISE_SHIFT = Implementation(
+    "depthwise_shift",
+    why_not=_why_not,
+    run=lambda x, kernel, call: _depthwise(x, kernel, call.strides, call.padding, call.dilation),
+)

@@ -1,27 +1,29 @@
-"""Grouped 2-D conv as split -> one conv per group -> concat (XLA:CPU's grouped conv is ~50x slower)."""
+"""``'grouped_split'``: a grouped 2-D conv as split -> one XLA conv per group -> concat.
+
+Output group ``g`` (features ``g * features // groups`` onwards) sees input channels
+``g * C_in // groups`` onwards, as ``lax.conv_general_dilated(..., feature_group_count=groups)``.
+Serves forward 2-D calls with ``groups > 1``; ``'auto'`` on CPU takes it for every such call that
+neither oneDNN nor ``'depthwise_shift'`` serves (``benchmarks/README.md``, "Conv paths without oneDNN").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import jax.numpy as jnp
-from jax import lax
 
-DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
+from cnnjax.layers.conv_call import FORWARD, ConvCall, Implementation, unsupported
+from cnnjax.layers.xla_conv import xla_conv
 
 
-def grouped_split_conv(
-    x, kernel, *, strides: Sequence[int], padding: Sequence[tuple[int, int]], dilation: Sequence[int], groups: int
-):
-    """Equals ``lax.conv_general_dilated(..., feature_group_count=groups)`` for NHWC ``x`` and an
-    HWIO ``kernel`` of shape ``(kh, kw, C_in // groups, features)``; output group ``g`` (features
-    ``g * features // groups`` onwards) sees input channels ``g * C_in // groups`` onwards."""
-    xs = jnp.split(x, groups, axis=-1)
-    ks = jnp.split(kernel, groups, axis=-1)
-    outs = [
-        lax.conv_general_dilated(
-            xg, kg, tuple(strides), tuple(padding), rhs_dilation=tuple(dilation), dimension_numbers=DIMENSION_NUMBERS
-        )
-        for xg, kg in zip(xs, ks)
-    ]
-    return jnp.concatenate(outs, axis=-1)
+def _run(x, kernel, call: ConvCall):
+    groups = zip(jnp.split(x, call.groups, axis=-1), jnp.split(kernel, call.groups, axis=-1))
+    return jnp.concatenate([xla_conv(xg, kg, call.strides, call.padding, call.dilation) for xg, kg in groups], axis=-1)
+
+
+def _why_not(call: ConvCall) -> str | None:
+    reason = unsupported(call, (FORWARD,), (2,))
+    if reason is None and call.groups == 1:
+        reason = "needs groups > 1"
+    return reason
+
+
+GROUPED_SPLIT = Implementation("grouped_split", why_not=_why_not, run=_run)

@@ -1,14 +1,15 @@
-"""2-D conv (any groups) and transposed conv through oneDNN on XLA:CPU: forward, input and weight
-gradient are each one oneDNN primitive reading XLA's NHWC / HWIO buffers in place
+"""``'onednn'``: 2-D convs (any groups) and transposed convs through oneDNN on XLA:CPU: forward, input
+and weight gradient are each one oneDNN primitive reading XLA's NHWC / HWIO buffers in place
 (:mod:`cnnjax.native.onednn`).
 
 The three directions are bilinear ops whose VJPs are each other (the forward conv's input gradient
 is ``input_gradient(dy, kernel)``, whose own VJP is a forward conv and a weight gradient, and so
 on), so gradients of any order stay on oneDNN.  A transposed conv is a conv's input gradient.
 
-fwd+bwd ms on 2 cores (``benchmarks/conv_paths.py``), XLA's conv -> oneDNN, PyTorch beside it:
-3x3 128x32²x16 24.5 -> 9.1 (torch 16.5); 128x8²x64 12.2 -> 5.8 (9.5); depthwise 32x56²x144
-2245 -> 27 (59); grouped 32x28²x256/32 22891 -> 29 (35).
+Serves 2-D calls with :data:`REQUIREMENT` where the extension loads; transposed ones also need
+``output_padding <= padding + stride - 1`` (the forward conv they are the input gradient of pads
+``(p, p - output_padding)``, and oneDNN takes no negative padding).  ``'auto'`` on a ``'cpu'``
+target takes it first wherever it serves the call.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnnjax.native.onednn import TARGET_NAME, bf16_supported
+from cnnjax.layers.conv_arithmetic import padded_output_size
+from cnnjax.layers.conv_call import FORWARD, TRANSPOSED, ConvCall, Implementation, unsupported
+from cnnjax.native.onednn import TARGET_NAME, bf16_supported, onednn_available, unavailable_reason
 
 DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16))
-FORWARD, INPUT_GRADIENT, WEIGHT_GRADIENT = 0, 1, 2
+FWD, BWD_DATA, BWD_WEIGHTS = 0, 1, 2  # the extension's primitives
 REQUIREMENT = "float32 (or bfloat16 where the CPU runs it) operands of one dtype and padding >= 0"
 
 
@@ -45,14 +48,8 @@ def onednn_applies(x_dtype, kernel_dtype, padding: Sequence[tuple[int, int]]) ->
 
 
 def output_shape(x_shape, kernel_shape, geometry: Geometry) -> tuple[int, ...]:
-    kh, kw, _, features = kernel_shape
-    sizes = [
-        (size + lo + hi - d * (k - 1) - 1) // s + 1
-        for size, k, s, (lo, hi), d in zip(
-            x_shape[1:3], (kh, kw), geometry.strides, geometry.padding, geometry.dilation
-        )
-    ]
-    return (x_shape[0], *sizes, features)
+    dims = zip(x_shape[1:3], kernel_shape[:2], geometry.strides, geometry.padding, geometry.dilation)
+    return (x_shape[0], *(padded_output_size(n, k, s, d, lo, hi) for n, k, s, (lo, hi), d in dims), kernel_shape[-1])
 
 
 def _geometry(what: str, x, kernel, strides, padding, dilation, groups) -> Geometry:
@@ -112,17 +109,17 @@ def onednn_conv_transpose(
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _forward(x, kernel, geometry: Geometry):
-    return _call(FORWARD, x, kernel, output_shape(x.shape, kernel.shape, geometry), geometry)
+    return _call(FWD, x, kernel, output_shape(x.shape, kernel.shape, geometry), geometry)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _input_gradient(dy, kernel, geometry: Geometry, x_shape: tuple[int, ...]):
-    return _call(INPUT_GRADIENT, dy, kernel, x_shape, geometry)
+    return _call(BWD_DATA, dy, kernel, x_shape, geometry)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _weight_gradient(x, dy, geometry: Geometry, kernel_shape: tuple[int, ...]):
-    return _call(WEIGHT_GRADIENT, x, dy, kernel_shape, geometry)
+    return _call(BWD_WEIGHTS, x, dy, kernel_shape, geometry)
 
 
 # y = F(x, k), dx = I(dy, k), dk = W(x, dy) are bilinear with <dy, F(x, k)> = <x, I(dy, k)> = <k, W(x, dy)>:
@@ -148,3 +145,34 @@ def _weight_gradient_vjp(geometry, kernel_shape, residuals, ct):
 _forward.defvjp(lambda x, k, g: (_forward(x, k, g), (x, k)), _forward_vjp)
 _input_gradient.defvjp(lambda dy, k, g, s: (_input_gradient(dy, k, g, s), (dy, k)), _input_gradient_vjp)
 _weight_gradient.defvjp(lambda x, dy, g, s: (_weight_gradient(x, dy, g, s), (x, dy)), _weight_gradient_vjp)
+
+
+def _why_not(call: ConvCall) -> str | None:
+    reason = unsupported(call, (FORWARD, TRANSPOSED), (2,))
+    if reason is None and not onednn_applies(call.dtype, call.kernel_dtype, call.padding):
+        reason = f"needs {REQUIREMENT}"
+    if reason is None and call.direction == TRANSPOSED:
+        if any(op > p + s - 1 for (p, _), op, s in zip(call.padding, call.output_padding, call.strides)):
+            reason = "needs output_padding <= padding + stride - 1"
+    if reason is None and not onednn_available():
+        reason = f"unavailable: {unavailable_reason()}"
+    return reason
+
+
+def _run(x, kernel, call: ConvCall):
+    if call.direction == FORWARD:
+        return onednn_conv(
+            x, kernel, strides=call.strides, padding=call.padding, dilation=call.dilation, groups=call.groups
+        )
+    return onednn_conv_transpose(
+        x,
+        kernel,
+        strides=call.strides,
+        # the conv this is the input gradient of pads (p, max(p - op, 0)): its output is x's size
+        padding=tuple((p, max(p - op, 0)) for (p, _), op in zip(call.padding, call.output_padding)),
+        dilation=call.dilation,
+        output_shape=call.output_shape,
+    )
+
+
+ONEDNN = Implementation("onednn", why_not=_why_not, run=_run, cpu_only=True)

@@ -34,8 +34,8 @@ class ImageModel(nn.Module, kw_only=True):
     and unused by models without BatchNorm), ``bn_group_size`` (0: ``nn.BatchNorm``; n: statistics
     over groups of n images, :class:`~cnnjax.layers.grouped_batch_norm.GroupedBatchNorm`),
     ``platform`` (what the convs are traced for: ``'cpu'`` takes the CPU conv paths, any other
-    platform and ``None`` XLA's convs) and ``conv_implementation`` (``'xla'``: every conv XLA's); see
-    :mod:`cnnjax.layers.conv_target`.
+    platform and ``None`` XLA's convs) and ``conv_implementation`` (any of :data:`cnnjax.layers.NAMES`,
+    in place of ``'auto'`` in every conv; ``'xla'``: every conv XLA's); see :mod:`cnnjax.layers.conv_target`.
     """
 
     min_input_size: ClassVar[int] = 1

@@ -7,7 +7,7 @@ import optax
 import pytest
 
 from cnnjax.config import base_config
-from cnnjax.layers import conv2d, conv_target
+from cnnjax.layers import conv_nd, conv_target
 from cnnjax.models import create_model
 from cnnjax.native.onednn import onednn_available
 from cnnjax.parallel import AXIS
@@ -58,16 +58,26 @@ def test_xla_target_implementation_and_default_are_all_xla():
         assert ONEDNN_CALL not in jax.jit(step).lower(*args).as_text()
 
 
+@pytest.mark.skipif(not onednn_available(), reason="oneDNN is not available here")
+def test_onednn_target_implementation_reaches_every_conv_of_a_model():
+    """A U-Net's forward and transposed convs, with no target platform: oneDNN calls only."""
+    step, args = lowered_train_step(*MODELS[2], conv_implementation="onednn")
+    text = jax.jit(step).lower(*args).as_text()
+    assert ONEDNN_CALL in text and "stablehlo.convolution" not in text
+
+
 def test_target_is_scoped_and_checked():
     x, k = jnp.ones((1, 6, 6, 4)), jnp.ones((3, 3, 4, 4))
     with conv_target("cpu"):
-        inside = jax.jit(lambda a, b: conv2d(a, b)).lower(x, k).as_text()
-    outside = jax.jit(lambda a, b: conv2d(a, b)).lower(x, k).as_text()  # a new function: traced anew
+        inside = jax.jit(lambda a, b: conv_nd(a, b)).lower(x, k).as_text()
+    outside = jax.jit(lambda a, b: conv_nd(a, b)).lower(x, k).as_text()  # a new function: traced anew
     assert (ONEDNN_CALL in inside) == onednn_available() and ONEDNN_CALL not in outside
     with pytest.raises(ValueError, match="unknown platform 'metal'"):
         create_model("lenet5", num_classes=3, platform="metal")
-    with pytest.raises(ValueError, match="unknown conv target implementation 'onednn'"):
-        create_model("lenet5", num_classes=3, conv_implementation="onednn")
+    with pytest.raises(ValueError, match="unknown conv implementation 'fast'"):
+        create_model("lenet5", num_classes=3, conv_implementation="fast")
+    with pytest.raises(ValueError, match="'onednn' runs on XLA:CPU only, not on 'cuda'"):
+        create_model("lenet5", num_classes=3, platform="cuda", conv_implementation="onednn")
 
 
 @pytest.mark.parametrize(("platform", "dtype"), [("cpu", jnp.float32), ("gpu", jnp.bfloat16), ("tpu", jnp.bfloat16)])

@@ -1,4 +1,6 @@
-"""Fast conv implementations: equal to XLA's conv (outputs and both gradients), auto dispatch, Conv."""
+"""The conv dispatch: every implementation equals XLA's conv (outputs and both gradients) over the calls
+it serves, explicit implementations that cannot serve a call raise, the selection rule per platform
+and dtype, and the override through the conv target."""
 
 import importlib.util
 import pathlib
@@ -9,11 +11,20 @@ import numpy as np
 import pytest
 from jax import lax
 
-from cnnjax.layers import Conv, conv2d, conv_target, resolve_implementation, select_implementation
+from cnnjax.layers import (
+    IMPLEMENTATIONS,
+    Conv,
+    ConvCall,
+    ConvImplementationError,
+    ConvTranspose,
+    conv_nd,
+    conv_target,
+    conv_transpose,
+    onednn_conv,
+    select,
+)
 from cnnjax.layers.chunked_conv import chunked_wgrad_conv
 from cnnjax.layers.conv_arithmetic import resolve_padding_nd
-from cnnjax.layers.conv_dispatch import WGRAD_CHUNKS, select_xla_path, weight_gradient_chunks
-from cnnjax.layers.depthwise_conv import KEEP_BATCH_ONLY_FROM
 from cnnjax.native.onednn import onednn_available
 
 KEY = jax.random.key(0, impl="rbg")
@@ -37,16 +48,6 @@ CASES = [
 ]
 
 
-def test_cases_cover_both_depthwise_weight_gradient_reductions():
-    batches = [case[0][0] for case in CASES if case[5] == case[0][-1]]
-    assert min(batches) < KEEP_BATCH_ONLY_FROM <= max(batches)
-
-
-def valid_implementations(groups, in_channels):
-    names = ["chunked_wgrad"] if groups == 1 else ["grouped_split"]
-    return names + (["depthwise_shift"] if groups == in_channels else []) + (["onednn"] if onednn_available() else [])
-
-
 def case_args(case):
     x_shape, k, s, d, padding, groups, features = case
     k, s, d = (tuple(v) if isinstance(v, tuple) else (v, v) for v in (k, s, d))
@@ -54,8 +55,19 @@ def case_args(case):
     return x_shape, (*k, x_shape[-1] // groups, features), dict(strides=s, padding=pads, dilation=d, groups=groups)
 
 
+def forward_call(x_shape, kernel_shape, dtype=jnp.float32, strides=None, padding=None, dilation=None, groups=1):
+    ndim = len(x_shape) - 2
+    x, kernel = jax.ShapeDtypeStruct(x_shape, dtype), jax.ShapeDtypeStruct(kernel_shape, dtype)
+    padding = ((1, 1),) * ndim if padding is None else padding
+    return ConvCall.of("forward", x, kernel, strides or (1,) * ndim, padding, dilation or (1,) * ndim, groups)
+
+
+def serving(call):
+    return [name for name, impl in IMPLEMENTATIONS.items() if name != "xla" and impl.why_not(call) is None]
+
+
 def value_and_grads(implementation, x, kernel, dy, kwargs):
-    y, vjp = jax.vjp(lambda x_, k_: conv2d(x_, k_, implementation=implementation, **kwargs), x, kernel)
+    y, vjp = jax.vjp(lambda x_, k_: conv_nd(x_, k_, implementation=implementation, **kwargs), x, kernel)
     return (y, *vjp(dy))
 
 
@@ -66,7 +78,7 @@ def value_and_grads(implementation, x, kernel, dy, kwargs):
 )
 def test_implementations_equal_xla(case, dtype):
     x_shape, kernel_shape, kwargs = case_args(case)
-    names = ["xla", *valid_implementations(kwargs["groups"], x_shape[-1])]
+    names = ["xla", *serving(forward_call(x_shape, kernel_shape, dtype, **kwargs))]
     kx, kk, ky = jax.random.split(KEY, 3)
     x = jax.random.normal(kx, x_shape).astype(dtype)
     kernel = jax.random.normal(kk, kernel_shape).astype(dtype)
@@ -99,97 +111,143 @@ def test_chunked_weight_gradient_with_uneven_chunks(strides):
     x = jax.random.normal(KEY, (7, 6, 7, 3))
     kernel = jax.random.normal(KEY, (3, 3, 3, 4))
     padding, dilation = ((1, 1), (1, 1)), (1, 1)
-    dy = jax.random.normal(KEY, conv2d(x, kernel, strides=strides, padding=padding, implementation="xla").shape)
+    dy = jax.random.normal(KEY, conv_nd(x, kernel, strides=strides, padding=padding, implementation="xla").shape)
     chunked = jax.vjp(lambda x_, k: chunked_wgrad_conv(x_, k, strides, padding, dilation, 3), x, kernel)[1](dy)
-    xla = jax.vjp(lambda x_, k: conv2d(x_, k, strides=strides, padding=padding, implementation="xla"), x, kernel)[1](dy)
+    xla = jax.vjp(lambda x_, k: conv_nd(x_, k, strides=strides, padding=padding, implementation="xla"), x, kernel)[1](
+        dy
+    )
     for got, want in zip(chunked, xla):  # 7 images in chunks of 2, 2 and 3
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
 
 
+X1, K1 = jnp.ones((2, 9, 4)), jnp.ones((3, 4, 4))
+X2, K2 = jnp.ones((2, 8, 8, 4)), jnp.ones((3, 3, 4, 4))
+X3, K3 = jnp.ones((1, 4, 5, 6, 2)), jnp.ones((3, 3, 3, 2, 2))
+
+
 @pytest.mark.parametrize(
-    ("implementation", "groups", "in_channels"),
-    [("chunked_wgrad", 2, 4), ("depthwise_shift", 2, 4), ("depthwise_shift", 1, 4), ("grouped_split", 1, 4)],
+    ("implementation", "conv", "reason"),
+    [
+        ("onednn", lambda impl: conv_nd(X1, K1, padding=((1, 1),), implementation=impl), "serves 2-D convs only"),
+        ("onednn", lambda impl: conv_nd(X3, K3, implementation=impl), "serves 2-D convs only"),
+        ("onednn", lambda impl: conv_transpose(X1, K1, strides=2, implementation=impl), "serves 2-D convs only"),
+        (
+            "onednn",
+            lambda impl: conv_transpose(X2, K2, strides=1, dilation=2, output_padding=1, implementation=impl),
+            "output_padding <=",
+        ),
+        ("depthwise_shift", lambda impl: conv_nd(X2, K2, implementation=impl), "groups == C_in"),
+        ("depthwise_shift", lambda impl: conv_transpose(X2, K2, strides=2, implementation=impl), "forward convs only"),
+        ("grouped_split", lambda impl: conv_nd(X2, K2, implementation=impl), "groups > 1"),
+        ("grouped_split", lambda impl: conv_nd(X3, K3[..., :1, :], groups=2, implementation=impl), "2-D convs only"),
+        ("chunked_wgrad", lambda impl: conv_nd(X2, K2[..., :2, :], groups=2, implementation=impl), "groups == 1"),
+        ("chunked_wgrad", lambda impl: conv_nd(X2, K2, padding=((-1, 0), (0, 0)), implementation=impl), "padding >="),
+        ("subpixel", lambda impl: conv_nd(X2, K2, implementation=impl), "transposed convs only"),
+        ("subpixel", lambda impl: conv_transpose(X2, K2, strides=2, dilation=2, implementation=impl), "dilation 1"),
+    ],
 )
-def test_inapplicable_implementation_raises(implementation, groups, in_channels):
-    with pytest.raises(ValueError, match=implementation):
-        resolve_implementation(
-            implementation,
-            (2, 8, 8, in_channels),
-            (3, 3, in_channels // groups, 4),
-            strides=(1, 1),
-            groups=groups,
-            platform="cpu",
-        )
+def test_explicit_implementation_that_cannot_serve_raises(implementation, conv, reason):
+    """The layer's own implementation and the conv target's alike, naming the implementation and the call."""
+    with pytest.raises(ConvImplementationError, match=rf"'{implementation}' cannot serve the .* conv of x .*{reason}"):
+        jax.eval_shape(lambda: conv(implementation))
+    with conv_target("cpu", implementation), pytest.raises(ConvImplementationError, match="the conv target's"):
+        jax.eval_shape(lambda: conv("auto"))
 
 
-def test_unknown_implementation_raises():
-    with pytest.raises(ValueError, match="unknown conv implementation"):
-        conv2d(jnp.ones((1, 4, 4, 2)), jnp.ones((3, 3, 2, 2)), implementation="winograd")
-    with pytest.raises(ValueError, match="unknown conv target implementation"):
-        with conv_target("cpu", "fast"):
+def test_explicit_onednn_on_another_platform_and_unknown_names_raise():
+    with conv_target("cuda"), pytest.raises(ConvImplementationError, match="XLA:CPU only"):
+        jax.eval_shape(lambda: conv_nd(X2, K2, implementation="onednn"))
+    with pytest.raises(ValueError, match="XLA:CPU only"):
+        with conv_target("tpu", "onednn"):
+            pass
+    with pytest.raises(ValueError, match="unknown conv implementation 'winograd'"):
+        conv_nd(X2, K2, implementation="winograd")
+    with pytest.raises(ValueError, match="unknown conv implementation 'depth_to_space'"):
+        with conv_target("cpu", "depth_to_space"):
             pass
 
 
-def select(x_shape, kernel_shape, strides=1, groups=1, platform="cpu"):
-    if platform == "cpu":  # the XLA-based CPU paths; tests/layers/test_onednn_conv.py checks that oneDNN comes first
-        return select_xla_path(x_shape, kernel_shape, strides=(strides, strides), groups=groups)
-    return select_implementation(x_shape, kernel_shape, strides=(strides, strides), groups=groups, platform=platform)
+def test_conv_module_raises_on_one_and_three_dimensional_inputs_for_onednn():
+    for x in (X1, X3):
+        with pytest.raises(ConvImplementationError, match="'onednn' cannot serve the forward"):
+            jax.eval_shape(Conv(4, 3, implementation="onednn").init, KEY, x)
 
 
-def test_xla_path_selection_on_cpu():
-    assert select((32, 56, 56, 144), (3, 3, 1, 144), groups=144) == "depthwise_shift"
-    assert select((32, 28, 28, 256), (3, 3, 8, 256), groups=32) == "grouped_split"
-    assert select((128, 16, 16, 32), (3, 3, 32, 32)) == "chunked_wgrad"
-    assert select((128, 32, 32, 16), (3, 3, 16, 16)) == "chunked_wgrad"
-    assert select((32, 7, 7, 512), (3, 3, 512, 512)) == "xla"  # small map
-    assert select((32, 28, 28, 512), (3, 3, 512, 512)) == "xla"  # many weights
-    assert select((8, 32, 32, 16), (3, 3, 16, 16)) == "xla"  # small batch
-    assert select((32, 56, 56, 64), (3, 3, 64, 64)) == "xla"  # chunks of 4 images: slower than one conv
-    assert select((16, 56, 56, 128), (3, 3, 128, 128), strides=2) == "chunked_wgrad"  # sub-pixel input gradient
-    assert select((16, 224, 224, 3), (7, 7, 3, 64), strides=2) == "xla"  # kernel over two strides
-    assert weight_gradient_chunks((128, 32, 32, 16), (3, 3, 16, 16), (1, 1)) == WGRAD_CHUNKS
-    assert weight_gradient_chunks((16, 56, 56, 128), (3, 3, 128, 128), (2, 2)) == 1
-    assert select((2, 7, 7, 2048), (1, 1, 2048, 512), strides=2) == "chunked_wgrad"  # 1x1: dot weight gradient
+# (call, what the XLA-based CPU rule picks)
+CPU_RULE = [
+    (forward_call((32, 56, 56, 144), (3, 3, 1, 144), groups=144), "depthwise_shift"),
+    (forward_call((32, 28, 28, 256), (3, 3, 8, 256), groups=32), "grouped_split"),
+    (forward_call((128, 16, 16, 32), (3, 3, 32, 32)), "chunked_wgrad"),
+    (forward_call((32, 7, 7, 512), (3, 3, 512, 512)), "xla"),  # small map
+    (forward_call((32, 28, 28, 512), (3, 3, 512, 512)), "xla"),  # many weights
+    (forward_call((8, 32, 32, 16), (3, 3, 16, 16)), "xla"),  # small batch
+    (forward_call((32, 56, 56, 64), (3, 3, 64, 64)), "xla"),  # chunks of 4 images
+    (forward_call((16, 56, 56, 128), (3, 3, 128, 128), strides=(2, 2)), "chunked_wgrad"),  # sub-pixel input grad
+    (forward_call((16, 224, 224, 3), (7, 7, 3, 64), strides=(2, 2)), "xla"),  # kernel over two strides
+    (forward_call((2, 7, 7, 2048), (1, 1, 2048, 512), strides=(2, 2), padding=((0, 0),) * 2), "chunked_wgrad"),
+    (forward_call((2, 8, 8, 4), (3, 3, 2, 4), padding=((-1, 0), (0, 0)), groups=2), "grouped_split"),
+    (forward_call((2, 9, 4), (3, 2, 4), groups=2), "xla"),  # 1-D
+    (forward_call((1, 4, 4, 4, 4), (3, 3, 3, 4, 4), groups=4), "xla"),  # 3-D
+    (ConvCall.of("transposed", X2, K2, (2, 2), ((1, 1),) * 2, (1, 1), output_padding=(1, 1)), "subpixel"),
+    (ConvCall.of("transposed", X2, K2, (2, 2), ((0, 0),) * 2, (1, 1), output_padding=(1, 1)), "subpixel"),
+    (ConvCall.of("transposed", X2, K2, (1, 1), ((1, 1),) * 2, (1, 1)), "xla"),  # an ordinary conv
+    (ConvCall.of("transposed", X2, K2, (2, 2), ((1, 1),) * 2, (2, 2)), "xla"),  # dilated
+]
+
+
+@pytest.mark.parametrize(("call", "expected"), CPU_RULE)
+def test_selection_rule_on_cpu_without_and_with_onednn(call, expected, monkeypatch):
+    onednn = onednn_conv.ONEDNN.why_not(call) is None
+    assert select(call, "cpu") == ("onednn" if onednn else expected)
+    monkeypatch.setattr(onednn_conv, "onednn_available", lambda: False)  # as CNNJAX_ONEDNN=0
+    assert select(call, "cpu") == expected
 
 
 @pytest.mark.parametrize("platform", ["gpu", "tpu", "cuda", "rocm", None])
-@pytest.mark.parametrize("groups", [1, 4, 144])
-def test_auto_selection_elsewhere_is_xla(platform, groups):
-    assert select((32, 56, 56, 144), (3, 3, 144 // groups, 144), groups=groups, platform=platform) == "xla"
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_selection_elsewhere_is_xla(platform, dtype):
+    """A GPU/TPU target, or none, never gets oneDNN or a CPU fast path."""
+    for call, _ in CPU_RULE:
+        assert select(call._replace(dtype=jnp.dtype(dtype), kernel_dtype=jnp.dtype(dtype)), platform) == "xla"
 
 
-def conv_jaxpr(**conv_args) -> str:
-    return str(
-        jax.make_jaxpr(lambda x: Conv(16, 3, groups=16, **conv_args).init_with_output(KEY, x))(jnp.ones((1, 6, 6, 16)))
-    )
+@pytest.mark.skipif(not onednn_available(), reason="oneDNN is not available here")
+def test_selection_on_cpu_is_keyed_by_dtype():
+    call = forward_call((2, 8, 8, 4), (3, 3, 4, 4))
+    assert select(call._replace(dtype=jnp.dtype(jnp.float16), kernel_dtype=jnp.dtype(jnp.float16)), "cpu") == "xla"
+    assert select(call, "cpu") == "onednn"
 
 
-def test_target_xla_overrides_auto_only():
-    auto = "onednn" if onednn_available() else "depthwise_shift"
-    assert (
-        resolve_implementation("auto", (2, 8, 8, 16), (3, 3, 1, 16), strides=(1, 1), groups=16, platform="cpu") == auto
-    )
-    with conv_target("cpu"):
-        assert conv_jaxpr().count("conv_general_dilated") == 0  # oneDNN or shifted multiply-adds
+def jaxpr(module, x) -> str:
+    return str(jax.make_jaxpr(lambda x: module.init_with_output(KEY, x))(x))
+
+
+def test_the_target_reaches_every_conv_and_the_layer_wins():
+    depthwise, transposed = Conv(4, 3, groups=4), ConvTranspose(4, 2, 2)
+    with conv_target("cpu"):  # oneDNN, or shifted multiply-adds and sub-pixel matmuls
+        assert jaxpr(depthwise, X2).count("conv_general_dilated") == 0
+        assert "conv_general_dilated" not in jaxpr(transposed, X2)
     with conv_target("cpu", "xla"):
-        assert conv_jaxpr().count("conv_general_dilated") == 1
-        assert conv_jaxpr(implementation="depthwise_shift").count("conv_general_dilated") == 0
+        assert jaxpr(depthwise, X2).count("conv_general_dilated") == 1
+        assert "conv_general_dilated" in jaxpr(transposed, X2)
+        assert jaxpr(depthwise.clone(implementation="depthwise_shift"), X2).count("conv_general_dilated") == 0
+        assert "conv_general_dilated" not in jaxpr(transposed.clone(implementation="subpixel"), X2)
+    with conv_target("gpu", "subpixel"):
+        assert "conv_general_dilated" not in jaxpr(transposed, X2)
+    with conv_target(None, "onednn"), pytest.raises(ConvImplementationError, match="serves 2-D convs only"):
+        jaxpr(Conv(4, 3), X3)  # the target reaches 3-D convs too
 
 
 @pytest.mark.parametrize(
     ("groups", "implementations"),
-    [
-        (1, ["auto", "xla", "chunked_wgrad"]),
-        (2, ["auto", "xla", "grouped_split"]),
-        (4, ["auto", "xla", "depthwise_shift", "grouped_split"]),
-    ],
+    [(1, ["auto", "xla", "chunked_wgrad"]), (2, ["auto", "xla", "grouped_split"]), (4, ["depthwise_shift"])],
 )
 def test_conv_module_same_params_and_outputs_for_every_implementation(groups, implementations):
     implementations = implementations + (["onednn"] if onednn_available() else [])
     x = jax.random.normal(KEY, (2, 9, 8, 4))
     results = [
         Conv(8, 3, strides=2, padding=1, groups=groups, implementation=impl).init_with_output(KEY, x)
-        for impl in implementations
+        for impl in ["xla", *implementations]
     ]
     (y0, params0), *others = results
     assert jax.tree.map(jnp.shape, params0) == {"params": {"kernel": (3, 3, 4 // groups, 8), "bias": (8,)}}
@@ -198,10 +256,10 @@ def test_conv_module_same_params_and_outputs_for_every_implementation(groups, im
         np.testing.assert_allclose(y, y0, rtol=1e-5, atol=1e-5)
 
 
-def test_conv_module_one_and_three_dimensional_inputs_use_xla():
+def test_conv_module_one_and_three_dimensional_inputs_equal_lax():
     for shape, kernel in [((2, 9, 4), (3,)), ((1, 5, 6, 7, 2), (3, 3, 3))]:
         x = jax.random.normal(KEY, shape)
-        y, variables = Conv(4, kernel, groups=2, implementation="grouped_split").init_with_output(KEY, x)
+        y, variables = Conv(4, kernel, groups=2).init_with_output(KEY, x)
         spatial = "HWD"[: len(kernel)]
         expected = lax.conv_general_dilated(
             x,
@@ -217,7 +275,7 @@ def test_conv_module_one_and_three_dimensional_inputs_use_xla():
 @pytest.mark.parametrize(
     ("script", "args", "expected"),
     [
-        ("conv_paths", ("--no-torch",), ("depthwise", "grouped", "xla ms")),
+        ("conv_paths", ("--no-torch",), ("| depthwise 3x3 | 2x8x8x8->8 | ", "depthwise_shift", "auto/xla")),
         ("models", ("--no-torch",), ("cifar_resnet20", "auto s")),
         ("nonfinite_check", ("--model", "cifar_resnet20"), ("with check", "check costs")),
     ],

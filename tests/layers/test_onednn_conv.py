@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 from subprocesses import run_worker
 
-from cnnjax.layers import conv2d, resolve_implementation, select_implementation
-from cnnjax.layers.conv_dispatch import select_xla_path
+from cnnjax.layers import ConvCall, ConvImplementationError, conv_nd, select
 from cnnjax.layers.onednn_conv import onednn_conv
-from cnnjax.native.onednn import onednn_available, unavailable_reason
+from cnnjax.native.onednn import bf16_supported, onednn_available, unavailable_reason
 
 KEY = jax.random.key(0, impl="rbg")
 LINUX_X86 = platform.system() == "Linux" and platform.machine() == "x86_64"
@@ -25,35 +24,28 @@ def test_extension_builds_and_loads_here():
     assert onednn_available(), unavailable_reason()
 
 
-def select(x_shape, kernel_shape, groups=1, dtype=jnp.float32, padding=((1, 1), (1, 1))):
-    return select_implementation(
-        x_shape, kernel_shape, strides=(1, 1), groups=groups, platform="cpu", dtype=dtype, padding=padding
-    )
+def selected(x_shape, kernel_shape, groups=1, dtype=jnp.float32, padding=((1, 1), (1, 1))):
+    x, kernel = jax.ShapeDtypeStruct(x_shape, dtype), jax.ShapeDtypeStruct(kernel_shape, dtype)
+    return select(ConvCall.of("forward", x, kernel, (1, 1), padding, (1, 1), groups), "cpu")
 
 
-@pytest.mark.skipif(not LINUX_X86, reason="the oneDNN wheels are for Linux x86-64")
+@pytest.mark.skipif(not onednn_available(), reason="oneDNN is not available here")
 def test_auto_is_onednn_on_cpu_where_it_applies():
     for groups in (1, 4, 16):
-        for dtype in (jnp.float32, jnp.bfloat16):
-            assert select((8, 16, 16, 16), (3, 3, 16 // groups, 16), groups, dtype) == "onednn"
-    # float16, or negative padding (a crop): the XLA-based path
-    assert select((8, 16, 16, 16), (3, 3, 1, 16), 16, jnp.float16) == "depthwise_shift"
-    assert select((8, 16, 16, 16), (3, 3, 16, 16), padding=((-1, 1), (1, 1))) == select_xla_path(
-        (8, 16, 16, 16), (3, 3, 16, 16), strides=(1, 1), groups=1
-    )
-    with pytest.raises(ValueError, match="'onednn' needs float32"):
-        resolve_implementation(
-            "onednn", (8, 16, 16, 16), (3, 3, 16, 16), strides=(1, 1), groups=1, platform="cpu", dtype=jnp.float16
+        assert selected((8, 16, 16, 16), (3, 3, 16 // groups, 16), groups) == "onednn"
+        # bfloat16 where the CPU runs oneDNN's bfloat16 convs (AVX-512 BF16 / AMX), else the XLA-based path
+        assert (selected((8, 16, 16, 16), (3, 3, 16 // groups, 16), groups, jnp.bfloat16) == "onednn") == (
+            bf16_supported()
         )
-    with pytest.raises(ValueError, match="padding >= 0"):
-        resolve_implementation(
-            "onednn",
-            (8, 16, 16, 16),
-            (3, 3, 16, 16),
-            strides=(1, 1),
-            groups=1,
-            platform="cpu",
-            padding=((0, -1), (0, 0)),
+    # float16, or negative padding (a crop): the XLA-based path
+    assert selected((8, 16, 16, 16), (3, 3, 1, 16), 16, jnp.float16) == "depthwise_shift"
+    assert selected((8, 16, 16, 16), (3, 3, 16, 16), padding=((-1, 1), (1, 1))) == "xla"
+    x = jnp.ones((8, 16, 16, 16), jnp.float16)
+    with pytest.raises(ConvImplementationError, match="'onednn' cannot serve .* needs float32"):
+        jax.eval_shape(lambda: conv_nd(x, x[:3, :3], padding=((1, 1),) * 2, implementation="onednn"))
+    with pytest.raises(ConvImplementationError, match="padding >= 0"):
+        jax.eval_shape(
+            lambda: conv_nd(x.astype(jnp.float32), x[:3, :3], padding=((0, -1), (0, 0)), implementation="onednn")
         )
 
 
@@ -79,7 +71,7 @@ def test_large_shapes_equal_xla_in_one_program():
         x = jax.random.normal(keys[3 * i], x_shape)
         kernel = jax.random.normal(keys[3 * i + 1], k_shape) * 0.1
         xla = functools.partial(
-            conv2d, strides=strides, padding=padding, dilation=dilation, groups=groups, implementation="xla"
+            conv_nd, strides=strides, padding=padding, dilation=dilation, groups=groups, implementation="xla"
         )
         y_shape = jax.eval_shape(xla, x, kernel).shape
         dy = jax.random.normal(keys[3 * i + 2], y_shape)
@@ -90,7 +82,7 @@ def test_large_shapes_equal_xla_in_one_program():
         for (x, kernel, dy), (_, _, strides, padding, dilation, groups) in zip(args, LARGE):
 
             def conv(x_, k_, s=strides, p=padding, d=dilation, g=groups):
-                return conv2d(x_, k_, strides=s, padding=p, dilation=d, groups=g, implementation=implementation)
+                return conv_nd(x_, k_, strides=s, padding=p, dilation=d, groups=g, implementation=implementation)
 
             y, vjp = jax.vjp(conv, x, kernel)
             results.append((y, *vjp(dy)))
@@ -110,7 +102,7 @@ def test_vmap_over_a_leading_axis():
     kernel = jax.random.normal(KEY, (3, 3, 3, 4, 6))
 
     def loss(x, k, implementation):
-        return jnp.sum(conv2d(x, k, padding=((1, 1), (1, 1)), implementation=implementation) ** 2)
+        return jnp.sum(conv_nd(x, k, padding=((1, 1), (1, 1)), implementation=implementation) ** 2)
 
     got = jax.vmap(jax.value_and_grad(loss, argnums=(0, 1)), in_axes=(0, 0, None))(x, kernel, "onednn")
     want = jax.vmap(jax.value_and_grad(loss, argnums=(0, 1)), in_axes=(0, 0, None))(x, kernel, "xla")
@@ -126,7 +118,7 @@ def test_gradients_of_gradients_stay_on_onednn():
 
     def penalty(x, kernel, implementation):
         def loss(x, kernel):
-            return jnp.sum(jnp.tanh(conv2d(x, kernel, implementation=implementation, **args)))
+            return jnp.sum(jnp.tanh(conv_nd(x, kernel, implementation=implementation, **args)))
 
         gx, gk = jax.grad(loss, argnums=(0, 1))(x, kernel)
         return jnp.sum(gx**2) + jnp.sum(gk**2)
