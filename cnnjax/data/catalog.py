@@ -46,6 +46,13 @@ class PixelLabels:
     class_names: tuple[str, ...]
     offset: int = 0
 
+    def label(self, example: dict) -> np.ndarray:
+        """int32 (H, W): the example's class indices."""
+        label = np.asarray(example[self.key], np.int32)
+        if label.ndim == 3:  # (H, W, 1) masks
+            label = label[..., 0]
+        return label + self.offset
+
 
 # Segmentation datasets; every other dataset is a classification one ('label' a ClassLabel).
 PIXEL_LABELS = {
@@ -63,6 +70,11 @@ class DensityTargets:
 
     key: str = "centres"
     sigma: float = 3.0
+
+    def label(self, example: dict) -> np.ndarray:
+        """float32 (H, W): the example's density map."""
+        height, width = np.shape(example["image"])[:2]
+        return density_map(example[self.key], height, width, self.sigma)
 
 
 # Datasets that also serve the 'counting' task (a density map whose sum is the object count).
@@ -178,9 +190,9 @@ def open_split(name: str, split: str, data_dir: str, task: str | None = None):
     task = for_task(info, task or info.task).task
     source = _builder(name, data_dir).as_data_source(split)
     if task == "counting":
-        return _DensitySource(source, DENSITY[_base_name(name)])
+        return _LabelledSource(source, DENSITY[_base_name(name)])
     pixel_labels = PIXEL_LABELS.get(_base_name(name))
-    return source if pixel_labels is None else _PixelLabelSource(source, pixel_labels)
+    return source if pixel_labels is None else _LabelledSource(source, pixel_labels)
 
 
 def density_map(centres: np.ndarray, height: int, width: int, sigma: float) -> np.ndarray:
@@ -201,37 +213,19 @@ def density_map(centres: np.ndarray, height: int, width: int, sigma: float) -> n
     return density.astype(np.float32)
 
 
-class _PixelLabelSource:
-    """A source whose examples are {'image', 'label' int32 (H, W)}, read from a segmentation dataset."""
+class _LabelledSource:
+    """A source whose examples are {'image', 'label'}: the label is `labels.label` of the wrapped source's example
+    (`PixelLabels`: class indices; `DensityTargets`: a density map)."""
 
-    def __init__(self, source, pixel_labels: PixelLabels):
-        self._source, self._labels = source, pixel_labels
-
-    def __len__(self) -> int:
-        return len(self._source)
-
-    def __getitem__(self, index):
-        example = self._source[index]
-        label = np.asarray(example[self._labels.key], np.int32)
-        if label.ndim == 3:  # (H, W, 1) masks
-            label = label[..., 0]
-        return {"image": example["image"], "label": label + self._labels.offset}
-
-
-class _DensitySource:
-    """A source whose examples are {'image', 'label' float32 (H, W) density map}, built from object centres."""
-
-    def __init__(self, source, targets: DensityTargets):
-        self._source, self._targets = source, targets
+    def __init__(self, source, labels: PixelLabels | DensityTargets):
+        self._source, self._labels = source, labels
 
     def __len__(self) -> int:
         return len(self._source)
 
     def __getitem__(self, index):
         example = self._source[index]
-        height, width = np.shape(example["image"])[:2]
-        density = density_map(example[self._targets.key], height, width, self._targets.sigma)
-        return {"image": example["image"], "label": density}
+        return {"image": example["image"], "label": self._labels.label(example)}
 
 
 def mean_image(name: str, split: str, data_dir: str, image_size: int) -> np.ndarray:
