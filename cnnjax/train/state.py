@@ -26,8 +26,8 @@ def create_train_state(
     model, tx: optax.GradientTransformation, image_shape: tuple[int, int, int], seed: int
 ) -> TrainState:
     """Initialises the model and optimizer for inputs of `image_shape` (H, W, C); returns host numpy arrays."""
-    # Initialisers draw from an 'rbg' key: compiling `init` of a ResNet takes ~1.3 s instead of ~7 s
-    # with threefry. The training RNG (dropout) stays a raw threefry key, folded per step and device.
+    # Initialisers draw from an 'rbg' key, whose bit generator XLA compiles far faster than threefry's
+    # (benchmarks/README.md). The training RNG (dropout) stays a raw threefry key, folded per step and device.
     init_rng = jax.random.key(seed, impl="rbg")
     train_rng = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
 
