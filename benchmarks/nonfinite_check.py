@@ -32,7 +32,7 @@ def step_without_check(model, tx, task):
                 train=True,
                 mutable=["batch_stats"],
             )
-            return task.loss(logits, batch), updates
+            return task.loss(logits, batch, {}), updates
 
         (loss, updates), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         grads = lax.pmean(grads, AXIS)

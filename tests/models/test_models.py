@@ -117,12 +117,19 @@ def test_option_a_shortcut_subsamples_and_zero_pads():
         zero_pad_shortcut(x, 2, 1)
 
 
+# Traced for the CPU: oneDNN convs, or the XLA-based CPU paths in the CNNJAX_ONEDNN=0 lane.
 SHRUNK = {
-    "lenet5": (LeNet5(num_classes=10, in_channels=1), (4, 32, 32, 1)),
-    "simple_cnn": (SimpleCNN(num_classes=10, widths=(4, 8), convs_per_stage=1, dropout_rate=0.5), (4, 16, 16, 3)),
-    "resnet_A": (CifarResNet(num_classes=10, stage_sizes=(1, 1, 1), width=4), (4, 16, 16, 3)),
-    "resnet_B": (CifarResNet(num_classes=10, stage_sizes=(1, 1, 1), width=4, shortcut="B"), (4, 16, 16, 3)),
-    "plain": (CifarResNet(num_classes=10, stage_sizes=(1, 1, 1), width=4, plain=True), (4, 16, 16, 3)),
+    "lenet5": (LeNet5(num_classes=10, in_channels=1, platform="cpu"), (4, 32, 32, 1)),
+    "simple_cnn": (
+        SimpleCNN(num_classes=10, widths=(4, 8), convs_per_stage=1, dropout_rate=0.5, platform="cpu"),
+        (4, 16, 16, 3),
+    ),
+    "resnet_A": (CifarResNet(num_classes=10, stage_sizes=(1, 1, 1), width=4, platform="cpu"), (4, 16, 16, 3)),
+    "resnet_B": (
+        CifarResNet(num_classes=10, stage_sizes=(1, 1, 1), width=4, shortcut="B", platform="cpu"),
+        (4, 16, 16, 3),
+    ),
+    "plain": (CifarResNet(num_classes=10, stage_sizes=(1, 1, 1), width=4, plain=True, platform="cpu"), (4, 16, 16, 3)),
 }
 
 

@@ -127,11 +127,21 @@ def test_preact_imagenet_full_size_features(output_stride):
     }
 
 
-SHRUNK = {  # one block per stage, width 8, 32x32 input; compile time grows with depth, so three nets
+# One block per stage, width 8, 32x32 input; compile time grows with depth, so three nets, traced for the CPU
+# (both lanes' CPU convs).
+SHRUNK = {
     "wrn_basic_dropout_drop_path": CifarPreActResNet(
-        num_classes=10, stage_sizes=(1, 1, 1), width=8, widen_factor=2, dropout_rate=0.3, drop_path_rate=0.2
+        num_classes=10,
+        stage_sizes=(1, 1, 1),
+        width=8,
+        widen_factor=2,
+        dropout_rate=0.3,
+        drop_path_rate=0.2,
+        platform="cpu",
     ),
-    "imagenet_preact_bottleneck": PreActResNet(num_classes=10, stage_sizes=(1, 1, 1, 1), width=8, block="bottleneck"),
+    "imagenet_preact_bottleneck": PreActResNet(
+        num_classes=10, stage_sizes=(1, 1, 1, 1), width=8, block="bottleneck", platform="cpu"
+    ),
     "resnext_groups2_se_drop_path": ResNet(
         num_classes=10,
         stage_sizes=(1, 1, 1, 1),
@@ -141,6 +151,7 @@ SHRUNK = {  # one block per stage, width 8, 32x32 input; compile time grows with
         width_per_group=32,
         se_reduction=16,
         drop_path_rate=0.2,
+        platform="cpu",
     ),
 }
 
