@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw, ImageFilter
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from cnnjax.data import augment, image_io, workers  # noqa: E402
 from cnnjax.data.catalog import STATS  # noqa: E402
-from cnnjax.data.pipeline import eval_batches, train_batches  # noqa: E402
+from cnnjax.data.pipeline import HostShare, eval_batches, train_batches  # noqa: E402
 from cnnjax.data.preprocess import Preprocess  # noqa: E402
 
 MEAN, STD = STATS["imagenet2012"]
@@ -137,7 +137,7 @@ def measure_cnnjax(source, mode: str, num_workers: int, num_threads: int, args) 
         image_size=SIZE, mean=MEAN, std=STD, hflip=True, train_crop="random_resized", eval_resize=EVAL_RESIZE
     )
     warmup = 2 * max(num_workers, 1)
-    parallel = {"num_workers": num_workers, "num_threads": num_threads}
+    parallel = {"share": HostShare(num_workers=num_workers, num_threads=num_threads)}
     if mode == "train":
         batches = train_batches(source, preprocess=preprocess, global_batch_size=args.batch, seed=0, **parallel)
         # The pipeline holds up to 2 batches per thread / worker built ahead: time many more than that.

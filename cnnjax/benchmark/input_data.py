@@ -8,7 +8,7 @@ import jax
 
 from cnnjax.config import load_config
 from cnnjax.data.dataset import open_dataset
-from cnnjax.data.pipeline import train_batches
+from cnnjax.data.pipeline import HostShare, train_batches
 from cnnjax.errors import InvalidInputError
 from cnnjax.tasks import make_task
 
@@ -34,8 +34,7 @@ def config_batches(
         preprocess=preprocess,
         global_batch_size=global_batch_size,
         seed=config.seed,
-        process_index=jax.process_index(),
-        process_count=jax.process_count(),
+        share=HostShare(jax.process_index(), jax.process_count()),
     )
     size = config.dataset.image_size
     return batches, preprocess.on_device, (size, size, dataset.info.image_shape[-1]), dataset.info.num_classes

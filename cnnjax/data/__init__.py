@@ -13,6 +13,7 @@ _EXPORTS = {
     "open_split": "catalog",
     "prepare": "catalog",
     "resolve_data_dir": "catalog",
+    "HostShare": "pipeline",
     "eval_batches": "pipeline",
     "train_batches": "pipeline",
     "Preprocess": "preprocess",

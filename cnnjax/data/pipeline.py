@@ -18,6 +18,7 @@ SIGTERM (`workers`).
 
 import functools
 import os
+from typing import NamedTuple
 
 import grain
 import numpy as np
@@ -30,20 +31,27 @@ _BATCHES_AHEAD_PER_THREAD = 2
 _BATCHES_AHEAD_PER_WORKER = 2
 
 
+class HostShare(NamedTuple):
+    """What this process reads of each global batch (share `process_index` of `process_count`) and how it builds
+    it (`num_workers` worker processes times `num_threads` threads; `workers.resolve`)."""
+
+    process_index: int = 0
+    process_count: int = 1
+    num_workers: int = 0
+    num_threads: int = 0
+
+
 def train_batches(
     source,
     *,
     preprocess: Preprocessing,
     global_batch_size: int,
     seed: int,
-    process_index: int = 0,
-    process_count: int = 1,
     start_step: int = 0,
-    num_workers: int = 0,
-    num_threads: int = 0,
+    share: HostShare = HostShare(),
 ) -> workers.ShieldedIterator:
     """This process's endless local batches from global batch `start_step` on (module docstring)."""
-    local_batch_size = _local_batch_size(global_batch_size, process_count)
+    local_batch_size = _local_batch_size(global_batch_size, share.process_count)
     if start_step < 0:
         raise ValueError(f"start_step must be >= 0, got {start_step}")
 
@@ -56,26 +64,19 @@ def train_batches(
     stream = grain.MapDataset.source(source).shuffle(seed=shuffle_seed).repeat()
     stream = stream.map_with_index(load)
     # Chunk c of L positions is process c % P's share of global batch c // P.
-    local = stream.batch(local_batch_size)[process_index::process_count][start_step:]
-    return workers.ShieldedIterator(_parallel(local, num_workers, num_threads))
+    local = stream.batch(local_batch_size)[share.process_index :: share.process_count][start_step:]
+    return workers.ShieldedIterator(_parallel(local, share))
 
 
 def eval_batches(
-    source,
-    *,
-    preprocess: Preprocessing,
-    global_batch_size: int,
-    process_index: int = 0,
-    process_count: int = 1,
-    num_workers: int = 0,
-    num_threads: int = 0,
+    source, *, preprocess: Preprocessing, global_batch_size: int, share: HostShare = HostShare()
 ) -> workers.ShieldedIterable:
     """This process's share of the split, in order, as host batches with a 'mask' (re-iterable).
 
     The split is padded to whole global batches; padding repeats real examples with mask 0.0, so
     over all processes and batches each example appears exactly once with mask 1.0.
     """
-    local_batch_size = _local_batch_size(global_batch_size, process_count)
+    local_batch_size = _local_batch_size(global_batch_size, share.process_count)
     size = len(source)
     padded_size = -(-size // global_batch_size) * global_batch_size
 
@@ -85,8 +86,8 @@ def eval_batches(
         return batch
 
     positions = grain.MapDataset.range(padded_size).map(load)
-    local = positions.batch(local_batch_size)[process_index::process_count]
-    return workers.ShieldedIterable(_parallel(local, num_workers, num_threads))
+    local = positions.batch(local_batch_size)[share.process_index :: share.process_count]
+    return workers.ShieldedIterable(_parallel(local, share))
 
 
 def _local_batch_size(global_batch_size: int, process_count: int) -> int:
@@ -97,9 +98,9 @@ def _local_batch_size(global_batch_size: int, process_count: int) -> int:
     return global_batch_size // process_count
 
 
-def _parallel(batches: grain.MapDataset, num_workers: int, num_threads: int) -> grain.IterDataset:
+def _parallel(batches: grain.MapDataset, share: HostShare) -> grain.IterDataset:
     """Batches built by `num_threads` threads in each of `num_workers` processes (0: in the caller)."""
-    num_workers, num_threads = workers.resolve(num_workers, num_threads)
+    num_workers, num_threads = workers.resolve(share.num_workers, share.num_threads)
     if num_threads and not num_workers:
         workers.limit_blas_threads()
     options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=_BATCHES_AHEAD_PER_THREAD * num_threads)

@@ -14,7 +14,7 @@ from jax.experimental import multihost_utils
 
 from cnnjax.checkpoint import Checkpointer, PreemptionWatcher, WorkdirLock, check_workdir_path, claim_workdir
 from cnnjax.compile_time import timed_compile
-from cnnjax.data.pipeline import eval_batches, train_batches
+from cnnjax.data.pipeline import HostShare, eval_batches, train_batches
 from cnnjax.data.workers import resolve as resolve_parallelism
 from cnnjax.errors import DivergedError, RunWriteError
 from cnnjax.parallel import DevicePrefetch, initialize_distributed
@@ -144,11 +144,8 @@ class _Training:
             preprocess=self.exp.preprocess,
             global_batch_size=self.c.batch_size,
             seed=config.seed,
-            process_index=jax.process_index(),
-            process_count=jax.process_count(),
             start_step=start_step,
-            num_workers=self.workers,
-            num_threads=self.threads,
+            share=HostShare(jax.process_index(), jax.process_count(), self.workers, self.threads),
         )
         self.batches = DevicePrefetch(self.host_batches, self.dp.shard_batch)
         self.log = MetricsLog(self.workdir, resume_step=start_step, enabled=self.is_primary)
@@ -167,9 +164,7 @@ class _Training:
             self.exp.dataset.open(split),
             preprocess=self.exp.preprocess,
             global_batch_size=self.c.eval_batch_size,
-            process_index=jax.process_index(),
-            process_count=jax.process_count(),
-            num_threads=self.eval_threads,
+            share=HostShare(jax.process_index(), jax.process_count(), num_threads=self.eval_threads),
         )
 
     def _log_train(self, step: int, window, since: tuple[float, int]):

@@ -80,7 +80,11 @@ def test_standard_dataset_reads_through_the_pipeline(tmp_path, name, shape, mean
         preprocess = Preprocess(image_size=32, mean=info.mean, std=info.std, pad_crop=4, hflip=True)
         batch = next(
             pipeline.train_batches(
-                source, preprocess=preprocess, global_batch_size=8, seed=0, process_index=1, process_count=2
+                source,
+                preprocess=preprocess,
+                global_batch_size=8,
+                seed=0,
+                share=pipeline.HostShare(process_index=1, process_count=2),
             )
         )
     assert batch["image"].shape == (4, 32, 32, shape[-1]) and batch["image"].dtype == np.uint8

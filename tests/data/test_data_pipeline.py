@@ -41,9 +41,14 @@ def assert_batches_equal(actual, expected):
             np.testing.assert_array_equal(a[key], e[key])
 
 
-def train(source, preprocess=AUGMENT, global_batch_size=8, seed=7, **kwargs):
+def train(source, preprocess=AUGMENT, global_batch_size=8, seed=7, start_step=0, **share):
     return pipeline.train_batches(
-        source, preprocess=preprocess, global_batch_size=global_batch_size, seed=seed, **kwargs
+        source,
+        preprocess=preprocess,
+        global_batch_size=global_batch_size,
+        seed=seed,
+        start_step=start_step,
+        share=pipeline.HostShare(**share),
     )
 
 
@@ -96,7 +101,12 @@ def test_the_same_batches_for_any_number_of_threads_and_workers():
     workers.close()
     serial = list(pipeline.eval_batches(source, preprocess=AUGMENT, global_batch_size=8))
     assert_batches_equal(
-        list(pipeline.eval_batches(source, preprocess=AUGMENT, global_batch_size=8, num_workers=1)), serial
+        list(
+            pipeline.eval_batches(
+                source, preprocess=AUGMENT, global_batch_size=8, share=pipeline.HostShare(num_workers=1)
+            )
+        ),
+        serial,
     )
 
 
@@ -185,7 +195,10 @@ def test_eval_covers_every_example_once(size, global_batch, process_count):
     shards = [
         list(
             pipeline.eval_batches(
-                source, preprocess=PLAIN, global_batch_size=global_batch, process_index=p, process_count=process_count
+                source,
+                preprocess=PLAIN,
+                global_batch_size=global_batch,
+                share=pipeline.HostShare(process_index=p, process_count=process_count),
             )
         )
         for p in range(process_count)
@@ -204,7 +217,9 @@ def test_eval_covers_every_example_once(size, global_batch, process_count):
 
 def test_eval_is_unaugmented_and_repeatable():
     source = make_source(10)
-    batches = pipeline.eval_batches(source, preprocess=AUGMENT, global_batch_size=4, num_threads=2)
+    batches = pipeline.eval_batches(
+        source, preprocess=AUGMENT, global_batch_size=4, share=pipeline.HostShare(num_threads=2)
+    )
     first, second = list(batches), list(batches)
     assert_batches_equal(first, second)
     assert set(first[0]) == {"image", "label", "mask"}

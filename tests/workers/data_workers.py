@@ -29,7 +29,7 @@ def main():
         preprocess=preprocess.Preprocess(image_size=8, mean=(0.5,) * 3, std=(0.25,) * 3, hflip=True),
         global_batch_size=4,
         seed=0,
-        num_workers=2,
+        share=pipeline.HostShare(num_workers=2),
     )
     for step in itertools.count():
         next(batches)
