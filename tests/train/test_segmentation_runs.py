@@ -1,4 +1,4 @@
-"""Segmentation end to end through `cnnjax train`: every config trains, periodic evaluation uses the
+"""Segmentation end to end through `cnnjax train` (the pets run: tests/experiments): every shapes config trains, periodic evaluation uses the
 validation split and writes PNG panels, trained parameters segment inputs of any size, multi-device
 evaluation equals one device, and a SIGTERM-stopped run resumes exactly."""
 
@@ -9,11 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 from experiment_runs import experiment, train
 from subprocesses import cnnjax_train_command, read_checkpoint_state, run, run_worker, start
 from test_resume import wait_for
-from tfds_fakes import fake_prepared
 
 from cnnjax.config import load_config
 from cnnjax.models import create_model
@@ -69,45 +67,6 @@ def test_every_shapes_config_trains_through_the_cli(tmp_path, arg):
     assert train(tmp_path, experiment(f"shapes_segmentation.py:{arg}"), *SHRUNK[arg], *TWO_STEPS) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert 0.0 <= summary["test_miou"] <= 1.0 and summary["steps"] == 2
-
-
-def pets_examples(builder, split, **kwargs):
-    """Oxford-IIIT Pet look-alikes: images of varying size with matching trimaps (1 pet, 2 background, 3 border)
-    (TFDS's own mock data draws the image and the mask sizes independently)."""
-    rng = np.random.default_rng(len(split))
-    examples = []
-    for _ in range(16):
-        height, width = rng.integers(40, 90, size=2)
-        examples.append(
-            {
-                "image": rng.integers(0, 256, (height, width, 3), dtype=np.uint8),
-                "segmentation_mask": rng.integers(1, 4, (height, width, 1), dtype=np.uint8),
-                "label": int(rng.integers(0, 37)),
-            }
-        )
-    return examples
-
-
-def test_pets_config_trains_a_step_on_mock_data(tmp_path):
-    data_dir = str(tmp_path / "data")
-    fake_prepared("oxford_iiit_pet", data_dir, size=16)
-    with tfds.testing.mock_data(num_examples=16, data_dir=data_dir, as_data_source_fn=pets_examples):
-        code = train(
-            tmp_path / "run",
-            experiment("pets_segmentation.py:unet"),
-            "model.overrides.width=4",
-            "model.overrides.depth=2",
-            "dataset.image_size=32",
-            "train.num_steps=1",
-            "train.batch_size=8",
-            "train.eval_batch_size=8",
-            f"dataset.data_dir='{data_dir}'",
-        )
-    assert code == 0
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["task"] == "segmentation" and summary["num_test_examples"] == 16
-    assert len(summary["test_per_class_iou"]) == 3
-    assert sorted(p.name for p in (tmp_path / "run" / "panels").iterdir()) == ["test_step0000001.png"]
 
 
 def test_classification_model_for_a_segmentation_task_is_refused_before_compile(tmp_path, capsys):
