@@ -28,7 +28,6 @@ def dimension_numbers(ndim: int, kernel: str = "IO") -> tuple[str, str, str]:
     return f"N{spatial}C", f"{spatial}{kernel}", f"N{spatial}C"
 
 
-
 class ConvImplementationError(InvalidInputError):
     """An explicit implementation (a layer's or the conv target's) that cannot serve a conv call."""
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextvars
 from typing import NamedTuple
 
+from cnnjax.errors import InvalidInputError
 from cnnjax.layers.chunked_conv import CHUNKED_WGRAD
 from cnnjax.layers.conv_call import ConvCall, ConvImplementationError, Implementation
 from cnnjax.layers.depthwise_conv import DEPTHWISE_SHIFT
@@ -62,9 +63,9 @@ def current_target() -> ConvTarget:
 
 
 def check_name(implementation: str) -> None:
-    """Raises ``ValueError`` unless ``implementation`` is one of :data:`NAMES`."""
+    """Raises ``InvalidInputError`` (a ``ValueError``) unless ``implementation`` is one of :data:`NAMES`."""
     if implementation not in NAMES:
-        raise ValueError(f"unknown conv implementation {implementation!r}; expected one of {NAMES}")
+        raise InvalidInputError(f"unknown conv implementation {implementation!r}; expected one of {NAMES}")
 
 
 def select(call: ConvCall, platform: str | None) -> str:

@@ -20,19 +20,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from cnnjax.errors import InvalidInputError
 from cnnjax.layers.conv_dispatch import IMPLEMENTATIONS, TARGET, ConvTarget, check_name
 
 PLATFORMS = ("cpu", "gpu", "cuda", "rocm", "tpu")
 
 
 def check_target(platform: str | None, implementation: str = "auto") -> None:
-    """Raises ``ValueError`` unless ``platform`` is ``None`` or one of :data:`PLATFORMS`, and
-    ``implementation`` a known name that can run on ``platform``."""
+    """Raises ``InvalidInputError`` (a ``ValueError``) unless ``platform`` is ``None`` or one of
+    :data:`PLATFORMS`, and ``implementation`` a known name that can run on ``platform``."""
     if platform is not None and platform not in PLATFORMS:
-        raise ValueError(f"unknown platform {platform!r}; expected None or one of {PLATFORMS}")
+        raise InvalidInputError(f"unknown platform {platform!r}; expected None or one of {PLATFORMS}")
     check_name(implementation)
     if implementation != "auto" and IMPLEMENTATIONS[implementation].cpu_only and platform not in (None, "cpu"):
-        raise ValueError(f"conv implementation {implementation!r} runs on XLA:CPU only, not on {platform!r}")
+        raise InvalidInputError(f"conv implementation {implementation!r} runs on XLA:CPU only, not on {platform!r}")
 
 
 @contextlib.contextmanager
