@@ -1,24 +1,25 @@
-"""Training curves (loss and accuracy or mIoU vs step) from ``metrics.jsonl`` as a PNG."""
+"""Training curves (the loss and the task's metrics vs step) from ``metrics.jsonl`` as a PNG."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
 from cnnjax.reporting.metrics_log import read_metrics
 
 CURVES_FILE = "training_curves.png"
-# Panel title and the metrics it plots (segmentation runs log pixel_accuracy and miou, not accuracy).
-_PANELS = (("Loss", ("loss",)), ("Accuracy / mIoU", ("accuracy", "pixel_accuracy", "miou")))
 
 
-def plot_training_curves(workdir: str) -> str:
-    """Writes ``workdir/training_curves.png``: one line per split (train, validation),
-    test as a marker plus dashed level; returns the path. Uses Agg, never opens a window."""
+def plot_training_curves(workdir: str, metrics: Sequence[str] = ("accuracy",)) -> str:
+    """Writes ``workdir/training_curves.png``: the loss in one panel, ``metrics`` (the task's, e.g.
+    ``pixel_accuracy`` and ``miou``) in the other, one line per split (train, validation) and metric, test as
+    a marker plus dashed level; returns the path. Uses Agg, never opens a window."""
     rows = read_metrics(workdir)
     fig = Figure(figsize=(11, 4), layout="constrained")
-    for ax, (title, names) in zip(fig.subplots(1, 2), _PANELS):
+    panels = (("loss", ("loss",)), (" / ".join(metrics), tuple(metrics)))
+    for ax, (title, names) in zip(fig.subplots(1, 2), panels):
         present = [name for name in names if any(name in row for row in rows)]
         for name in present:
             for split in dict.fromkeys(row["split"] for row in rows):

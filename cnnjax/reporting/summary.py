@@ -11,23 +11,9 @@ from cnnjax.reporting import strict_json
 SUMMARY_FILE = "summary.json"
 
 
-def format_summary(summary: Mapping[str, object]) -> str:
-    """E.g. ``digits_lenet5: test accuracy 98.15% (270 examples) · test loss 0.0712 · 1200 steps · 41.3 s``;
-    segmentation runs (``test_miou``) lead with ``test mIoU 84.10% · pixel accuracy 96.30% (300 images)``,
-    counting runs (``test_count_mae``, lower is better) with ``test count MAE 0.120 · RMSE 0.180 (mean count
-    2.50, 300 images)``."""
-    if "test_count_mae" in summary:
-        headline = (
-            f"test count MAE {float(summary['test_count_mae']):.3f} · RMSE {float(summary['test_count_rmse']):.3f}"
-            f" (mean count {float(summary['test_mean_count']):.2f}, {int(summary['num_test_examples'])} images)"
-        )
-    elif "test_miou" in summary:
-        headline = (
-            f"test mIoU {float(summary['test_miou']):.2%} · pixel accuracy {float(summary['test_pixel_accuracy']):.2%}"
-            f" ({int(summary['num_test_examples'])} images)"
-        )
-    else:
-        headline = f"test accuracy {float(summary['test_accuracy']):.2%} ({int(summary['num_test_examples'])} examples)"
+def format_summary(summary: Mapping[str, object], headline: str) -> str:
+    """``{experiment}: {headline} · test loss … · N steps · S s``, e.g. ``digits_lenet5: test accuracy 98.15% (270
+    examples) · test loss 0.0712 · 1200 steps · 41.3 s``; the task writes the headline (`Task.headline_line`)."""
     return (
         f"{summary['experiment']}: {headline}"
         f" · test loss {float(summary['test_loss']):.4f}"
@@ -37,14 +23,14 @@ def format_summary(summary: Mapping[str, object]) -> str:
     )
 
 
-def write_summary(workdir: str, summary: Mapping[str, object]) -> str:
+def write_summary(workdir: str, summary: Mapping[str, object], headline: str) -> str:
     """Writes ``workdir/summary.json`` (with the line) and ``workdir/summary.txt``; returns the one-line summary.
 
-    Expects experiment, test_accuracy (or test_miou and test_pixel_accuracy, fractions; or test_count_mae,
-    test_count_rmse and test_mean_count), test_loss, num_test_examples, steps and train_seconds; extra keys
-    are kept in the JSON (strict JSON: non-finite values as `strict_json` names).
+    Expects experiment, test_loss, steps and train_seconds (and optionally skipped_steps) beside the test
+    metrics that ``headline`` states; extra keys are kept in the JSON (strict JSON: non-finite values as
+    `strict_json` names).
     """
-    line = format_summary(summary)
+    line = format_summary(summary, headline)
     write_summary_json(workdir, {**summary, "line": line})
     with open(os.path.join(workdir, "summary.txt"), "w", encoding="utf-8") as f:
         f.write(line + "\n")

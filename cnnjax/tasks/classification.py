@@ -66,6 +66,9 @@ class Classification:
     def describe(self, result: dict) -> str:
         return f"accuracy {100 * result['accuracy']:.2f}% loss {result['loss']:.4f} ({result['count']} examples)"
 
+    def headline_line(self, result: dict) -> str:
+        return f"test accuracy {result['accuracy']:.2%} ({result['count']} examples)"
+
     def preprocess(self, config, dataset) -> Preprocess:
         """'per_pixel_mean' subtracts the train split's mean image (cached on disk), else per-channel statistics."""
         c, info = config.dataset, dataset.info

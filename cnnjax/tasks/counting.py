@@ -85,6 +85,12 @@ class Counting:
             f"{result['mean_count']:.2f}) loss {result['loss']:.4f} ({result['count']} images)"
         )
 
+    def headline_line(self, result: dict) -> str:
+        return (
+            f"test count MAE {result['count_mae']:.3f} · RMSE {result['count_rmse']:.3f} "
+            f"(mean count {result['mean_count']:.2f}, {result['count']} images)"
+        )
+
     def preprocess(self, config, dataset) -> DensityPreprocess:
         return DensityPreprocess(**preprocess_settings(config, dataset))
 

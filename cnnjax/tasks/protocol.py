@@ -65,6 +65,10 @@ class Task(Protocol):
         """One line of `summarize`'s result for the progress output."""
         ...
 
+    def headline_line(self, result: dict) -> str:
+        """The lead of the run's summary line for the test split's `summarize` result (`write_summary`)."""
+        ...
+
     def preprocess(self, config, dataset: Dataset) -> Preprocessing:
         """The preprocessing of the config's `dataset` section for `dataset` (this task's view of it)."""
         ...

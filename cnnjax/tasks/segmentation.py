@@ -101,6 +101,11 @@ class Segmentation:
             f"loss {result['loss']:.4f} ({result['count']} images)"
         )
 
+    def headline_line(self, result: dict) -> str:
+        return (
+            f"test mIoU {result['miou']:.2%} · pixel accuracy {result['pixel_accuracy']:.2%} ({result['count']} images)"
+        )
+
     def preprocess(self, config, dataset) -> SegmentationPreprocess:
         return SegmentationPreprocess(**preprocess_settings(config, dataset), ignore_index=self.ignore_index)
 

@@ -3,8 +3,8 @@
 The train step computes a code per step (0: finite; else a sum of the `NONFINITE_*` bits, the same on
 every device) and never applies a non-finite update: params, optimizer state and BatchNorm statistics stay
 as they were, the step counter advances and the batch is consumed, and `skipped_steps` counts it. The loop
-reads them (`cnnjax.train.log_window`) at each log step, evaluation and save: with 'stop' the first non-finite step ends the run
-(no checkpoint of it is written; the good ones stay), with 'skip' training goes on.
+reads them (`cnnjax.train.log_window`) at each log step, evaluation and save: with 'stop' the first non-finite
+step ends the run (no checkpoint of it is written; the good ones stay), with 'skip' training goes on.
 """
 
 import jax
@@ -36,7 +36,13 @@ def record_divergence(workdir: str, experiment: str, step: int, metric: str, goo
     """Writes `summary.json` as `{"status": "diverged", "step", "metric", ...}`."""
     write_summary_json(
         workdir,
-        {"status": "diverged", "experiment": experiment, "step": step, "metric": metric, "good_checkpoints": good_steps},
+        {
+            "status": "diverged",
+            "experiment": experiment,
+            "step": step,
+            "metric": metric,
+            "good_checkpoints": good_steps,
+        },
     )
 
 

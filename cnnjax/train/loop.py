@@ -258,8 +258,9 @@ class _Training:
             "train_seconds": train_seconds,
         }
         if self.is_primary:
-            plot_training_curves(self.workdir)  # reads metrics.jsonl, which is flushed at every write
-            summary["line"] = write_summary(self.workdir, summary)
+            curves = tuple(dict.fromkeys((*task.train_metric_names, task.headline)))  # e.g. pixel_accuracy, miou
+            plot_training_curves(self.workdir, curves)  # reads metrics.jsonl, which is flushed at every write
+            summary["line"] = write_summary(self.workdir, summary, task.headline_line(test))
         return summary
 
 

@@ -153,7 +153,7 @@ def test_summary(tmp_path):
         "train_seconds": 41.27,
         "seed": 0,
     }
-    line = write_summary(str(tmp_path / "run"), summary)
+    line = write_summary(str(tmp_path / "run"), summary, "test accuracy 98.15% (270 examples)")
     expected = "digits_lenet5: test accuracy 98.15% (270 examples) · test loss 0.0712 · 1200 steps · 41.3 s"
     assert line == expected
     assert (tmp_path / "run" / "summary.txt").read_text(encoding="utf-8") == expected + "\n"

@@ -76,3 +76,23 @@ def test_classification_has_no_panels(data_dir):
     dataset = open_dataset("digits")
     task = make_task(config, dataset)
     assert task.panels(_Linear(), dataset, task.preprocess(config, dataset)) is None
+
+
+@pytest.mark.parametrize(
+    "task,result,expected",
+    [
+        (Classification(), {"accuracy": 0.98148, "count": 270}, "test accuracy 98.15% (270 examples)"),
+        (
+            Segmentation(num_classes=4),
+            {"miou": 0.841, "pixel_accuracy": 0.963, "count": 300},
+            "test mIoU 84.10% · pixel accuracy 96.30% (300 images)",
+        ),
+        (
+            Counting(),
+            {"count_mae": 0.12, "count_rmse": 0.18, "mean_count": 2.5, "count": 300},
+            "test count MAE 0.120 · RMSE 0.180 (mean count 2.50, 300 images)",
+        ),
+    ],
+)
+def test_each_task_leads_the_summary_line_with_its_test_metrics(task, result, expected):
+    assert task.headline_line(result) == expected
