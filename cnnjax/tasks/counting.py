@@ -80,16 +80,10 @@ class Counting:
         }
 
     def describe(self, result: dict) -> str:
-        return (
-            f"count MAE {result['count_mae']:.3f} RMSE {result['count_rmse']:.3f} (mean count "
-            f"{result['mean_count']:.2f}) loss {result['loss']:.4f} ({result['count']} images)"
-        )
+        return f"{_metrics(result)} · loss {result['loss']:.4f} ({_sizes(result)})"
 
     def headline_line(self, result: dict) -> str:
-        return (
-            f"test count MAE {result['count_mae']:.3f} · RMSE {result['count_rmse']:.3f} "
-            f"(mean count {result['mean_count']:.2f}, {result['count']} images)"
-        )
+        return f"test {_metrics(result)} ({_sizes(result)})"
 
     def preprocess(self, config, dataset) -> DensityPreprocess:
         return DensityPreprocess(**preprocess_settings(config, dataset))
@@ -97,3 +91,11 @@ class Counting:
     def panels(self, model, dataset, preprocess) -> DensePanels:
         """Density maps, titled with their counts."""
         return DensePanels(model, preprocess, self.density, write_density_panels)
+
+
+def _metrics(result: dict) -> str:
+    return f"count MAE {result['count_mae']:.3f} · RMSE {result['count_rmse']:.3f}"
+
+
+def _sizes(result: dict) -> str:
+    return f"mean count {result['mean_count']:.2f}, {result['count']} images"

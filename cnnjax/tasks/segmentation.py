@@ -96,15 +96,10 @@ class Segmentation:
         }
 
     def describe(self, result: dict) -> str:
-        return (
-            f"mIoU {100 * result['miou']:.2f}% pixel accuracy {100 * result['pixel_accuracy']:.2f}% "
-            f"loss {result['loss']:.4f} ({result['count']} images)"
-        )
+        return f"{_metrics(result)} · loss {result['loss']:.4f} ({result['count']} images)"
 
     def headline_line(self, result: dict) -> str:
-        return (
-            f"test mIoU {result['miou']:.2%} · pixel accuracy {result['pixel_accuracy']:.2%} ({result['count']} images)"
-        )
+        return f"test {_metrics(result)} ({result['count']} images)"
 
     def preprocess(self, config, dataset) -> SegmentationPreprocess:
         return SegmentationPreprocess(**preprocess_settings(config, dataset), ignore_index=self.ignore_index)
@@ -113,3 +108,7 @@ class Segmentation:
         """Class maps: the argmax of the logits, in the colours of `dataset`'s classes."""
         draw = functools.partial(write_segmentation_panels, class_names=dataset.info.class_names)
         return DensePanels(model, preprocess, lambda logits: jnp.argmax(logits, -1), draw)
+
+
+def _metrics(result: dict) -> str:
+    return f"mIoU {result['miou']:.2%} · pixel accuracy {result['pixel_accuracy']:.2%}"
