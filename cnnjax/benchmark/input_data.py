@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import jax
 
 from cnnjax.config import load_config
+from cnnjax.config.schema import data_seed
 from cnnjax.data.dataset import open_dataset
 from cnnjax.data.pipeline import HostShare, train_batches
 from cnnjax.errors import InvalidInputError
@@ -33,7 +34,7 @@ def config_batches(
         dataset.open(config.dataset.train_split),
         preprocess=preprocess,
         global_batch_size=global_batch_size,
-        seed=config.seed,
+        seed=data_seed(config),
         share=HostShare(jax.process_index(), jax.process_count()),
     )
     size = config.dataset.image_size

@@ -25,7 +25,8 @@ def base_config() -> ml_collections.ConfigDict:
     """The full config schema with defaults (unlocked, so an experiment can fill `model.overrides`)."""
     c = ml_collections.ConfigDict()
     c.name = "experiment"
-    c.seed = 0
+    c.seed = 0  # parameter initialisation and dropout
+    c.data_seed = placeholder(int)  # data order and augmentation; None: `seed` (`data_seed(config)`)
     c.task = "classification"  # or 'segmentation': per-pixel labels, mIoU; or 'counting': density maps, count MAE
     # (segmentation models, datasets in cnnjax.data.catalog.DENSITY); must match the model and dataset
     # (cnnjax.tasks.make_task checks it)
@@ -142,6 +143,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"config.{key} must be at least 1, got {value}")
+    if data_seed(config) < 0 or config.seed < 0:
+        raise ConfigError(f"config.seed and config.data_seed must be >= 0, got {config.seed} and {config.data_seed}")
     if config.parallel.bn_group_size < 0:
         raise ConfigError(f"config.parallel.bn_group_size must be >= 0, got {config.parallel.bn_group_size}")
     if list(config.schedule.boundaries) != sorted(config.schedule.boundaries):
@@ -166,6 +169,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             "config.dataset.normalization='per_pixel_mean' needs whole images resized to image_size "
             "(train_crop='pad_crop', eval_resize=0)"
         )
+
+
+def data_seed(config: ml_collections.ConfigDict) -> int:
+    """The seed of the data stream (order and augmentation): `data_seed`, or `seed` where it is None, so a study
+    can vary the initialisation over a fixed data stream or the data over a fixed initialisation."""
+    return config.seed if config.data_seed is None else config.data_seed
 
 
 def compute_dtype(model_dtype: str, platform: str) -> str:

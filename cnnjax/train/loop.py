@@ -14,6 +14,7 @@ from jax.experimental import multihost_utils
 
 from cnnjax.checkpoint import Checkpointer, PreemptionWatcher, WorkdirLock, check_workdir_path, claim_workdir
 from cnnjax.compile_time import timed_compile
+from cnnjax.config.schema import data_seed
 from cnnjax.data.pipeline import HostShare, eval_batches, train_batches
 from cnnjax.data.workers import resolve as resolve_parallelism
 from cnnjax.errors import DivergedError, RunWriteError
@@ -143,7 +144,7 @@ class _Training:
             self.exp.dataset.open(config.dataset.train_split),
             preprocess=self.exp.preprocess,
             global_batch_size=self.c.batch_size,
-            seed=config.seed,
+            seed=data_seed(config),
             start_step=start_step,
             share=HostShare(jax.process_index(), jax.process_count(), self.workers, self.threads),
         )
