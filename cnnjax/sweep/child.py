@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 from cnnjax.data.workers import _PR_SET_PDEATHSIG  # the one definition of the prctl option
+
 FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
 

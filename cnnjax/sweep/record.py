@@ -42,12 +42,13 @@ def run_state(workdir: str, failure: str | None) -> tuple[str, dict]:
     summary = read_summary(workdir) or {}
     if summary.get("status") in FINISHED:
         return summary["status"], summary
-    if _lock_held(workdir):
+    if lock_held(workdir):
         return "running", summary
     return ("failed" if failure else "pending"), summary
 
 
-def _lock_held(workdir: str) -> bool:
+def lock_held(workdir: str) -> bool:
+    """Whether a live process holds `workdir/run.lock` (tested with a shared lock, released at once)."""
     try:
         with open(os.path.join(workdir, LOCK_FILE), encoding="utf-8") as f:  # read-only: nothing is written
             try:
