@@ -103,8 +103,12 @@ def main(argv: list[str] | None = None) -> int:
             raise errors.InvalidInputError(
                 "--override.NAME=value is for cnnjax benchmark; train takes --config.model.overrides.NAME"
             )
-        if overrides and args.command not in ("train", "sweep"):
-            raise errors.InvalidInputError(f"--config.NAME=value is for cnnjax train, not cnnjax {args.command}")
+        takes_overrides = args.command == "train" or args.command == "sweep" and args.sweep_command == "run"
+        if overrides and not takes_overrides:
+            command = f"{args.command} {getattr(args, 'sweep_command', '')}".strip()
+            raise errors.InvalidInputError(
+                f"--config.NAME=value is for cnnjax train and cnnjax sweep run, not cnnjax {command}"
+            )
         if args.command == "sweep":
             from cnnjax.sweep.command import sweep_report, sweep_run
 

@@ -10,10 +10,10 @@ the running child; the sweep stops once it has saved. `results.csv` is rewritten
 import os
 import signal
 
-from cnnjax.errors import EXIT_INTERRUPTED
+from cnnjax.errors import EXIT_INTERRUPTED, InvalidInputError
 from cnnjax.sweep.child import FORWARDED, ChildRun
 from cnnjax.sweep.definition import Run, load_runs
-from cnnjax.sweep.record import FINISHED, read_record, run_state, write_record
+from cnnjax.sweep.record import FINISHED, RECORD_FILE, read_record, run_state, write_record
 from cnnjax.sweep.results import RESULTS_FILE, divergence_reason, write_results
 
 EXIT_INCOMPLETE = 1  # the sweep went through but not every run completed
@@ -57,6 +57,8 @@ def sweep_run(spec: str, sweep_dir: str, num_seeds: int, command_line: list[str]
 
 def sweep_report(sweep_dir: str) -> int:
     """Rewrites `results.csv` from the runs' summaries; returns 0."""
+    if not os.path.isfile(os.path.join(sweep_dir, RECORD_FILE)):
+        raise InvalidInputError(f"{sweep_dir} holds no sweep ({RECORD_FILE}): launch it with cnnjax sweep run")
     rows = write_results(sweep_dir)
     print(f"{os.path.join(sweep_dir, RESULTS_FILE)}: {len(rows)} runs", flush=True)
     return 0

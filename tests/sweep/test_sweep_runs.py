@@ -121,14 +121,31 @@ def test_sweep_runs_resumes_and_adds_seeds(tmp_path):
     assert_results_match_summaries(sweep_dir, [*first, "widths-8x16/seed2", "widths-16x32/seed2"])
 
 
-def test_a_bad_point_key_fails_before_anything_runs(tmp_path):
-    sweep_file = tmp_path / "bad_sweep.py"
-    sweep_file.write_text(
+def write_sweep_file(path, points: str) -> str:
+    """A sweep file over digits_simple_cnn.py whose get_sweep() returns `points` (Python source)."""
+    path.write_text(
         "from cnnjax.config import load_config\n"
         f"def get_config():\n    return load_config({str(REPO / 'experiments/digits_simple_cnn.py')!r})\n"
-        "def get_sweep():\n    return [{'train.num_steps': 4}, {'optimizer.learning_rat': 0.1}]\n"
+        f"def get_sweep():\n    return {points}\n"
     )
-    done = run_sweep(tmp_path / "sweep", seeds=1, config=str(sweep_file))
+    return str(path)
+
+
+def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path):
+    sweep_file = write_sweep_file(tmp_path / "sweep.py", "[{'model.name': 'no_such_model'}, {'train.num_steps': 4}]")
+    done = run_sweep(tmp_path / "sweep", seeds=1, config=sweep_file)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "[1/2] name-no_such_model/seed0: failed: exit code 2: " in done.stdout
+    assert "[2/2] num_steps-4/seed0: completed: " in done.stdout
+    with open(tmp_path / "sweep" / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["status"] for row in rows] == ["failed", "completed"]
+    assert rows[0]["reason"].startswith("exit code 2: ") and "no_such_model" in rows[0]["reason"]
+
+
+def test_a_bad_point_key_fails_before_anything_runs(tmp_path):
+    sweep_file = write_sweep_file(tmp_path / "sweep.py", "[{'train.num_steps': 4}, {'optimizer.learning_rat': 0.1}]")
+    done = run_sweep(tmp_path / "sweep", seeds=1, config=sweep_file)
     assert done.returncode == 2
     assert done.stderr.strip() == (
         "cnnjax: error: sweep point learning_rat-0.1: unknown config key 'optimizer.learning_rat'. "
