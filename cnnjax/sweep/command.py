@@ -44,7 +44,7 @@ def sweep_run(spec: str, sweep_dir: str, num_seeds: int, command_line: list[str]
             write_record(sweep_dir, runs, failures)
             write_results(sweep_dir)
             _, summary = run_state(os.path.join(sweep_dir, run.path), reason)
-            print(f"{tag}: {status}{_result(status, summary) if not reason else ': ' + reason}", flush=True)
+            print(f"{tag}: {status}{': ' + reason if reason else _result(status, summary)}", flush=True)
     finally:
         stop.restore()
     rows = write_results(sweep_dir)
@@ -83,6 +83,8 @@ def _train(run: Run, spec: str, sweep_dir: str, command_line: list[str], stop: "
 def _result(status: str, summary: dict) -> str:
     if status == "completed":
         return f": {summary['line']}"
+    if status == "pending":
+        return " (stopped and saved: a relaunch resumes it)"
     return f": {divergence_reason(summary)}" if status == "diverged" else ""
 
 
