@@ -1,6 +1,6 @@
 """`cnnjax sweep run` end to end on shrunk digits runs: a 2-point × 2-seed sweep, a relaunch that opens no
-finished run, a seed added later (its sweep SIGKILLed mid-run, leaving no child, then relaunched) and a bad
-point refused before anything runs."""
+finished run, a seed added later (its sweep SIGKILLed mid-run, leaving no child, then relaunched), failed
+and diverged runs among finished ones, and a bad point refused before anything runs."""
 
 import csv
 import json
@@ -131,16 +131,18 @@ def write_sweep_file(path, points: str) -> str:
     return str(path)
 
 
-def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tmp_path):
-    sweep_file = write_sweep_file(tmp_path / "sweep.py", "[{'model.name': 'no_such_model'}, {'train.num_steps': 4}]")
-    done = run_sweep(tmp_path / "sweep", seeds=1, config=sweep_file)
+def test_failed_and_diverged_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
+    points = "[{'model.name': 'no_such_model'}, {'optimizer.learning_rate': 1e30, 'schedule.warmup_steps': 0}, {}]"
+    done = run_sweep(tmp_path / "sweep", seeds=1, config=write_sweep_file(tmp_path / "sweep.py", points))
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "[1/2] name-no_such_model/seed0: failed: exit code 2: " in done.stdout
-    assert "[2/2] num_steps-4/seed0: completed: " in done.stdout
+    assert "[1/3] name-no_such_model/seed0: failed: exit code 2: " in done.stdout
+    assert "[2/3] learning_rate-1e+30_warmup_steps-0/seed0: diverged: loss and gradient" in done.stdout
+    assert "[3/3] base/seed0: completed: " in done.stdout
     with open(tmp_path / "sweep" / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [row["status"] for row in rows] == ["failed", "completed"]
+    assert [row["status"] for row in rows] == ["failed", "diverged", "completed"]
     assert rows[0]["reason"].startswith("exit code 2: ") and "no_such_model" in rows[0]["reason"]
+    assert rows[1]["reason"].startswith("loss and gradient") and rows[1]["test_accuracy"] == ""
 
 
 def test_a_bad_point_key_fails_before_anything_runs(tmp_path):
