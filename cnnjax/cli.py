@@ -1,6 +1,8 @@
 """The `cnnjax` command: argument parsing, and nothing else.
 
 cnnjax train --config experiments/FILE.py[:arg] --workdir DIR [--config.a.b=value ...]
+cnnjax sweep run --config experiments/ablations/FILE.py[:arg] --workdir DIR [--seeds N] [--config.a.b=value ...]
+cnnjax sweep report DIR
 cnnjax data prepare NAME [--data_dir DIR]
 cnnjax benchmark --model NAME --batch N [--image_size S] [--dtype D] [--override.NAME=value ...] [--with_data FILE.py]
 """
@@ -23,6 +25,14 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train an experiment config")
     train.add_argument("--config", required=True, help="experiments/FILE.py or FILE.py:arg")
     train.add_argument("--workdir", required=True, help="run directory: checkpoints, metrics, plots")
+    sweep = commands.add_parser("sweep", help="ablation sweeps: a sweep file's points × seeds")
+    sweep_commands = sweep.add_subparsers(dest="sweep_command", required=True)
+    sweep_run = sweep_commands.add_parser("run", help="run (or resume) every run of a sweep, one at a time")
+    sweep_run.add_argument("--config", required=True, help="sweep file: get_config(arg=None) and get_sweep(arg=None)")
+    sweep_run.add_argument("--workdir", required=True, help="sweep directory: DIR/<point>/seed<k>/, results.csv")
+    sweep_run.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 for each point that sets no seed")
+    sweep_report = sweep_commands.add_parser("report", help="rewrite DIR/results.csv from the runs' summaries")
+    sweep_report.add_argument("workdir", help="sweep directory")
     data = commands.add_parser("data", help="dataset commands")
     data_commands = data.add_subparsers(dest="data_command", required=True)
     prep = data_commands.add_parser("prepare", help="prepare a dataset as array_record")
@@ -93,8 +103,18 @@ def main(argv: list[str] | None = None) -> int:
             raise errors.InvalidInputError(
                 "--override.NAME=value is for cnnjax benchmark; train takes --config.model.overrides.NAME"
             )
-        if overrides and args.command != "train":
-            raise errors.InvalidInputError(f"--config.NAME=value is for cnnjax train, not cnnjax {args.command}")
+        takes_overrides = args.command == "train" or args.command == "sweep" and args.sweep_command == "run"
+        if overrides and not takes_overrides:
+            command = f"{args.command} {getattr(args, 'sweep_command', '')}".strip()
+            raise errors.InvalidInputError(
+                f"--config.NAME=value is for cnnjax train and cnnjax sweep run, not cnnjax {command}"
+            )
+        if args.command == "sweep":
+            from cnnjax.sweep.command import sweep_report, sweep_run
+
+            if args.sweep_command == "report":
+                return sweep_report(args.workdir)
+            return sweep_run(args.config, args.workdir, args.seeds, overrides)
         if args.command == "benchmark":
             from cnnjax.cpu_runtime import tune_cpu_runtime
 

@@ -26,6 +26,14 @@ class ConfigError(InvalidInputError):
 def load_config(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> ml_collections.ConfigDict:
     """Loads `path.py` or `path.py:arg`, applies `key=value` overrides and returns the locked config."""
     path, _, arg = spec.partition(":")
+    config = call_with_arg(load_module(path), "get_config", path, arg)
+    config.lock()
+    apply_overrides(config, overrides)
+    return config
+
+
+def load_module(path: str):
+    """Runs the experiment file at `path` and returns it as a module; its errors are ConfigErrors."""
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
     module_spec = importlib.util.spec_from_file_location(f"cnnjax_experiment_{abs(hash(path))}", path)
@@ -36,20 +44,23 @@ def load_config(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> ml_co
         raise ConfigError(f"{path}:{e.lineno}: {e.msg}: {(e.text or '').strip()}") from None
     except Exception as e:  # whatever the file raises when it runs
         raise ConfigError(f"{path}:{_line_in(path, e)}: {type(e).__name__}: {e}") from None
-    if not hasattr(module, "get_config"):
-        raise ConfigError(f"{path} defines no get_config(arg=None)")
-    takes_arg = bool(inspect.signature(module.get_config).parameters)
+    return module
+
+
+def call_with_arg(module, function: str, path: str, arg: str):
+    """`module.function(arg or None)` (or `module.function()` when it takes no argument and `arg` is empty);
+    a missing function, an unwanted arg and whatever the call raises are ConfigErrors."""
+    if not hasattr(module, function):
+        raise ConfigError(f"{path} defines no {function}(arg=None)")
+    takes_arg = bool(inspect.signature(getattr(module, function)).parameters)
     if arg and not takes_arg:
-        raise ConfigError(f"{path}: get_config() takes no argument, but '{arg}' was given")
+        raise ConfigError(f"{path}: {function}() takes no argument, but '{arg}' was given")
     try:
-        config = module.get_config(arg or None) if takes_arg else module.get_config()
+        return getattr(module, function)(arg or None) if takes_arg else getattr(module, function)()
     except ValueError as e:  # the file's own message about its arg
         raise ConfigError(f"{path}: {e}") from None
     except Exception as e:
         raise ConfigError(f"{path}:{_line_in(path, e)}: {type(e).__name__}: {e}") from None
-    config.lock()
-    apply_overrides(config, overrides)
-    return config
 
 
 def _line_in(path: str, error: BaseException) -> int | str:

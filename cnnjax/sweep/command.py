@@ -1,0 +1,107 @@
+"""`cnnjax sweep run` and `cnnjax sweep report`: the local executor, one run after another.
+
+A run is launched unless its `summary.json` says it finished (completed or diverged: never opened again)
+or a live process holds its lock (reported as running); an interrupted run resumes in its child `cnnjax
+train`. A run that fails (a non-zero exit without a finished summary, e.g. a workdir holding another
+definition of the run) is recorded with its reason and the sweep goes on. SIGINT and SIGTERM are passed to
+the running child; the sweep stops once it has saved. `results.csv` is rewritten after each run.
+"""
+
+import os
+import signal
+
+from cnnjax.errors import EXIT_INTERRUPTED, InvalidInputError
+from cnnjax.sweep.child import FORWARDED, ChildRun
+from cnnjax.sweep.definition import Run, load_runs
+from cnnjax.sweep.record import FINISHED, RECORD_FILE, read_record, run_state, write_record
+from cnnjax.sweep.results import RESULTS_FILE, divergence_reason, write_results
+
+EXIT_INCOMPLETE = 1  # the sweep went through but not every run completed
+
+
+def sweep_run(spec: str, sweep_dir: str, num_seeds: int, command_line: list[str]) -> int:
+    """Runs the sweep (module docstring); returns 0 when every run completed."""
+    runs = load_runs(spec, command_line, num_seeds)
+    paths = {run.path for run in runs}
+    failures = {path: reason for path, reason in read_record(sweep_dir)["failures"].items() if path in paths}
+    write_record(sweep_dir, runs, failures)
+    stop = _StopForwarding()
+    try:
+        for index, run in enumerate(runs, 1):
+            if stop.signum is not None:
+                break
+            tag = f"[{index}/{len(runs)}] {run.path}"
+            status, summary = run_state(os.path.join(sweep_dir, run.path), None)
+            if status in FINISHED or status == "running":
+                print(f"{tag}: {status}{_result(status, summary)} (not launched)", flush=True)
+                continue
+            print(f"{tag}: started", flush=True)
+            status, reason = _train(run, spec, sweep_dir, command_line, stop)
+            if reason:
+                failures[run.path] = reason
+            else:
+                failures.pop(run.path, None)
+            write_record(sweep_dir, runs, failures)
+            write_results(sweep_dir)
+            _, summary = run_state(os.path.join(sweep_dir, run.path), reason)
+            print(f"{tag}: {status}{': ' + reason if reason else _result(status, summary)}", flush=True)
+    finally:
+        stop.restore()
+    rows = write_results(sweep_dir)
+    completed = sum(row["status"] == "completed" for row in rows)
+    print(f"sweep: {completed} of {len(rows)} runs completed; {os.path.join(sweep_dir, RESULTS_FILE)}", flush=True)
+    if stop.signum is not None:
+        return EXIT_INTERRUPTED
+    return 0 if completed == len(rows) else EXIT_INCOMPLETE
+
+
+def sweep_report(sweep_dir: str) -> int:
+    """Rewrites `results.csv` from the runs' summaries; returns 0."""
+    if not os.path.isfile(os.path.join(sweep_dir, RECORD_FILE)):
+        raise InvalidInputError(f"{sweep_dir} holds no sweep ({RECORD_FILE}): launch it with cnnjax sweep run")
+    rows = write_results(sweep_dir)
+    print(f"{os.path.join(sweep_dir, RESULTS_FILE)}: {len(rows)} runs", flush=True)
+    return 0
+
+
+def _train(run: Run, spec: str, sweep_dir: str, command_line: list[str], stop: "_StopForwarding") -> tuple[str, str]:
+    """Trains one run to its end; returns (status, failure reason or '')."""
+    workdir = os.path.join(sweep_dir, run.path)
+    os.makedirs(os.path.dirname(workdir), exist_ok=True)
+    child = ChildRun(spec, workdir, [*run.override_args(), *command_line], f"{workdir}.log")
+    stop.child = child
+    code = child.wait()
+    stop.child = None
+    status, _ = run_state(workdir, None)
+    if status in FINISHED:
+        return status, ""
+    if stop.signum is not None:
+        return "pending", ""  # stopped and saved: a relaunch resumes it
+    return "failed", f"exit code {code}: {child.error_line()}"
+
+
+def _result(status: str, summary: dict) -> str:
+    if status == "completed":
+        return f": {summary['line']}"
+    if status == "pending":
+        return " (stopped and saved: a relaunch resumes it)"
+    return f": {divergence_reason(summary)}" if status == "diverged" else ""
+
+
+class _StopForwarding:
+    """While installed, SIGINT and SIGTERM are recorded and passed to the running child (if any)."""
+
+    def __init__(self):
+        self.child: ChildRun | None = None
+        self.signum: int | None = None
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in FORWARDED}
+
+    def _handle(self, signum, frame) -> None:
+        del frame
+        self.signum = signum
+        if self.child is not None:
+            self.child.forward(signum)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
