@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 
-from cnnjax.data.workers import _PR_SET_PDEATHSIG  # the one definition of the prctl option
+from cnnjax.data.workers import PR_SET_PDEATHSIG  # the one definition of the prctl option
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
@@ -53,7 +53,7 @@ class ChildRun:
 def _die_with_parent(parent_pid: int):
     def preexec() -> None:  # in the child, before exec: async-signal-safe work only
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
             os._exit(1)
         if os.getppid() != parent_pid:  # the sweep died before prctl took effect
             os._exit(1)
