@@ -2,13 +2,13 @@
 full-size shapes by abstract evaluation; one compiled train-mode forward + gradient per family on
 shrunk instances; adaptive average pooling against PyTorch's bin rule."""
 
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from abstract_models import KEY, abstract_variables, count_params
+from one_step import shrunk_cpu_model
 
 from cnnjax.layers import adaptive_avg_pool, make_divisible
 from cnnjax.models.registry import create_model
@@ -101,11 +101,7 @@ SHRUNK = {
 @pytest.mark.parametrize("name", sorted(SHRUNK))
 def test_shrunk_train_step_compiles_and_has_gradients(name):
     overrides, size = SHRUNK[name]
-    model = create_model(name, num_classes=5, platform="cpu", **overrides)  # the CPU convs of both lanes
-    x = jax.random.normal(jax.random.key(1), (2, size, size, 3))
-    labels = jnp.array([0, 3])
-    variables = jax.jit(functools.partial(model.init, train=False))(KEY, x)
-    params, state = variables["params"], {k: v for k, v in variables.items() if k != "params"}
+    model, x, labels, params, state = shrunk_cpu_model(name, size, **overrides)
 
     @jax.jit
     def loss_and_grad(params, state, x, rng):

@@ -10,14 +10,13 @@ import numpy as np
 import optax
 import pytest
 from abstract_models import KEY, abstract_variables, count_params
+from one_step import shrunk_cpu_model, train_one_step
 
 from cnnjax.models.inception import INCEPTION_STAGES
 from cnnjax.models.registry import create_model
-from one_step import train_one_step
 from cnnjax.tasks import Classification
 from cnnjax.tasks.losses import cross_entropy, googlenet_loss
 from cnnjax.train.state import create_train_state
-from cnnjax.train.steps import make_train_step
 
 # torchvision.models.<name>(num_classes=1000): sum(p.numel() for p in model.parameters()).
 TORCHVISION_PARAMS = {
@@ -153,11 +152,7 @@ SHRUNK = {
 def train_step(name, **extra):
     """Compiled loss + gradient of a shrunk model in train mode; returns loss, features, grads, params."""
     overrides, size = SHRUNK[name]
-    model = create_model(name, num_classes=5, platform="cpu", **{**overrides, **extra})  # both lanes' CPU convs
-    x = jax.random.normal(jax.random.key(1), (2, size, size, 3))
-    labels = jnp.array([0, 3])
-    variables = jax.jit(functools.partial(model.init, train=False))(KEY, x)
-    params, state = variables["params"], {k: v for k, v in variables.items() if k != "params"}
+    model, x, labels, params, state = shrunk_cpu_model(name, size, **{**overrides, **extra})
 
     @jax.jit
     def loss_and_grad(params, state, x, rng):
