@@ -30,6 +30,12 @@ class Experiment:
     data_parallel: DataParallel
 
 
+def shares_batch_stats(config) -> bool:
+    """Whether BatchNorm statistics are shared across devices (`parallel.bn_group_size` groups or
+    `parallel.sync_batch_stats`): one set, replicated; otherwise each device keeps its own."""
+    return bool(config.parallel.sync_batch_stats or config.parallel.bn_group_size)
+
+
 def build_model(config, num_classes: int, in_channels: int, platform: str) -> nn.Module:
     """The config's model for devices of `platform` (convs traced for it, `model.dtype='auto'` resolved), with
     BatchNorm over groups of `parallel.bn_group_size` images, else synced when `parallel.sync_batch_stats`."""
@@ -37,7 +43,7 @@ def build_model(config, num_classes: int, in_channels: int, platform: str) -> nn
         "num_classes": num_classes,
         "in_channels": in_channels,
         "dtype": jnp.dtype(compute_dtype(config.model.dtype, platform)),
-        "bn_axis_name": AXIS if config.parallel.sync_batch_stats or config.parallel.bn_group_size else None,
+        "bn_axis_name": AXIS if shares_batch_stats(config) else None,
         "bn_group_size": config.parallel.bn_group_size,
         "platform": platform,
     }

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from cnnjax.cpu_runtime import compiler_options
 from cnnjax.parallel import REPLICATED, SHARDED
 from cnnjax.train.evaluation import Evaluator
-from cnnjax.train.experiment import Experiment
+from cnnjax.train.experiment import Experiment, shares_batch_stats
 from cnnjax.train.log_window import accumulate
 from cnnjax.train.optimizer import make_optimizer
 from cnnjax.train.state import TrainState, create_train_state, state_layouts
@@ -31,8 +31,7 @@ def map_steps(config, exp: Experiment) -> tuple[MappedSteps, TrainState]:
     """The config's mapped steps for `exp`, and the initial state on the devices (canonical layout)."""
     dp = exp.data_parallel
     tx, schedule = make_optimizer(config)
-    grouped_or_synced = config.parallel.sync_batch_stats or config.parallel.bn_group_size
-    layouts = state_layouts(per_device_batch_stats=not grouped_or_synced)
+    layouts = state_layouts(per_device_batch_stats=not shares_batch_stats(config))
     state = dp.put(create_train_state(exp.model, tx, exp.image_shape, config.seed))
     train_step = make_train_step(exp.model, tx, schedule, exp.task, exp.preprocess.on_device)
 
