@@ -1,7 +1,8 @@
 """Which datasets cnnjax knows, where they live on disk, and how to prepare and open them.
 
 Every dataset is a TFDS dataset stored as `array_record` (random access, read without TensorFlow).
-Bundled datasets ('digits', 'shapes_segmentation') are generated offline on first use. Standard
+Bundled datasets ('digits', 'shapes_segmentation', 'shapes_classification[/easy|/standard|/hard]') are
+generated offline on first use. Standard
 datasets (mnist, cifar10, cifar100, imagenet2012, oxford_iiit_pet, or any TFDS name) are prepared once
 with `cnnjax data prepare NAME`, which needs TensorFlow and network; `ensure_prepared` only looks at
 the disk, so it never blocks on TFDS's download retries.
@@ -17,13 +18,17 @@ import tempfile
 import numpy as np
 import tensorflow_datasets as tfds
 
-from cnnjax.data import augment, digits_builder, shapes_builder
+from cnnjax.data import augment, digits_builder, shapes_builder, shapes_classification_builder
 from cnnjax.errors import CnnjaxError, InvalidInputError
 
-BUNDLED = {"digits": digits_builder.Digits, "shapes_segmentation": shapes_builder.ShapesSegmentation}
+BUNDLED = {
+    "digits": digits_builder.Digits,
+    "shapes_segmentation": shapes_builder.ShapesSegmentation,
+    "shapes_classification": shapes_classification_builder.ShapesClassification,
+}
 
-# Per-channel mean and std in [0, 1] pixel units. Digits: measured on its train split (population
-# std over all pixels). Others: the values used throughout the literature.
+# Per-channel mean and std in [0, 1] pixel units, by dataset name or `name/config` for a builder config.
+# Digits: measured on its train split (population std over all pixels). Others: the literature's values.
 STATS = {
     "digits": ((0.3056,), (0.3760,)),
     "mnist": ((0.1307,), (0.3081,)),
@@ -32,6 +37,7 @@ STATS = {
     "imagenet2012": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "oxford_iiit_pet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's, as for pretrained backbones
     "shapes_segmentation": (shapes_builder.MEAN, shapes_builder.STD),
+    **{f"shapes_classification/{config}": stats for config, stats in shapes_classification_builder.STATS.items()},
 }
 # TFDS datasets without measured statistics are normalised to [-1, 1].
 DEFAULT_MEAN_STD = 0.5
@@ -136,7 +142,7 @@ def ensure_prepared(name: str, data_dir: str) -> DatasetInfo:
     """
     builder = _builder(name, data_dir)
     problem = _not_prepared_reason(builder)
-    if problem and name in BUNDLED:
+    if problem and _base_name(name) in BUNDLED:
         tfds.disable_progress_bar()  # bundled datasets are small: keep the training output readable
         try:
             builder.download_and_prepare(file_format="array_record")
@@ -162,7 +168,7 @@ def prepare(name: str, data_dir: str) -> DatasetInfo:
       DatasetNotPreparedError: a standard dataset and TensorFlow is not installed.
     """
     builder = _builder(name, data_dir)
-    if name not in BUNDLED:
+    if _base_name(name) not in BUNDLED:
         try:
             import tensorflow  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
         except ImportError as e:
@@ -176,7 +182,8 @@ def prepare(name: str, data_dir: str) -> DatasetInfo:
 
 
 def open_split(name: str, split: str, data_dir: str, task: str | None = None):
-    """A random-access source (len, getitem) of dicts with 'image' uint8 (H, W, C) and 'label': an int, or
+    """A random-access source (len, getitem) of `split` (TFDS slicing allowed: 'train[:2000]', 'train[:20%]')
+    of dicts with 'image' uint8 (H, W, C) and 'label': an int, or
     for segmentation datasets the int32 (H, W) class map (see `PIXEL_LABELS`), or for `task='counting'` the
     float32 (H, W) density map (see `DENSITY`, `density_map`). `task` None: the dataset's own.
 
@@ -185,7 +192,7 @@ def open_split(name: str, split: str, data_dir: str, task: str | None = None):
       DatasetNotPreparedError: see `ensure_prepared`.
     """
     info = ensure_prepared(name, data_dir)
-    if split not in info.split_sizes:
+    if split.partition("[")[0] not in info.split_sizes:
         raise InvalidInputError(f"Dataset '{name}' has no split '{split}'; available: {', '.join(info.split_sizes)}.")
     task = for_task(info, task or info.task).task
     source = _builder(name, data_dir).as_data_source(split)
@@ -250,10 +257,15 @@ def mean_image(name: str, split: str, data_dir: str, image_size: int) -> np.ndar
 
 
 def _builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder:
-    if name in BUNDLED:
-        return BUNDLED[name](data_dir=data_dir)
-    known = set(BUNDLED) | set(STATS) | set(tfds.list_builders(with_community_datasets=False))
     base = _base_name(name)
+    if base in BUNDLED:
+        config = name.split(":")[0].partition("/")[2] or None
+        configs = [c.name for c in BUNDLED[base].BUILDER_CONFIGS]
+        if config is not None and config not in configs:
+            hint = f"; use one of {', '.join(f'{base}/{c}' for c in configs)}" if configs else ""
+            raise InvalidInputError(f"Dataset '{base}' has no builder config '{config}'{hint}.")
+        return BUNDLED[base](config=config, data_dir=data_dir)
+    known = set(BUNDLED) | set(STATS) | set(tfds.list_builders(with_community_datasets=False))
     if base not in known:
         close = [c for c in STATS if c.startswith(base)] + difflib.get_close_matches(base, sorted(known))
         close = list(dict.fromkeys(close))[:3]
@@ -298,7 +310,9 @@ def _info(name: str, builder: tfds.core.DatasetBuilder) -> DatasetInfo:
         raise InvalidInputError(f"Dataset '{name}' needs a '{density.key}' feature for counting; prepare it again.")
     image_shape = tuple(features["image"].shape)
     channels = image_shape[-1]
-    mean, std = STATS.get(_base_name(name), ((DEFAULT_MEAN_STD,) * channels,) * 2)
+    config = builder.builder_config
+    stats_key = _base_name(name) if config is None else f"{_base_name(name)}/{config.name}"
+    mean, std = STATS.get(stats_key, STATS.get(_base_name(name), ((DEFAULT_MEAN_STD,) * channels,) * 2))
     return DatasetInfo(
         name=name,
         image_shape=image_shape,

@@ -62,6 +62,8 @@ class BasicBlock(nn.Module):
 
 class CifarResNet(Classifier):
     """CIFAR ResNet-(6n+2) with ``stage_sizes=(n, n, n)``; ``plain=True`` drops the shortcuts.
+    ``depth`` (6n+2, n >= 1), when set, is the paper's name for ``stage_sizes=(n, n, n)`` and takes its
+    place, so a sweep can vary depth as a number.
 
     ``width`` is the first stage's channel count (16 in the paper), doubled at each stage.
     ``min_input_size`` = 1: every stride-2 layer maps n to ceil(n / 2).  Features: ``stem``,
@@ -69,17 +71,23 @@ class CifarResNet(Classifier):
     """
 
     stage_sizes: Sequence[int] = (3, 3, 3)
+    depth: int | None = None
     width: int = 16
     shortcut: str = "A"
     plain: bool = False
 
     def forward(self, x, train):
         self.check_choice("shortcut", self.shortcut, SHORTCUTS)
+        stage_sizes = self.stage_sizes
+        if self.depth is not None:
+            if self.depth < 8 or (self.depth - 2) % 6:
+                self.fail(f"depth must be 6n+2 with n >= 1 (8, 14, 20, 26, 32, ...), got {self.depth}")
+            stage_sizes = ((self.depth - 2) // 6,) * 3
         layer = functools.partial(ConvNormAct, conv=self.conv, norm=self.norm(train))
         x = layer(self.width, 3, padding=1, name="stem_conv")(x)
         features = {"stem": x}
         shortcut = None if self.plain else self.shortcut
-        for stage, num_blocks in enumerate(self.stage_sizes):
+        for stage, num_blocks in enumerate(stage_sizes):
             for block in range(num_blocks):
                 strides = 2 if stage > 0 and block == 0 else 1
                 name = f"stage{stage + 1}_block{block + 1}"

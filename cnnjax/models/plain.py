@@ -11,32 +11,45 @@ from cnnjax.layers import ConvNormAct, global_avg_pool, max_pool
 from cnnjax.models.classifier import Classifier
 from cnnjax.models.registry import register_model
 
+DOWNSAMPLING = ("max_pool", "strided", "none")
+
 
 @register_model("simple_cnn")
 class SimpleCNN(Classifier):
-    """Stages of [3x3 conv (padding 1, no bias) -> BN -> ReLU] x ``convs_per_stage``, each followed
-    by a 2x2 max-pool, then global average pool -> dropout -> dense.
+    """Stages of [3x3 conv (padding 1, no bias) -> BN -> ReLU] x ``convs_per_stage``, then global
+    average pool -> dropout -> dense.
 
-    ``min_input_size`` = 2 ** len(widths) (8 for the default widths); unlike the other models it
-    depends on the configuration, so it is an instance property.  Features: ``stage1`` ...
-    (after each pool), ``pre_logits``.
+    ``downsample`` halves the resolution between stages: ``'max_pool'`` (default) a 2x2 max-pool
+    after every stage; ``'strided'`` stride 2 in the first conv of every stage but the first (the same
+    resolution at every conv as ``'max_pool'``); ``'none'`` keeps the input resolution throughout.
+    ``batch_norm=False`` drops the BatchNorms (the convs get biases).
+    ``min_input_size`` = 2 ** len(widths) with max-pooling (8 for the default widths), 2 ** (len - 1)
+    strided, 1 without downsampling; it depends on the configuration, so it is an instance property.
+    Features: ``stage1`` ... (the end of each stage, after its pool), ``pre_logits``.
     """
 
     widths: Sequence[int] = (32, 64, 128)
     convs_per_stage: int = 2
     dropout_rate: float = 0.0
+    downsample: str = "max_pool"
+    batch_norm: bool = True
 
     @property
     def min_input_size(self) -> int:
-        return 2 ** len(self.widths)
+        halvings = {"max_pool": len(self.widths), "strided": len(self.widths) - 1, "none": 0}
+        return 2 ** halvings.get(self.downsample, 0)
 
     def forward(self, x, train):
-        layer = functools.partial(ConvNormAct, kernel_size=3, padding=1, conv=self.conv, norm=self.norm(train))
+        self.check_choice("downsample", self.downsample, DOWNSAMPLING)
+        norm = self.norm(train) if self.batch_norm else None
+        layer = functools.partial(ConvNormAct, kernel_size=3, padding=1, conv=self.conv, norm=norm)
         features = {}
         for stage, width in enumerate(self.widths, start=1):
             for i in range(1, self.convs_per_stage + 1):
-                x = layer(width, name=f"stage{stage}_conv{i}")(x)
-            x = max_pool(x, 2)
+                strides = 2 if self.downsample == "strided" and stage > 1 and i == 1 else 1
+                x = layer(width, strides=strides, name=f"stage{stage}_conv{i}")(x)
+            if self.downsample == "max_pool":
+                x = max_pool(x, 2)
             features[f"stage{stage}"] = x
         x = features["pre_logits"] = global_avg_pool(x)
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
