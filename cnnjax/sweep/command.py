@@ -12,7 +12,7 @@ import signal
 
 from cnnjax.errors import EXIT_INTERRUPTED, InvalidInputError
 from cnnjax.sweep.child import FORWARDED, ChildRun
-from cnnjax.sweep.definition import Run, load_runs
+from cnnjax.sweep.definition import Run, load_sweep
 from cnnjax.sweep.record import FINISHED, RECORD_FILE, read_record, run_state, write_record
 from cnnjax.sweep.results import RESULTS_FILE, divergence_reason, write_results
 
@@ -21,10 +21,11 @@ EXIT_INCOMPLETE = 1  # the sweep went through but not every run completed
 
 def sweep_run(spec: str, sweep_dir: str, num_seeds: int, command_line: list[str]) -> int:
     """Runs the sweep (module docstring); returns 0 when every run completed."""
-    runs = load_runs(spec, command_line, num_seeds)
+    sweep = load_sweep(spec, command_line, num_seeds)
+    runs = sweep.runs
     paths = {run.path for run in runs}
     failures = {path: reason for path, reason in read_record(sweep_dir)["failures"].items() if path in paths}
-    write_record(sweep_dir, runs, failures)
+    write_record(sweep_dir, sweep, failures)
     stop = _StopForwarding()
     try:
         for index, run in enumerate(runs, 1):
@@ -41,7 +42,7 @@ def sweep_run(spec: str, sweep_dir: str, num_seeds: int, command_line: list[str]
                 failures[run.path] = reason
             else:
                 failures.pop(run.path, None)
-            write_record(sweep_dir, runs, failures)
+            write_record(sweep_dir, sweep, failures)
             write_results(sweep_dir)
             _, summary = run_state(os.path.join(sweep_dir, run.path), reason)
             print(f"{tag}: {status}{': ' + reason if reason else _result(status, summary)}", flush=True)
