@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep_run.add_argument("--config", required=True, help="sweep file: get_config(arg=None) and get_sweep(arg=None)")
     sweep_run.add_argument("--workdir", required=True, help="sweep directory: DIR/<point>/seed<k>/, results.csv")
     sweep_run.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 for each point that sets no seed")
-    sweep_report = sweep_commands.add_parser("report", help="rewrite DIR/results.csv from the runs' summaries")
+    sweep_report = sweep_commands.add_parser("report", help="rewrite DIR/results.csv, report.md and report.png")
     sweep_report.add_argument("workdir", help="sweep directory")
     data = commands.add_parser("data", help="dataset commands")
     data_commands = data.add_subparsers(dest="data_command", required=True)

@@ -4,7 +4,8 @@ A run is launched unless its `summary.json` says it finished (completed or diver
 or a live process holds its lock (reported as running); an interrupted run resumes in its child `cnnjax
 train`. A run that fails (a non-zero exit without a finished summary, e.g. a workdir holding another
 definition of the run) is recorded with its reason and the sweep goes on. SIGINT and SIGTERM are passed to
-the running child; the sweep stops once it has saved. `results.csv` is rewritten after each run.
+the running child; the sweep stops once it has saved. `results.csv`, `report.md` and `report.png` are rewritten
+after each run and at the end; `cnnjax sweep report` rewrites them from whatever has finished.
 """
 
 import os
@@ -12,8 +13,9 @@ import signal
 
 from cnnjax.errors import EXIT_INTERRUPTED, InvalidInputError
 from cnnjax.sweep.child import FORWARDED, ChildRun
-from cnnjax.sweep.definition import Run, load_runs
+from cnnjax.sweep.definition import Run, load_sweep
 from cnnjax.sweep.record import FINISHED, RECORD_FILE, read_record, run_state, write_record
+from cnnjax.sweep.report import REPORT_FILE, write_report
 from cnnjax.sweep.results import RESULTS_FILE, divergence_reason, write_results
 
 EXIT_INCOMPLETE = 1  # the sweep went through but not every run completed
@@ -21,10 +23,11 @@ EXIT_INCOMPLETE = 1  # the sweep went through but not every run completed
 
 def sweep_run(spec: str, sweep_dir: str, num_seeds: int, command_line: list[str]) -> int:
     """Runs the sweep (module docstring); returns 0 when every run completed."""
-    runs = load_runs(spec, command_line, num_seeds)
+    sweep = load_sweep(spec, command_line, num_seeds)
+    runs = sweep.runs
     paths = {run.path for run in runs}
     failures = {path: reason for path, reason in read_record(sweep_dir)["failures"].items() if path in paths}
-    write_record(sweep_dir, runs, failures)
+    write_record(sweep_dir, sweep, failures)
     stop = _StopForwarding()
     try:
         for index, run in enumerate(runs, 1):
@@ -41,27 +44,35 @@ def sweep_run(spec: str, sweep_dir: str, num_seeds: int, command_line: list[str]
                 failures[run.path] = reason
             else:
                 failures.pop(run.path, None)
-            write_record(sweep_dir, runs, failures)
-            write_results(sweep_dir)
+            write_record(sweep_dir, sweep, failures)
+            write_outputs(sweep_dir)
             _, summary = run_state(os.path.join(sweep_dir, run.path), reason)
             print(f"{tag}: {status}{': ' + reason if reason else _result(status, summary)}", flush=True)
     finally:
         stop.restore()
-    rows = write_results(sweep_dir)
+    rows = write_outputs(sweep_dir)
     completed = sum(row["status"] == "completed" for row in rows)
-    print(f"sweep: {completed} of {len(rows)} runs completed; {os.path.join(sweep_dir, RESULTS_FILE)}", flush=True)
+    print(f"sweep: {completed} of {len(rows)} runs completed; {os.path.join(sweep_dir, REPORT_FILE)}", flush=True)
     if stop.signum is not None:
         return EXIT_INTERRUPTED
     return 0 if completed == len(rows) else EXIT_INCOMPLETE
 
 
 def sweep_report(sweep_dir: str) -> int:
-    """Rewrites `results.csv` from the runs' summaries; returns 0."""
+    """Rewrites `results.csv`, `report.md` and `report.png` from the runs' files; returns 0."""
     if not os.path.isfile(os.path.join(sweep_dir, RECORD_FILE)):
         raise InvalidInputError(f"{sweep_dir} holds no sweep ({RECORD_FILE}): launch it with cnnjax sweep run")
-    rows = write_results(sweep_dir)
-    print(f"{os.path.join(sweep_dir, RESULTS_FILE)}: {len(rows)} runs", flush=True)
+    rows = write_outputs(sweep_dir)
+    written = ", ".join(os.path.join(sweep_dir, name) for name in (RESULTS_FILE, REPORT_FILE))
+    print(f"{len(rows)} runs: {written}", flush=True)
     return 0
+
+
+def write_outputs(sweep_dir: str) -> list[dict]:
+    """Rewrites `results.csv`, `report.md` and `report.png` (once a run has completed); returns the csv's rows."""
+    rows = write_results(sweep_dir)
+    write_report(sweep_dir)
+    return rows
 
 
 def _train(run: Run, spec: str, sweep_dir: str, command_line: list[str], stop: "_StopForwarding") -> tuple[str, str]:

@@ -1,10 +1,11 @@
-"""A sweep file (`FILE.py[:arg]`: `get_config(arg=None)`, the base, and `get_sweep(arg=None)`, its points)
-turned into its runs, each checked against the config before anything runs.
+"""A sweep file (`FILE.py[:arg]`: `get_config(arg=None)`, the base, `get_sweep(arg=None)`, its points, and
+optionally `get_comparisons(arg=None)`, pairs of point names to compare) turned into its runs and comparisons,
+each checked before anything runs.
 
 A point runs once per seed 0..num_seeds-1, or once with its own `seed` when it sets one; a run's workdir is
 `<point name>/seed<k>`. Every run's overrides (the point's, then the command line's) must apply to the base
 config like `--config.` overrides (unknown keys and wrong types are refused with the same messages), and no
-two runs may share a workdir.
+two runs may share a workdir. A comparison is a pair of two different point names of the sweep.
 """
 
 import dataclasses
@@ -36,10 +37,26 @@ class Run:
         return [f"{key}={value!r}" for key, value in self.overrides.items()]
 
 
-def load_runs(spec: str, command_line: list[str], num_seeds: int) -> list[Run]:
-    """The sweep's runs in order (points in the file's order, seeds ascending), all checked."""
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """A sweep file's runs and the (point a, point b) pairs its report compares."""
+
+    runs: list[Run]
+    comparisons: list[tuple[str, str]]
+
+
+def load_sweep(spec: str, command_line: list[str], num_seeds: int) -> Sweep:
+    """The sweep's runs in order (points in the file's order, seeds ascending) and its comparisons, all checked."""
     path, _, arg = spec.partition(":")
-    points = call_with_arg(load_module(path), "get_sweep", path, arg)
+    module = load_module(path)
+    runs = _runs(call_with_arg(module, "get_sweep", path, arg), path, spec, command_line, num_seeds)
+    if not hasattr(module, "get_comparisons"):
+        return Sweep(runs, [])
+    return Sweep(runs, _comparisons(call_with_arg(module, "get_comparisons", path, arg), path, runs))
+
+
+def _runs(points, path: str, spec: str, command_line: list[str], num_seeds: int) -> list[Run]:
+    """The runs of `get_sweep()`'s points, each checked against the base config (`spec`, `command_line`)."""
     if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
         raise SweepDefinitionError(f"{path}: get_sweep() must return a list of dicts, got {type(points).__name__}")
     if not points:
@@ -62,3 +79,18 @@ def load_runs(spec: str, command_line: list[str], num_seeds: int) -> list[Run]:
         except ConfigError as e:
             raise SweepDefinitionError(f"sweep point {run.point}: {e}") from None
     return list({run.path: run for run in runs}.values())
+
+
+def _comparisons(pairs, path: str, runs: list[Run]) -> list[tuple[str, str]]:
+    """`get_comparisons()`'s pairs, each two different names of the sweep's points."""
+    names = list(dict.fromkeys(run.point for run in runs))
+    if not isinstance(pairs, list | tuple) or not all(isinstance(p, list | tuple) and len(p) == 2 for p in pairs):
+        raise SweepDefinitionError(f"{path}: get_comparisons() must return a list of (point a, point b) pairs")
+    for a, b in pairs:
+        for name in (a, b):
+            if name not in names:
+                known = ", ".join(names)
+                raise SweepDefinitionError(f"{path}: get_comparisons() names {name!r}, not a point; points: {known}")
+        if a == b:
+            raise SweepDefinitionError(f"{path}: get_comparisons() compares {a!r} with itself")
+    return [(a, b) for a, b in pairs]

@@ -1,6 +1,7 @@
 """What a sweep knows of its runs, kept beside them in `sweep.json` (rewritten atomically): the runs of its
-latest launch (point, seed, overrides) and the reason of each run that failed without a summary to say so.
-A run's own `summary.json` is the truth about it; the record only lists the runs and keeps failure reasons."""
+latest launch (point, seed, overrides), the pairs of points its report compares, and the reason of each run
+that failed without a summary to say so. A run's own `summary.json` is the truth about it; the record only
+lists the runs and comparisons and keeps failure reasons."""
 
 import fcntl
 import json
@@ -8,27 +9,30 @@ import os
 
 from cnnjax.checkpoint.lock import LOCK_FILE
 from cnnjax.reporting.summary import read_summary
-from cnnjax.sweep.definition import Run
+from cnnjax.sweep.definition import Sweep
 
 RECORD_FILE = "sweep.json"
 FINISHED = ("completed", "diverged")  # a run whose summary.json says one of these is never opened again
 
 
 def read_record(sweep_dir: str) -> dict:
-    """`{"runs": [{"path", "point", "seed", "overrides"}...], "failures": {path: reason}}` (empty when none)."""
+    """`{"runs": [{"path", "point", "seed", "overrides"}...], "comparisons": [[a, b]...], "failures": {path:
+    reason}}` (each empty when absent)."""
+    record = {"runs": [], "comparisons": [], "failures": {}}
     try:
         with open(os.path.join(sweep_dir, RECORD_FILE), encoding="utf-8") as f:
-            return json.load(f)
+            record.update(json.load(f))
     except FileNotFoundError:
-        return {"runs": [], "failures": {}}
+        pass
+    return record
 
 
-def write_record(sweep_dir: str, runs: list[Run], failures: dict[str, str]) -> None:
-    listed = [{"path": r.path, "point": r.point, "seed": r.seed, "overrides": _texts(r.overrides)} for r in runs]
+def write_record(sweep_dir: str, sweep: Sweep, failures: dict[str, str]) -> None:
+    runs = [{"path": r.path, "point": r.point, "seed": r.seed, "overrides": _texts(r.overrides)} for r in sweep.runs]
     path = os.path.join(sweep_dir, RECORD_FILE)
     os.makedirs(sweep_dir, exist_ok=True)
     with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump({"runs": listed, "failures": failures}, f, indent=2)
+        json.dump({"runs": runs, "comparisons": sweep.comparisons, "failures": failures}, f, indent=2)
     os.replace(path + ".tmp", path)
 
 

@@ -26,6 +26,7 @@ class Classification:
     name = "classification"
     train_metric_names = ("accuracy",)
     headline = "accuracy"
+    headline_higher_is_better = True
     model_task = "classification"
 
     @classmethod

@@ -33,7 +33,8 @@ class Counting:
 
     name = "counting"
     train_metric_names = ("count_mae",)
-    headline = "count_mae"  # lower is better
+    headline = "count_mae"
+    headline_higher_is_better = False
     model_task = "segmentation"
     wants_features = False
 

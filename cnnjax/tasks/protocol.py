@@ -31,6 +31,7 @@ class Task(Protocol):
 
     name: ClassVar[str]  # the config's `task`
     headline: ClassVar[str]  # the metric the summary leads with
+    headline_higher_is_better: ClassVar[bool]  # the direction of the headline: accuracy-like True, error-like False
     train_metric_names: ClassVar[tuple[str, ...]]  # the keys of `train_metrics`
     model_task: ClassVar[str]  # the registry task (`cnnjax.models.registry.model_task`) of the models it trains
 

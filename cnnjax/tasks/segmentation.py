@@ -39,6 +39,7 @@ class Segmentation:
     name = "segmentation"
     train_metric_names = ("pixel_accuracy",)
     headline = "miou"
+    headline_higher_is_better = True
     model_task = "segmentation"
     wants_features = False
 

@@ -11,7 +11,10 @@ import sys
 import time
 
 from cnnjax.sweep.record import lock_held
+from cnnjax.sweep.report import BEST, number
+from cnnjax.sweep.statistics import describe
 from tests.subprocesses import IN_TRAINER_DATA, REPO, TINY_RUN, device_env
+from tests.sweep.report_fixture import table
 
 SWEEP_FILE = "experiments/ablations/digits_width.py"
 SHRUNK = [*TINY_RUN, "--config.train.num_steps=4", *[f"--config.{o}" for o in IN_TRAINER_DATA]]
@@ -40,9 +43,11 @@ def run_files(sweep_dir, runs: list[str]) -> dict[str, tuple[bytes, int]]:
 
 
 def assert_results_match_summaries(sweep_dir, runs: list[str]) -> None:
+    """results.csv's rows and report.md's per-point mean and n are the completed runs' summaries'."""
     with open(sweep_dir / "results.csv", newline="") as f:
         rows = {f"{row['point']}/seed{row['seed']}": row for row in csv.DictReader(f)}
     assert sorted(rows) == sorted(runs)
+    accuracies = {}
     for run, row in rows.items():
         with open(sweep_dir / run / "summary.json") as f:
             summary = json.load(f)
@@ -51,6 +56,13 @@ def assert_results_match_summaries(sweep_dir, runs: list[str]) -> None:
         assert float(row["test_loss"]) == summary["test_loss"]
         assert int(row["steps"]) == summary["steps"] == 4
         assert float(row["train_seconds"]) == summary["train_seconds"]
+        accuracies.setdefault(row["point"], []).append(summary["test_accuracy"])
+    points = {row["point"].removesuffix(f" {BEST}"): row for row in table(sweep_dir / "report.md", "point")}
+    assert list(points) == list(accuracies)
+    for point, values in accuracies.items():
+        mean = points[point]["test_accuracy mean ± std"].split(" ± ")[0]
+        assert (mean, points[point]["n"]) == (number(describe(values).mean), str(len(values)))
+    assert (sweep_dir / "report.png").is_file()
 
 
 def wait_for_lock_holder(lock_path, timeout: float = 120) -> int:
