@@ -104,6 +104,9 @@ RUNS = {
     "pets_segmentation": Run(
         "pets_segmentation.py:unet", (*UNET_SHRINK, "dataset.image_size=32"), miou_at_least(0.4), PETS
     ),
+    "shapes_classification": Run(
+        "shapes_classification.py:resnet20", (*CIFAR_SHRINK, "dataset.name='shapes_classification/easy'"), ACCURACY
+    ),
     "shapes_segmentation": Run("shapes_segmentation.py:unet", UNET_SHRINK, learns_shapes),
     "shapes_counting": Run("shapes_counting.py", UNET_SHRINK, learns_to_count),
 }

@@ -277,3 +277,32 @@ def test_return_features_is_opt_in_and_leaves_logits_unchanged(name):
     logits_too, features = jax.eval_shape(functools.partial(model.apply, return_features=True), variables, x)
     assert logits.shape == logits_too.shape == (2, 10)
     assert features and all(f.shape[0] == 2 for f in features.values())
+
+
+def test_simple_cnn_downsampling_and_batch_norm_options():
+    """max_pool and strided reach the same resolution at every stage with the same parameters; 'none' keeps
+    the input's; without BatchNorm each conv trades the norm's scale and offset (2 x channels) for a bias
+    (channels), and there are no batch statistics."""
+    shapes = {}
+    for downsample in ("max_pool", "strided", "none"):
+        model = create_model("simple_cnn", num_classes=10, widths=(8, 16), downsample=downsample)
+        variables = jax.eval_shape(model.init, KEY, images((2, 32, 32, 3)))
+        _, features = jax.eval_shape(
+            functools.partial(model.apply, return_features=True), variables, images((2, 32, 32, 3))
+        )
+        shapes[downsample] = ([features[f"stage{i}"].shape[1] for i in (1, 2)], count_params(variables))
+    assert shapes["strided"][0] == [32, 16] and shapes["max_pool"][0] == [16, 8] and shapes["none"][0] == [32, 32]
+    assert shapes["strided"][1] == shapes["max_pool"][1] == shapes["none"][1]
+    assert SimpleCNN(num_classes=2, widths=(4, 4), downsample="strided").min_input_size == 2
+    assert SimpleCNN(num_classes=2, widths=(4, 4), downsample="none").min_input_size == 1
+    without = abstract_variables("simple_cnn", batch_norm=False)
+    assert "batch_stats" not in without and count_params(without) == 288_746 - (32 + 32 + 64 + 64 + 128 + 128)
+    with pytest.raises(ValueError, match="downsample must be one of"):
+        jax.eval_shape(create_model("simple_cnn", num_classes=2, downsample="avg").init, KEY, images((1, 8, 8, 3)))
+
+
+def test_cifar_resnet_depth_option():
+    for depth in (20, 56):
+        assert count_params(abstract_variables("cifar_plain20", depth=depth)) == RESNET_PARAMS[depth]
+    with pytest.raises(ValueError, match="depth must be 6n\\+2"):
+        abstract_variables("cifar_resnet20", depth=21)

@@ -1,0 +1,36 @@
+"""BatchNorm on and off at two learning rates: a 9-conv VGG-style net (SimpleCNN, 3 stages of 3 convs, widths
+16/32/64) on the easy generated shapes, SGD with momentum at lr 0.02 and 0.1, 300 steps of 128 images (about
+4 epochs). Ioffe and Szegedy (2015): BatchNorm trains faster and tolerates the higher rate.
+
+    cnnjax sweep run --config experiments/ablations/batchnorm_lr.py --workdir runs/batchnorm_lr --seeds 3
+"""
+
+import os
+
+from cnnjax.config import load_config
+from cnnjax.sweep import product
+
+EXPERIMENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shapes_classification.py")
+
+
+def get_config():
+    c = load_config(f"{EXPERIMENT}:simple_cnn")
+    c.name = "batchnorm_lr"
+    c.dataset.name = "shapes_classification/easy"
+    with c.model.overrides.unlocked():  # the experiment sets no model overrides: add them
+        c.model.overrides.update(widths=(16, 32, 64), convs_per_stage=3)
+    c.train.update(num_steps=300, eval_every_steps=100, checkpoint_every_steps=300)
+    c.schedule.warmup_steps = 30
+    return c
+
+
+def get_sweep():
+    return [
+        {"name": f"{'bn' if bn else 'no_bn'}_lr{lr}", **point}
+        for point in product(model__overrides__batch_norm=[True, False], optimizer__learning_rate=[0.02, 0.1])
+        for bn, lr in [(point["model.overrides.batch_norm"], point["optimizer.learning_rate"])]
+    ]
+
+
+def get_comparisons():
+    return [("bn_lr0.1", "no_bn_lr0.1"), ("bn_lr0.02", "no_bn_lr0.02"), ("bn_lr0.1", "bn_lr0.02")]

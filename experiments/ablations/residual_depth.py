@@ -1,0 +1,34 @@
+"""Residual vs plain CIFAR nets across depth (He et al. 2015, Fig. 6): deeper plain nets train worse, residual
+nets do not. Depth 8, 20 and 32 (6n+2), with and without the identity shortcuts, on the easy generated shapes
+for 300 steps of 64 images (about 2 epochs), so that how fast each net trains decides the result.
+
+    cnnjax sweep run --config experiments/ablations/residual_depth.py --workdir runs/residual_depth --seeds 3
+"""
+
+import os
+
+from cnnjax.config import load_config
+
+DEPTHS = (8, 20, 32)
+EXPERIMENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shapes_classification.py")
+
+
+def get_config():
+    c = load_config(f"{EXPERIMENT}:resnet20")
+    c.name = "residual_depth"
+    c.dataset.name = "shapes_classification/easy"
+    c.train.update(batch_size=64, num_steps=300, eval_every_steps=100, checkpoint_every_steps=300)
+    c.schedule.warmup_steps = 30
+    return c
+
+
+def get_sweep():
+    return [
+        {"name": f"{kind}{depth}", "model.overrides.plain": kind == "plain", "model.overrides.depth": depth}
+        for kind in ("plain", "resnet")
+        for depth in DEPTHS
+    ]
+
+
+def get_comparisons():
+    return [("resnet32", "plain32"), ("plain8", "plain32"), ("resnet32", "resnet8")]
