@@ -1,7 +1,8 @@
 """The `cnnjax` command: argument parsing, and nothing else.
 
 cnnjax train --config experiments/FILE.py[:arg] --workdir DIR [--config.a.b=value ...]
-cnnjax sweep run --config experiments/ablations/FILE.py[:arg] --workdir DIR [--seeds N] [--config.a.b=value ...]
+cnnjax sweep run --config experiments/ablations/FILE.py[:arg] --workdir DIR [--seeds N] [--parallel K]
+                 [--executor slurm --slurm_time MINUTES ...] [--config.a.b=value ...]
 cnnjax sweep report DIR
 cnnjax data prepare NAME [--data_dir DIR]
 cnnjax benchmark --model NAME --batch N [--image_size S] [--dtype D] [--override.NAME=value ...] [--with_data FILE.py]
@@ -27,10 +28,30 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--workdir", required=True, help="run directory: checkpoints, metrics, plots")
     sweep = commands.add_parser("sweep", help="ablation sweeps: a sweep file's points × seeds")
     sweep_commands = sweep.add_subparsers(dest="sweep_command", required=True)
-    sweep_run = sweep_commands.add_parser("run", help="run (or resume) every run of a sweep, one at a time")
+    sweep_run = sweep_commands.add_parser("run", help="run (or resume) every run of a sweep")
     sweep_run.add_argument("--config", required=True, help="sweep file: get_config(arg=None) and get_sweep(arg=None)")
     sweep_run.add_argument("--workdir", required=True, help="sweep directory: DIR/<point>/seed<k>/, results.csv")
-    sweep_run.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 for each point that sets no seed")
+    sweep_run.add_argument(
+        "--seeds", type=int, default=1, metavar="N", help="seeds 0..N-1 for each point that sets no seed"
+    )
+    sweep_run.add_argument(
+        "--executor", choices=("local", "slurm"), default="local", help="child processes here, or a SLURM job array"
+    )
+    sweep_run.add_argument(
+        "--parallel",
+        type=_positive_int,
+        metavar="K",
+        help="runs at once: local, K (default 1) each on 1/K of the CPUs and GPUs; slurm, the array's cap",
+    )
+    slurm = sweep_run.add_argument_group("--executor slurm (these win over the sweep file's get_slurm(arg=None))")
+    slurm.add_argument("--slurm_partition", metavar="NAME", help="partition of the jobs")
+    slurm.add_argument("--slurm_time", type=int, metavar="MINUTES", help="time limit of a job in minutes (required)")
+    slurm.add_argument("--slurm_gpus_per_task", type=int, metavar="N", help="GPUs of each run")
+    slurm.add_argument("--slurm_cpus_per_task", type=int, metavar="N", help="CPUs of each run")
+    slurm.add_argument("--slurm_mem", metavar="SIZE", help="memory of each run, as sbatch --mem takes it (e.g. 32G)")
+    slurm.add_argument(
+        "--slurm_additional", action="append", default=[], metavar="KEY=VALUE", help="another sbatch flag (repeatable)"
+    )
     sweep_report = sweep_commands.add_parser("report", help="rewrite DIR/results.csv, report.md and report.png")
     sweep_report.add_argument("workdir", help="sweep directory")
     data = commands.add_parser("data", help="dataset commands")
@@ -53,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--with_data", help="experiment config whose input pipeline feeds the steps")
     bench.add_argument("--json", default=None, help="also write the figures to this JSON file")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return int(text)
 
 
 def _split_overrides(argv: list[str], prefix: str = "--config.") -> tuple[list[str], list[str]]:
@@ -85,6 +112,23 @@ def _model_overrides(key_values: list[str]) -> dict:
     return overrides
 
 
+def _sweep_executor(args: argparse.Namespace):
+    """The executor `cnnjax sweep run`'s options ask for (`cnnjax.sweep.executor.SweepExecutor`)."""
+    slurm = {key.removeprefix("slurm_"): value for key, value in vars(args).items() if key.startswith("slurm_")}
+    if args.executor == "local":
+        given = [f"--slurm_{key}" for key, value in slurm.items() if value not in (None, [])]
+        if given:
+            raise errors.InvalidInputError(f"{given[0]} is for --executor slurm")
+        from cnnjax.sweep.local_executor import LocalExecutor
+
+        return LocalExecutor(1 if args.parallel is None else args.parallel)
+    from cnnjax.sweep.slurm_executor import SlurmExecutor
+    from cnnjax.sweep.slurm_options import additional_flags, slurm_options
+
+    options = slurm_options(args.config, {**slurm, "additional": additional_flags(slurm["additional"])})
+    return SlurmExecutor(args.workdir, options, args.parallel)
+
+
 def _silence_background_write_failures() -> None:
     """Once a failed write to the workdir is reported, background writers (TensorBoard's thread and exit
     hook) failing on the same disk are not reported again with their tracebacks."""
@@ -114,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.sweep_command == "report":
                 return sweep_report(args.workdir)
-            return sweep_run(args.config, args.workdir, args.seeds, overrides)
+            return sweep_run(args.config, args.workdir, args.seeds, overrides, lambda: _sweep_executor(args))
         if args.command == "benchmark":
             from cnnjax.cpu_runtime import tune_cpu_runtime
 

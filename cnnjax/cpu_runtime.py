@@ -72,10 +72,15 @@ def _known_options() -> dict[str, object]:
     return known
 
 
+def cpu_pinned() -> bool:
+    """``JAX_PLATFORMS=cpu``: jax runs on the CPU even where a GPU or TPU is installed."""
+    return os.environ.get("JAX_PLATFORMS", "").strip().lower() == "cpu"
+
+
 def _accelerator_installed() -> bool:
     """A GPU or TPU PJRT plugin is importable and ``JAX_PLATFORMS`` does not pin the CPU: the step's
     temporaries then live on the device, and one malloc arena could slow the host's data threads."""
-    if os.environ.get("JAX_PLATFORMS", "").strip().lower() == "cpu":
+    if cpu_pinned():
         return False
     return any(module.name.startswith(ACCELERATOR_PLUGIN_PREFIXES) for module in pkgutil.iter_modules())
 

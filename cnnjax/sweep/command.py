@@ -1,19 +1,23 @@
-"""`cnnjax sweep run` and `cnnjax sweep report`: the local executor, one run after another.
+"""`cnnjax sweep run` and `cnnjax sweep report`: which runs a sweep launches, and what it records of them.
 
 A run is launched unless its `summary.json` says it finished (completed or diverged: never opened again)
-or a live process holds its lock (reported as running); an interrupted run resumes in its child `cnnjax
-train`. A run that fails (a non-zero exit without a finished summary, e.g. a workdir holding another
-definition of the run) is recorded with its reason and the sweep goes on. SIGINT and SIGTERM are passed to
-the running child; the sweep stops once it has saved. `results.csv`, `report.md` and `report.png` are rewritten
-after each run and at the end; `cnnjax sweep report` rewrites them from whatever has finished.
+or a live process holds its lock (reported as running); an interrupted run resumes in its `cnnjax train`.
+The executor (`executor.SweepExecutor`: local children, or a SLURM job array) runs them. A run that fails
+(it ends without a finished summary, e.g. a workdir holding another definition of the run) is recorded
+with its reason and the sweep goes on. SIGINT and SIGTERM are passed to the executor, which stops the
+runs (they save) and launches no more; a run so stopped is pending, and a relaunch resumes it.
+`results.csv`, `report.md` and `report.png` are rewritten after each run ends and at the end; `cnnjax sweep
+report` rewrites them from whatever has finished.
 """
 
 import os
 import signal
+from collections.abc import Callable
 
 from cnnjax.errors import EXIT_INTERRUPTED, InvalidInputError
-from cnnjax.sweep.child import FORWARDED, ChildRun
-from cnnjax.sweep.definition import Run, load_sweep
+from cnnjax.sweep.child import FORWARDED, TrainCommand
+from cnnjax.sweep.definition import load_sweep
+from cnnjax.sweep.executor import Launched, SweepExecutor
 from cnnjax.sweep.record import FINISHED, RECORD_FILE, read_record, run_state, write_record
 from cnnjax.sweep.report import REPORT_FILE, write_report
 from cnnjax.sweep.results import RESULTS_FILE, divergence_reason, write_results
@@ -21,33 +25,41 @@ from cnnjax.sweep.results import RESULTS_FILE, divergence_reason, write_results
 EXIT_INCOMPLETE = 1  # the sweep went through but not every run completed
 
 
-def sweep_run(spec: str, sweep_dir: str, num_seeds: int, command_line: list[str]) -> int:
-    """Runs the sweep (module docstring); returns 0 when every run completed."""
+def sweep_run(
+    spec: str, sweep_dir: str, num_seeds: int, command_line: list[str], make_executor: Callable[[], SweepExecutor]
+) -> int:
+    """Runs the sweep (module docstring) with the executor `make_executor` builds (and checks) once the sweep's
+    definition is checked, before anything is written; returns 0 when every run completed."""
     sweep = load_sweep(spec, command_line, num_seeds)
     runs = sweep.runs
+    executor = make_executor()
     paths = {run.path for run in runs}
     failures = {path: reason for path, reason in read_record(sweep_dir)["failures"].items() if path in paths}
     write_record(sweep_dir, sweep, failures)
-    stop = _StopForwarding()
+    tags = {run.path: f"[{index}/{len(runs)}] {run.path}" for index, run in enumerate(runs, 1)}
+    commands = []
+    for run in runs:
+        workdir = os.path.join(sweep_dir, run.path)
+        status, summary = run_state(workdir, None)
+        if status in FINISHED or status == "running":
+            print(f"{tags[run.path]}: {status}{_result(status, summary)} (not launched)", flush=True)
+        else:
+            commands.append(TrainCommand(run.path, spec, workdir, (*run.override_args(), *command_line)))
+    stop = _StopForwarding(executor)
     try:
-        for index, run in enumerate(runs, 1):
-            if stop.signum is not None:
-                break
-            tag = f"[{index}/{len(runs)}] {run.path}"
-            status, summary = run_state(os.path.join(sweep_dir, run.path), None)
-            if status in FINISHED or status == "running":
-                print(f"{tag}: {status}{_result(status, summary)} (not launched)", flush=True)
+        for event in executor.execute(commands):
+            if isinstance(event, Launched):
+                print(f"{tags[event.path]}: {event.how}", flush=True)
                 continue
-            print(f"{tag}: started", flush=True)
-            status, reason = _train(run, spec, sweep_dir, command_line, stop)
+            status, reason = _outcome(os.path.join(sweep_dir, event.path), event.ending, stop.signum)
             if reason:
-                failures[run.path] = reason
+                failures[event.path] = reason
             else:
-                failures.pop(run.path, None)
+                failures.pop(event.path, None)
             write_record(sweep_dir, sweep, failures)
             write_outputs(sweep_dir)
-            _, summary = run_state(os.path.join(sweep_dir, run.path), reason)
-            print(f"{tag}: {status}{': ' + reason if reason else _result(status, summary)}", flush=True)
+            _, summary = run_state(os.path.join(sweep_dir, event.path), reason)
+            print(f"{tags[event.path]}: {status}{': ' + reason if reason else _result(status, summary)}", flush=True)
     finally:
         stop.restore()
     rows = write_outputs(sweep_dir)
@@ -75,20 +87,14 @@ def write_outputs(sweep_dir: str) -> list[dict]:
     return rows
 
 
-def _train(run: Run, spec: str, sweep_dir: str, command_line: list[str], stop: "_StopForwarding") -> tuple[str, str]:
-    """Trains one run to its end; returns (status, failure reason or '')."""
-    workdir = os.path.join(sweep_dir, run.path)
-    os.makedirs(os.path.dirname(workdir), exist_ok=True)
-    child = ChildRun(spec, workdir, [*run.override_args(), *command_line], f"{workdir}.log")
-    stop.child = child
-    code = child.wait()
-    stop.child = None
+def _outcome(workdir: str, ending: str, stopped_by: int | None) -> tuple[str, str]:
+    """(status, failure reason or '') of a run whose process or job ended as `ending` says."""
     status, _ = run_state(workdir, None)
     if status in FINISHED:
         return status, ""
-    if stop.signum is not None:
+    if stopped_by is not None:
         return "pending", ""  # stopped and saved: a relaunch resumes it
-    return "failed", f"exit code {code}: {child.error_line()}"
+    return "failed", ending
 
 
 def _result(status: str, summary: dict) -> str:
@@ -100,18 +106,17 @@ def _result(status: str, summary: dict) -> str:
 
 
 class _StopForwarding:
-    """While installed, SIGINT and SIGTERM are recorded and passed to the running child (if any)."""
+    """While installed, SIGINT and SIGTERM are recorded and passed to the executor."""
 
-    def __init__(self):
-        self.child: ChildRun | None = None
+    def __init__(self, executor: SweepExecutor):
+        self.executor = executor
         self.signum: int | None = None
         self._previous = {signum: signal.signal(signum, self._handle) for signum in FORWARDED}
 
     def _handle(self, signum, frame) -> None:
         del frame
         self.signum = signum
-        if self.child is not None:
-            self.child.forward(signum)
+        self.executor.stop(signum)
 
     def restore(self) -> None:
         for signum, handler in self._previous.items():

@@ -1,10 +1,11 @@
 """`cnnjax sweep run` end to end on shrunk digits runs: a 2-point × 2-seed sweep, a relaunch that opens no
-finished run, a seed added later (its sweep SIGKILLed mid-run, leaving no child, then relaunched), failed
-and diverged runs among finished ones, and a bad point refused before anything runs."""
+finished run, a seed added later (its sweep SIGKILLed mid-run, leaving no child, then relaunched with
+`--parallel 2`), failed and diverged runs among finished ones, and a bad point refused before anything runs."""
 
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,13 +21,13 @@ SWEEP_FILE = "experiments/ablations/digits_width.py"
 SHRUNK = [*TINY_RUN, "--config.train.num_steps=4", *[f"--config.{o}" for o in IN_TRAINER_DATA]]
 
 
-def sweep_command(sweep_dir, seeds: int, config: str = SWEEP_FILE) -> list[str]:
+def sweep_command(sweep_dir, seeds: int, config: str = SWEEP_FILE, *options: str) -> list[str]:
     command = [sys.executable, "-m", "cnnjax.cli", "sweep", "run", "--config", str(REPO / config)]
-    return [*command, "--workdir", str(sweep_dir), "--seeds", str(seeds), *SHRUNK]
+    return [*command, "--workdir", str(sweep_dir), "--seeds", str(seeds), *options, *SHRUNK]
 
 
-def run_sweep(sweep_dir, seeds: int, config: str = SWEEP_FILE) -> subprocess.CompletedProcess:
-    command = sweep_command(sweep_dir, seeds, config)
+def run_sweep(sweep_dir, seeds: int, config: str = SWEEP_FILE, *options: str) -> subprocess.CompletedProcess:
+    command = sweep_command(sweep_dir, seeds, config, *options)
     return subprocess.run(command, env=device_env(1), capture_output=True, text=True, timeout=300, cwd=REPO)
 
 
@@ -63,6 +64,18 @@ def assert_results_match_summaries(sweep_dir, runs: list[str]) -> None:
         mean = points[point]["test_accuracy mean ± std"].split(" ± ")[0]
         assert (mean, points[point]["n"]) == (number(describe(values).mean), str(len(values)))
     assert (sweep_dir / "report.png").is_file()
+
+
+def started_runs(stdout: str) -> dict[str, set[int]]:
+    """The runs a sweep's output says it started, each with the CPUs it was given (empty: all of them)."""
+    started = {}
+    for match in re.finditer(r"^\[\d+/\d+\] (\S+): started(?: \(CPUs ([\d,-]+)\))?$", stdout, re.MULTILINE):
+        cpus = set()
+        for piece in filter(None, (match[2] or "").split(",")):
+            first, _, last = piece.partition("-")
+            cpus.update(range(int(first), int(last or first) + 1))
+        started[match[1]] = cpus
+    return started
 
 
 def wait_for_lock_holder(lock_path, timeout: float = 120) -> int:
@@ -125,10 +138,13 @@ def test_sweep_runs_resumes_and_adds_seeds(tmp_path):
     assert not process_alive(child), "the run outlived its SIGKILLed sweep"
     assert not lock_held(str(run_dir)), f"run.lock still held, by: {holders(run_dir / 'run.lock')}"
 
-    resumed = run_sweep(sweep_dir, seeds=3)
+    resumed = run_sweep(sweep_dir, 3, SWEEP_FILE, "--parallel", "2")  # the two new runs at once
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    started = sorted(line.split()[1].rstrip(":") for line in resumed.stdout.splitlines() if line.endswith(": started"))
-    assert started == ["widths-16x32/seed2", "widths-8x16/seed2"]
+    started = started_runs(resumed.stdout)
+    assert sorted(started) == ["widths-16x32/seed2", "widths-8x16/seed2"]
+    first_cpus, second_cpus = started.values()
+    assert first_cpus and second_cpus and not first_cpus & second_cpus
+    assert first_cpus | second_cpus <= os.sched_getaffinity(0)
     assert run_files(sweep_dir, first) == finished
     assert_results_match_summaries(sweep_dir, [*first, "widths-8x16/seed2", "widths-16x32/seed2"])
 
