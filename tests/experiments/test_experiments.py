@@ -81,6 +81,13 @@ ACCURACY = accuracy_at_least(0.3)
 CIFAR_SHRINK = ("model.overrides.stage_sizes=(1, 1, 1)", "model.overrides.width=4")
 IMAGENET_SMALL = ("dataset.image_size=32", "dataset.eval_resize=36", "parallel.bn_group_size=4")  # 2 groups a batch
 UNET_SHRINK = ("model.overrides.width=4", "model.overrides.depth=2")
+# The generated shapes sit near chance for the first ~100 steps of SGD; AdamW and 300 steps reach ~38 %.
+SHAPES_CLASSIFICATION_SHRINK = (
+    "dataset.name='shapes_classification/easy'",
+    "model.overrides.widths=(8, 16, 32)",
+    *("train.num_steps=300", "train.batch_size=32", "optimizer.name='adamw'", "optimizer.learning_rate=3e-3"),
+    "optimizer.weight_decay=1e-2",
+)
 SHORT = ("train.num_steps=150", "train.batch_size=16", "train.eval_batch_size=64", "train.eval_every_steps=0")
 RUNS = {
     "digits_simple_cnn": Run("digits_simple_cnn.py", ("model.overrides.widths=(8, 16)",), ACCURACY),
@@ -104,9 +111,7 @@ RUNS = {
     "pets_segmentation": Run(
         "pets_segmentation.py:unet", (*UNET_SHRINK, "dataset.image_size=32"), miou_at_least(0.4), PETS
     ),
-    "shapes_classification": Run(
-        "shapes_classification.py:resnet20", (*CIFAR_SHRINK, "dataset.name='shapes_classification/easy'"), ACCURACY
-    ),
+    "shapes_classification": Run("shapes_classification.py:simple_cnn", SHAPES_CLASSIFICATION_SHRINK, ACCURACY),
     "shapes_segmentation": Run("shapes_segmentation.py:unet", UNET_SHRINK, learns_shapes),
     "shapes_counting": Run("shapes_counting.py", UNET_SHRINK, learns_to_count),
 }

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+from cnnjax.errors import EXIT_INTERRUPTED
+from cnnjax.reporting import read_metrics
 from cnnjax.sweep.record import lock_held
 from cnnjax.sweep.report import BEST, number
 from cnnjax.sweep.statistics import describe
@@ -182,3 +184,30 @@ def test_a_bad_point_key_fails_before_anything_runs(tmp_path):
         "Did you mean 'optimizer.learning_rate'?"
     )
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_stop_signal_reaches_the_running_run_which_saves_and_resumes_on_relaunch(tmp_path):
+    """SIGTERM to the sweep is passed to its run, which saves and stops (pending); a relaunch finishes it."""
+    sweep_dir, sweep_file = tmp_path / "sweep", write_sweep_file(tmp_path / "sweep.py", "[{}]")
+    command = sweep_command(sweep_dir, 1, sweep_file)
+    command = [*command[: command.index(SHRUNK[0])], *TINY_RUN, "--config.train.num_steps=400"]
+    sweep = subprocess.Popen(command, env=device_env(1), cwd=REPO, stdout=subprocess.PIPE, text=True)
+    run_dir = sweep_dir / "base" / "seed0"
+    child = wait_for_lock_holder(run_dir / "run.lock")
+    deadline = time.monotonic() + 120
+    while not read_metrics(str(run_dir), "train") and time.monotonic() < deadline:  # training, past its compile
+        time.sleep(0.05)
+    sweep.send_signal(signal.SIGTERM)
+    out, _ = sweep.communicate(timeout=120)
+    assert sweep.returncode == EXIT_INTERRUPTED, out
+    assert "base/seed0: pending (stopped and saved: a relaunch resumes it)" in out
+    saved = int(re.search(r"SIGTERM: saved step (\d+), stopping", (sweep_dir / "base" / "seed0.log").read_text())[1])
+    assert 0 < saved < 400 and os.listdir(run_dir / "checkpoints") == [str(saved)]
+    assert not (run_dir / "summary.json").exists()
+    assert not process_alive(child) and not lock_held(str(run_dir))
+
+    resumed = subprocess.run(command, env=device_env(1), capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert json.loads((run_dir / "summary.json").read_text())["steps"] == 400
+    steps = [row["step"] for row in read_metrics(str(run_dir), "train")]
+    assert steps == sorted(set(steps)) and steps[-1] == 400 and saved in steps, "resumed where the run stopped"
