@@ -71,3 +71,36 @@ def shapes(c: ml_collections.ConfigDict) -> None:
     c.dataset.update(name="shapes_segmentation", image_size=64, hflip=True, scale_range=(0.75, 1.25))
     c.train.update(batch_size=16, eval_batch_size=96, num_steps=1500, log_every_steps=50, eval_panels=6)
     c.train.update(eval_every_steps=500, checkpoint_every_steps=500)
+
+
+SHAPES_CLASSIFICATION_MODELS = {"resnet20": "cifar_resnet20", "simple_cnn": "simple_cnn"}
+
+
+def shapes_classification(arg: str | None) -> ml_collections.ConfigDict:
+    """`experiments/shapes_classification.py`: the generated 10-class shapes at 32x32 (the standard config)
+    with the model `arg` (a key of SHAPES_CLASSIFICATION_MODELS, default resnet20): SGD momentum 0.9, weight
+    decay 5e-4, batch 128, lr 0.1 with 50 warm-up steps and a cosine decay over 1,600 steps; 4-pixel
+    pad-and-crop and horizontal flips; evaluation and checkpoints every 400 steps."""
+    arg = choose(arg, SHAPES_CLASSIFICATION_MODELS, "resnet20")
+    c = base_config()
+    c.name = f"shapes_classification_{arg}"
+    c.dataset.update(name="shapes_classification", image_size=32, pad_crop=4, hflip=True)
+    c.model.name = SHAPES_CLASSIFICATION_MODELS[arg]
+    c.train.update(batch_size=128, eval_batch_size=500, num_steps=1600, log_every_steps=50)
+    c.train.update(eval_every_steps=400, checkpoint_every_steps=400)
+    c.optimizer.update(name="sgd", learning_rate=0.1, momentum=0.9, weight_decay=5e-4)
+    c.schedule.update(name="cosine", warmup_steps=50)
+    return c
+
+
+def shapes_ablation(arg: str, name: str, num_steps: int, **model_overrides) -> ml_collections.ConfigDict:
+    """An ablation study's base (`experiments/ablations/`): `shapes_classification(arg)` on the easy config,
+    named `name`, for `num_steps` steps (30 of warm-up) with an evaluation every third of them and one
+    checkpoint at the end; `model_overrides` set."""
+    c = shapes_classification(arg)
+    c.name = name
+    c.dataset.name = "shapes_classification/easy"
+    c.model.overrides.update(model_overrides)
+    c.train.update(num_steps=num_steps, eval_every_steps=num_steps // 3, checkpoint_every_steps=num_steps)
+    c.schedule.warmup_steps = 30
+    return c

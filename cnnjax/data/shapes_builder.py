@@ -85,7 +85,7 @@ def generate_example(split: str, index: int) -> tuple[np.ndarray, np.ndarray, li
         coverage = np.count_nonzero(inside, axis=(1, 3))[..., None] / 9
         centre_inside = inside[:, 1, :, 1]  # never empty: every shape contains its centre (cx, cy)
         window = image[rows, cols]  # a view: drawing below writes into `image`
-        colour = _contrasting_colour(rng, window[centre_inside])
+        colour = farthest_colour(rng.uniform(0, 1, (8, 3)), window[centre_inside][::4])  # of 8, every 4th pixel
         direction = rng.normal(size=2)
         ramp = (sub_x[:, 1::3] - shape.params[0]) * direction[0] + (sub_y[1::3] - shape.params[1]) * direction[1]
         shading = 1 + 0.15 * ramp / max(np.abs(ramp[centre_inside]).max(), 1e-6)
@@ -166,11 +166,11 @@ def _random_shape(rng: np.random.Generator) -> Shape:
     return Shape(label, tuple(float(v) for v in params), (0.0, 0.0, 0.0))
 
 
-def _contrasting_colour(rng: np.random.Generator, covered: np.ndarray) -> np.ndarray:
-    """Of 8 random colours, the one farthest (10th percentile of the distance) from the `covered` pixels
-    (every 4th of them)."""
-    candidates = rng.uniform(0, 1, (8, 3))
-    covered = covered[::4]
+def farthest_colour(candidates: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """The colour of `candidates` (K, 3) farthest from the `covered` pixels (N, 3): the largest 10th percentile
+    of the squared distances to them; the first candidate when nothing is covered."""
+    if not len(covered):
+        return candidates[0]
     squared_distance = ((candidates[:, None, :] - covered[None, :, :]) ** 2).sum(axis=-1)
     tenth = len(covered) // 10
     return candidates[np.argmax(np.partition(squared_distance, tenth, axis=1)[:, tenth])]

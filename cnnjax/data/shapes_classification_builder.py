@@ -29,6 +29,8 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
+from cnnjax.data.shapes_builder import farthest_colour
+
 CLASS_NAMES = (
     "circle",
     "ring",
@@ -167,7 +169,7 @@ def generate_example(config: Difficulty, split: str, index: int) -> tuple[np.nda
     u = ((x - cx) * cos + (y - cy) * sin) / radius
     v = (-(x - cx) * sin + (y - cy) * cos) / radius
     inside = inside_outline(CLASS_NAMES[label], u, v)
-    colour = _contrasting_colour(rng, image[_pixels(inside)], config.colour_candidates)
+    colour = farthest_colour(rng.uniform(0, 1, (config.colour_candidates, 3)), image[_pixels(inside)])
     fill = _texture(rng, colour, config.textured, x, y)
     _blend(image, inside, fill)
     for _ in range(rng.integers(config.occluders[0], config.occluders[1] + 1)):
@@ -246,16 +248,6 @@ def _draw_clutter(rng: np.random.Generator, image: np.ndarray, x: np.ndarray, y:
         across = -(x - cx) * np.sin(angle) + (y - cy) * np.cos(angle)
         samples = (np.abs(along) <= length / 2) & (np.abs(across) <= width / 2)
     _blend(image, samples, rng.uniform(0, 1, 3))
-
-
-def _contrasting_colour(rng: np.random.Generator, covered: np.ndarray, candidates: int) -> np.ndarray:
-    """Of `candidates` random colours, the one farthest (10th percentile of the distance) from `covered`."""
-    colours = rng.uniform(0, 1, (candidates, 3))
-    if not len(covered):
-        return colours[0]
-    squared_distance = ((colours[:, None, :] - covered[None, :, :]) ** 2).sum(axis=-1)
-    tenth = len(covered) // 10
-    return colours[np.argmax(np.partition(squared_distance, tenth, axis=1)[:, tenth])]
 
 
 class ShapesClassification(tfds.core.GeneratorBasedBuilder):

@@ -5,18 +5,12 @@ horizontal flips, or with neither. With few images a net memorises them; augment
     cnnjax sweep run --config experiments/ablations/augmentation.py --workdir runs/augmentation --seeds 3
 """
 
-import os
-
-from cnnjax.config import load_config
-
-EXPERIMENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shapes_classification.py")
+from cnnjax.config import recipes
 
 
 def get_config():
-    c = load_config(f"{EXPERIMENT}:resnet20")
-    c.name = "augmentation"
-    c.dataset.update(name="shapes_classification/easy", train_split="train[:1000]")
-    c.train.update(num_steps=400, eval_every_steps=100, checkpoint_every_steps=400)
+    c = recipes.shapes_ablation("resnet20", "augmentation", num_steps=400)
+    c.dataset.train_split = "train[:1000]"
     return c
 
 

@@ -6,22 +6,12 @@ shapes, 300 steps of 128 images (about 4 epochs).
     cnnjax sweep run --config experiments/ablations/downsampling.py --workdir runs/downsampling --seeds 3
 """
 
-import os
-
-from cnnjax.config import load_config
+from cnnjax.config import recipes
 from cnnjax.sweep import product
-
-EXPERIMENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shapes_classification.py")
 
 
 def get_config():
-    c = load_config(f"{EXPERIMENT}:simple_cnn")
-    c.name = "downsampling"
-    c.dataset.name = "shapes_classification/easy"
-    with c.model.overrides.unlocked():  # the experiment sets no model overrides: add them
-        c.model.overrides.widths = (16, 16, 16)
-    c.train.update(num_steps=300, eval_every_steps=100, checkpoint_every_steps=300)
-    c.schedule.warmup_steps = 30
+    c = recipes.shapes_ablation("simple_cnn", "downsampling", num_steps=300, widths=(16, 16, 16))
     return c
 
 

@@ -5,20 +5,14 @@ for 300 steps of 64 images (about 2 epochs), so that how fast each net trains de
     cnnjax sweep run --config experiments/ablations/residual_depth.py --workdir runs/residual_depth --seeds 3
 """
 
-import os
-
-from cnnjax.config import load_config
+from cnnjax.config import recipes
 
 DEPTHS = (8, 20, 32)
-EXPERIMENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shapes_classification.py")
 
 
 def get_config():
-    c = load_config(f"{EXPERIMENT}:resnet20")
-    c.name = "residual_depth"
-    c.dataset.name = "shapes_classification/easy"
-    c.train.update(batch_size=64, num_steps=300, eval_every_steps=100, checkpoint_every_steps=300)
-    c.schedule.warmup_steps = 30
+    c = recipes.shapes_ablation("resnet20", "residual_depth", num_steps=300)
+    c.train.batch_size = 64
     return c
 
 
