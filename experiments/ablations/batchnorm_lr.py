@@ -1,6 +1,6 @@
 """BatchNorm on and off at two learning rates: a 9-conv VGG-style net (SimpleCNN, 3 stages of 3 convs, widths
-16/32/64) on the easy generated shapes, SGD with momentum at lr 0.02 and 0.1, 300 steps of 128 images (about
-4 epochs). Ioffe and Szegedy (2015): BatchNorm trains faster and tolerates the higher rate.
+16/32/64) on the easy generated shapes, SGD with momentum at lr 0.02 and 0.1, 720 steps of 128 images (about
+9 epochs). Ioffe and Szegedy (2015): BatchNorm trains faster and tolerates the higher rate.
 
     cnnjax sweep run --config experiments/ablations/batchnorm_lr.py --workdir runs/batchnorm_lr --seeds 3
 """
@@ -10,7 +10,7 @@ from cnnjax.sweep import product
 
 
 def get_config():
-    c = recipes.shapes_ablation("simple_cnn", "batchnorm_lr", num_steps=300, widths=(16, 32, 64), convs_per_stage=3)
+    c = recipes.shapes_ablation("simple_cnn", "batchnorm_lr", num_steps=720, widths=(16, 32, 64), convs_per_stage=3)
     return c
 
 
