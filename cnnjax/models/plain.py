@@ -22,7 +22,9 @@ class SimpleCNN(Classifier):
     ``downsample`` halves the resolution between stages: ``'max_pool'`` (default) a 2x2 max-pool
     after every stage; ``'strided'`` stride 2 in the first conv of every stage but the first (the same
     resolution at every conv as ``'max_pool'``); ``'none'`` keeps the input resolution throughout.
-    ``batch_norm=False`` drops the BatchNorms (the convs get biases).
+    ``batch_norm=False`` drops the BatchNorms (the convs get biases). ``separable=True`` makes every conv
+    but the first depthwise-separable, as MobileNet v1: a 3x3 depthwise conv -> BN -> ReLU, then a 1x1
+    conv -> BN -> ReLU (the stride, if any, in the depthwise conv).
     ``min_input_size`` = 2 ** len(widths) with max-pooling (8 for the default widths), 2 ** (len - 1)
     strided, 1 without downsampling; it depends on the configuration, so it is an instance property.
     Features: ``stage1`` ... (the end of each stage, after its pool), ``pre_logits``.
@@ -33,6 +35,7 @@ class SimpleCNN(Classifier):
     dropout_rate: float = 0.0
     downsample: str = "max_pool"
     batch_norm: bool = True
+    separable: bool = False
 
     @property
     def min_input_size(self) -> int:
@@ -47,7 +50,12 @@ class SimpleCNN(Classifier):
         for stage, width in enumerate(self.widths, start=1):
             for i in range(1, self.convs_per_stage + 1):
                 strides = 2 if self.downsample == "strided" and stage > 1 and i == 1 else 1
-                x = layer(width, strides=strides, name=f"stage{stage}_conv{i}")(x)
+                name = f"stage{stage}_conv{i}"
+                if self.separable and (stage, i) != (1, 1):
+                    x = layer(x.shape[-1], strides=strides, groups=x.shape[-1], name=f"{name}_depthwise")(x)
+                    x = layer(width, kernel_size=1, padding=0, name=f"{name}_pointwise")(x)
+                else:
+                    x = layer(width, strides=strides, name=name)(x)
             if self.downsample == "max_pool":
                 x = max_pool(x, 2)
             features[f"stage{stage}"] = x

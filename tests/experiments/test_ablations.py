@@ -34,5 +34,7 @@ def test_every_sweep_file_loads_and_every_point_builds(study):
     if study == "residual_depth":  # option-A shortcuts have no parameters: plain and residual twins match
         assert all(params[f"plain{depth}"] == params[f"resnet{depth}"] for depth in (8, 20, 32))
         assert params["resnet8"] < params["resnet20"] < params["resnet32"]
+    if study == "separable":  # the docstring's counts
+        assert (params["standard"], params["separable"]) == (288_746, 38_314)
     if study == "downsampling":  # the same convs, only the resolution they run at differs
         assert len(set(params.values())) == 1

@@ -301,6 +301,15 @@ def test_simple_cnn_downsampling_and_batch_norm_options():
         jax.eval_shape(create_model("simple_cnn", num_classes=2, downsample="avg").init, KEY, images((1, 8, 8, 3)))
 
 
+def test_simple_cnn_separable_option():
+    """Every conv but the first becomes depthwise 3x3 (9 C_in + BN 2 C_in) then pointwise 1x1 (C_in C_out + BN
+    2 C_out): widths (32, 64, 128) x 2 convs."""
+    convs = [(32, 32), (32, 64), (64, 64), (64, 128), (128, 128)]  # (C_in, C_out) after the first conv
+    separable = sum(9 * c_in + 2 * c_in + c_in * c_out + 2 * c_out for c_in, c_out in convs)
+    first_and_head = 864 + 64 + 128 * 10 + 10
+    assert count_params(abstract_variables("simple_cnn", separable=True)) == first_and_head + separable
+
+
 def test_cifar_resnet_depth_option():
     for depth in (20, 56):
         assert count_params(abstract_variables("cifar_plain20", depth=depth)) == RESNET_PARAMS[depth]
