@@ -152,7 +152,12 @@ def _comparison_row(a: Point, b: Point) -> str:
     compared = compare(a.values, b.values)
     cells = [NONE, NONE, NONE, "too few runs"]
     if compared:
-        cells = [number(compared.difference), interval(compared.interval), f"{compared.p_value:.3g}", compared.test]
+        cells = [
+            number(compared.difference),
+            interval(compared.interval),
+            NONE if compared.p_value is None else f"{compared.p_value:.3g}",
+            compared.test,
+        ]
     return _cells([a.name, b.name, *cells, f"{len(a.values)}, {len(b.values)}"])
 
 

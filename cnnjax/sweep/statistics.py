@@ -3,7 +3,10 @@
 Intervals are two-sided at `CONFIDENCE` with Student's t. A point's: mean ± t·s/√n over its n completed runs
 (s the sample std, ddof=1; none for n < 2). A comparison of a and b (a − b): the paired t test on the
 differences when both completed the same (seed, data_seed) set of runs (n ≥ 2), else Welch's t test with the
-Welch–Satterthwaite degrees of freedom (n ≥ 2 on each side); fewer runs: no comparison.
+Welch–Satterthwaite degrees of freedom (n ≥ 2 on each side); fewer runs: no comparison. Where the test's
+spread is zero (every paired difference the same, or every value of both points alike, as quantised
+accuracies can be) the t statistic is undefined: the interval is the difference itself and there is no
+p-value.
 """
 
 import dataclasses
@@ -32,12 +35,13 @@ class Described:
 
 @dataclasses.dataclass(frozen=True)
 class Compared:
-    """a − b: the difference of the means, its interval, the test's p-value and which test (`PAIRED`, `WELCH`)."""
+    """a − b: the difference of the means, its interval, the test's p-value (None where the spread is zero)
+    and which test (`PAIRED`, `WELCH`)."""
 
     test: str
     difference: float
     interval: tuple[float, float]
-    p_value: float
+    p_value: float | None
 
 
 def describe(values: list[float]) -> Described | None:
@@ -58,14 +62,25 @@ def compare(a: dict, b: dict) -> Compared | None:
     same, else Welch (module docstring); None when the runs are too few."""
     if a.keys() == b.keys() and len(a) >= 2:
         keys = sorted(a)
+        differences = [a[k] - b[k] for k in keys]
+        difference = float(np.mean(differences))
+        if _no_spread(differences):
+            return Compared(PAIRED, difference, (difference, difference), None)
         result = stats.ttest_rel([a[k] for k in keys], [b[k] for k in keys])
-        difference = float(np.mean([a[k] - b[k] for k in keys]))
         return Compared(PAIRED, difference, _interval(result), float(result.pvalue))
     if len(a) >= 2 and len(b) >= 2:
-        result = stats.ttest_ind(list(a.values()), list(b.values()), equal_var=False)
         difference = float(np.mean(list(a.values())) - np.mean(list(b.values())))
+        if _no_spread(list(a.values())) and _no_spread(list(b.values())):
+            return Compared(WELCH, difference, (difference, difference), None)
+        result = stats.ttest_ind(list(a.values()), list(b.values()), equal_var=False)
         return Compared(WELCH, difference, _interval(result), float(result.pvalue))
     return None
+
+
+def _no_spread(values: list[float]) -> bool:
+    """Whether `values` are all alike to within rounding (their spread below 1e-9 of their magnitude)."""
+    x = np.asarray(values, dtype=np.float64)
+    return float(np.ptp(x)) <= 1e-9 * max(float(np.abs(x).max()), 1e-12)
 
 
 def _interval(result) -> tuple[float, float]:

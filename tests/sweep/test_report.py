@@ -60,6 +60,17 @@ def test_compare_is_paired_on_the_same_runs_and_welch_otherwise():
     assert compare(a, {(0, 0): 0.9}) is None and compare({(0, 0): 0.9}, {(0, 0): 0.8}) is None
 
 
+def test_a_comparison_without_spread_has_no_p_value():
+    """Quantised accuracies can differ by the same amount on every seed: the t statistic is undefined."""
+    a = {(0, 0): 0.9985, (1, 1): 0.9975, (2, 2): 0.998}
+    b = {key: value - 0.0015 for key, value in a.items()}
+    paired = compare(a, b)
+    assert paired.test == PAIRED and paired.p_value is None
+    assert paired.interval == pytest.approx((0.0015, 0.0015)) and paired.difference == pytest.approx(0.0015)
+    welch = compare({(0, 0): 0.5, (1, 1): 0.5}, {(0, 3): 0.25, (1, 3): 0.25})
+    assert welch.test == WELCH and welch.p_value is None and welch.interval == (0.25, 0.25)
+
+
 def runs_of(point: str, learning_rate: float, seeds=range(3)) -> list[Run]:
     return [Run(point, seed, {"seed": seed, "optimizer.learning_rate": learning_rate}) for seed in seeds]
 
