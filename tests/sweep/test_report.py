@@ -11,6 +11,7 @@ from scipy import stats
 
 from cnnjax.reporting.summary import read_summary
 from cnnjax.sweep.command import sweep_report, sweep_run
+from cnnjax.sweep.local_executor import LocalExecutor
 from cnnjax.sweep.definition import Run, SweepDefinitionError
 from cnnjax.sweep.report import BEST, NONE, Point, interval, number, write_report
 from cnnjax.sweep.report_plot import numeric_axes
@@ -167,5 +168,6 @@ def write_sweep_file(path, comparisons: str) -> str:
 )
 def test_a_bad_comparison_fails_before_anything_runs(tmp_path, comparisons, message):
     with pytest.raises(SweepDefinitionError, match=re.escape(message)):
-        sweep_run(write_sweep_file(tmp_path / "sweep.py", comparisons), str(tmp_path / "sweep"), 1, [])
+        sweep_file = write_sweep_file(tmp_path / "sweep.py", comparisons)
+        sweep_run(sweep_file, str(tmp_path / "sweep"), 1, [], lambda: LocalExecutor(1))
     assert not (tmp_path / "sweep").exists()
