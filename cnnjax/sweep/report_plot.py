@@ -6,8 +6,8 @@ and 2.
    it) when every completed run has such rows, else of the train loss.
 2. The report's metric per point: the mean with its interval as error bars, each run a dot; the best point's
    label marked.
-3. One panel per numeric axis (an override key that varies across points and that every point sets to an int
-   or float): the mean (with its interval) against the axis's value, one line per combination of the other
+3. One panel per numeric axis (an override key that every point sets to an int or float and that varies
+   under some combination of the other varying keys' values): the mean (with its interval) against the axis's value, one line per combination of the other
    varying keys' values; a log x-scale when the values are positive and span more than `LOG_SPAN` times.
 """
 
@@ -55,10 +55,21 @@ def varying_keys(points: list[Point]) -> list[str]:
 
 
 def numeric_axes(points: list[Point]) -> list[str]:
-    """The varying keys that every point sets to an int or float."""
-    return [
-        key for key in varying_keys(points) if all(_number(point.overrides.get(key)) is not None for point in points)
-    ]
+    """The varying keys that every point sets to an int or float and that take two values or more under one
+    combination of the other varying keys (an axis that only moves with another, as a zipped pair, draws no
+    line)."""
+    keys = varying_keys(points)
+    axes = []
+    for key in keys:
+        if not all(_number(point.overrides.get(key)) is not None for point in points):
+            continue
+        lines: dict[tuple, set] = {}
+        for point in points:
+            combination = tuple(point.overrides.get(other) for other in keys if other != key)
+            lines.setdefault(combination, set()).add(point.overrides[key])
+        if any(len(values) > 1 for values in lines.values()):
+            axes.append(key)
+    return axes
 
 
 def _curves_panel(ax, metric, points: list, colours: dict) -> None:

@@ -145,6 +145,10 @@ def test_only_int_and_float_axes_are_numeric():
         point("c", model__name="cifar_resnet56", optimizer__learning_rate="1", train__num_steps="10", w="(16, 32)"),
     ]
     assert numeric_axes(points) == ["optimizer.learning_rate"]  # names, tuples and constant keys are no axes
+    zipped = [point("on", pad_crop="4", lr="0.1"), point("off", pad_crop="0", lr="0.01")]
+    assert numeric_axes(zipped) == []  # each moves only with the other: no line to draw
+    grid = [point(f"{p}_{lr}", pad_crop=p, lr=lr) for p in ("0", "4") for lr in ("0.1", "0.01")]
+    assert numeric_axes(grid) == ["pad_crop", "lr"]
 
 
 def write_sweep_file(path, comparisons: str) -> str:
