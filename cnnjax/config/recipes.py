@@ -86,7 +86,7 @@ def shapes_classification(arg: str | None) -> ml_collections.ConfigDict:
     c.name = f"shapes_classification_{arg}"
     c.dataset.update(name="shapes_classification", image_size=32, pad_crop=4, hflip=True)
     c.model.name = SHAPES_CLASSIFICATION_MODELS[arg]
-    c.train.update(batch_size=128, eval_batch_size=500, num_steps=1600, log_every_steps=50)
+    c.train.update(batch_size=128, eval_batch_size=512, num_steps=1600, log_every_steps=50)
     c.train.update(eval_every_steps=400, checkpoint_every_steps=400)
     c.optimizer.update(name="sgd", learning_rate=0.1, momentum=0.9, weight_decay=5e-4)
     c.schedule.update(name="cosine", warmup_steps=50)
