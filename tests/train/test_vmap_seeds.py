@@ -3,6 +3,7 @@ runs — per-step losses within 1e-5 relative, parameters within 1e-4 (bitwise i
 model on distinct data streams and a dropout model on one shared stream; a member made to diverge stops there
 while the others go on."""
 
+import functools
 import json
 
 import jax
@@ -10,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from experiment_runs import experiment, train
-from subprocesses import read_checkpoint_state
+from subprocesses import cnnjax_train_command, read_checkpoint_state, run
 
 import cnnjax.train.loop
 import cnnjax.train.mapped_steps
@@ -151,6 +152,22 @@ def test_a_diverging_member_stops_there_and_the_others_go_on(tmp_path, batch_nor
     for seed in set(SEEDS) - {POISONED_SEED}:
         loss_error, param_error = relative_errors(group / f"seed{seed}", batch_norm_runs[seed][1])
         assert loss_error <= 1e-5 and param_error <= 1e-4, (seed, loss_error, param_error)
+
+
+def test_two_devices_with_per_device_batch_statistics(tmp_path):
+    """The member axis inside the device axis: BatchNorm statistics kept per device (averaged before evaluations
+    and saves) and a periodic evaluation, on 2 devices."""
+    overrides = (*SHRUNK, "train.num_steps=20", "train.eval_every_steps=10", "parallel.sync_batch_stats=False")
+    command = functools.partial(cnnjax_train_command, "experiments/digits_simple_cnn.py")
+    arguments = [f"--config.{o}" for o in overrides]
+    for workdir, extra in ((tmp_path / "group", "train.vmap_seeds=2"), (tmp_path / "seed1", "seed=1")):
+        done = run(command(workdir, *arguments, f"--config.{extra}"), num_devices=2)
+        assert done.returncode == 0, done.stderr[-3000:]
+    member, standalone = read_metrics(tmp_path / "group" / "seed1"), read_metrics(tmp_path / "seed1")
+    assert [(r["step"], r["split"]) for r in member] == [(r["step"], r["split"]) for r in standalone]
+    for a, b in zip(member, standalone):
+        if a["split"] != "compile":  # train, validation and test rows
+            assert a["loss"] == pytest.approx(b["loss"], rel=1e-5), (a, b)
 
 
 def test_a_negative_vmap_seeds_is_refused_in_one_line(tmp_path, capsys):
