@@ -61,8 +61,8 @@ def stacked_train_batches(
     preprocess: Preprocessing,
     global_batch_size: int,
     seeds: tuple[int, ...],
-    start_step: int = 0,
-    share: HostShare = HostShare(),
+    start_step: int,
+    share: HostShare,
 ) -> workers.ShieldedIterator:
     """The batches of `train_batches` for each of `seeds`, stacked on a stream axis after the batch axis: every
     array is (L, len(seeds), ...), its [:, i] the batch `train_batches(seed=seeds[i])` yields (vmapped seeds)."""
