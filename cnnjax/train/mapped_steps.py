@@ -3,6 +3,7 @@ from and the maps between the state's canonical (saved) and per-device layouts. 
 vmapped over its members (`cnnjax.train.member_axis`), and its state and window carry the member axis first."""
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 from cnnjax.cpu_runtime import compiler_options
@@ -46,21 +47,13 @@ def map_steps(config, exp: Experiment, members: list[Member]) -> tuple[MappedSte
         return state, accumulate(window, metrics, state.step, state.skipped_steps)
 
     if members[0].index is None:
-        state = create_train_state(exp.model, tx, exp.image_shape, config.seed)
-        group_size = 0
-
-        def new_window():
-            return empty_window(names)
+        state, group_size = create_train_state(exp.model, tx, exp.image_shape, config.seed), 0
     else:
         init = state_initializer(exp.model, tx, exp.image_shape)
-        state = stack_members([init(m.config.seed) for m in members])
-        group_size = len(members)
+        state, group_size = stack_members([init(m.config.seed) for m in members]), len(members)
         shared_data = len(data_seeds(config, members)) == 1
         windowed_step = vmap_train_step(windowed_step, shared_data, config.train.nonfinite == "stop")
         eval_step = vmap_eval_step(eval_step)
-
-        def new_window():
-            return stack_members([empty_window(names)] * group_size)
 
     options = compiler_options(dp.platform) if config.runtime.tune_cpu else {}
     step_fn = dp.map(
@@ -71,5 +64,12 @@ def map_steps(config, exp: Experiment, members: list[Member]) -> tuple[MappedSte
         compiler_options=options,
     )
     evaluator = Evaluator(dp, eval_step, layouts, exp.task, options, members=group_size)
+    new_window = functools.partial(_empty_window, names, group_size)
     steps = MappedSteps(step_fn, evaluator, dp.canonicalizer(layouts), dp.expander(layouts), names, new_window)
     return steps, state
+
+
+def _empty_window(names: tuple[str, ...], group_size: int) -> dict:
+    """A host window with no steps; for a group (`group_size` > 0) one per member, the member axis first."""
+    window = empty_window(names)
+    return stack_members([window] * group_size) if group_size else window
