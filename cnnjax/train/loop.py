@@ -363,7 +363,8 @@ class _Training:
         if diverged:
             where = ", ".join(f"{m.label}step {m.diverged_at}" for m in diverged).replace(": step", " at step")
             raise DivergedError(f"diverged: {where} (their summary.json); the other members completed")
-        return {"status": "completed", "line": "\n".join(s.get("line", "") for s in summaries)}
+        lines = [s["line"] for s in summaries if "line" in s]  # written by the primary process
+        return {"status": "completed", **({"line": "\n".join(lines)} if lines else {})}
 
     def _summarize(self, member: Member, step: int, validation: dict, test: dict, skipped: int, seconds: float):
         """Logs the final evaluations unless already logged, and writes the member's summary; returns it."""
