@@ -129,6 +129,8 @@ def test_an_interrupted_group_resumes_from_the_step_every_member_holds(tmp_path,
 
 
 def test_a_diverging_member_stops_there_and_the_others_go_on(tmp_path, batch_norm_runs, monkeypatch):
+    """Seed 1's images turn NaN at its step 20: it is recorded as diverged there and saves nothing after; seeds 0 and
+    2 equal their standalone runs. A relaunch leaves the diverged member as it was."""
     make_train_step = cnnjax.train.mapped_steps.make_train_step
     poisoned_rng = jax.random.fold_in(jax.random.PRNGKey(POISONED_SEED), 1)  # its state's key (cnnjax.train.state)
 
@@ -152,6 +154,10 @@ def test_a_diverging_member_stops_there_and_the_others_go_on(tmp_path, batch_nor
     for seed in set(SEEDS) - {POISONED_SEED}:
         loss_error, param_error = relative_errors(group / f"seed{seed}", batch_norm_runs[seed][1])
         assert loss_error <= 1e-5 and param_error <= 1e-4, (seed, loss_error, param_error)
+    rows = logged(group / f"seed{POISONED_SEED}")
+    assert train(group, experiment("digits_simple_cnn.py"), *SHRUNK, f"train.vmap_seeds={len(SEEDS)}") == code
+    assert logged(group / f"seed{POISONED_SEED}") == rows  # relaunched: the diverged member is left as it was
+    assert json.loads((group / f"seed{POISONED_SEED}" / "summary.json").read_text()) == diverged
 
 
 def test_two_devices_with_per_device_batch_statistics(tmp_path):
