@@ -5,6 +5,7 @@ while the others go on."""
 
 import functools
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -36,11 +37,11 @@ SEEDS = (0, 1, 2)
 POISONED_SEED, POISONED_STEP = 1, 20
 
 
-def _runs(root, name: str, model: tuple, *extra: str) -> dict[int, object]:
-    """The group's member directories and the standalone runs of the same seeds, by seed."""
+def _runs(root: Path, name: str, model: tuple) -> dict[int, tuple[Path, Path]]:
+    """(the group's member directory, the standalone run of the same seed), by seed."""
     config = experiment("digits_simple_cnn.py")
     group = root / f"{name}_group"
-    assert train(group, config, *SHRUNK, *model, f"train.vmap_seeds={len(SEEDS)}", *extra) == 0
+    assert train(group, config, *SHRUNK, *model, f"train.vmap_seeds={len(SEEDS)}") == 0
     for seed in SEEDS:
         assert train(root / f"{name}_seed{seed}", config, *SHRUNK, *model, f"seed={seed}") == 0
     return {seed: (group / f"seed{seed}", root / f"{name}_seed{seed}") for seed in SEEDS}
