@@ -29,7 +29,7 @@ from cnnjax.train.divergence import (
 from cnnjax.train.experiment import Experiment, prepare_experiment
 from cnnjax.train.log_window import window_means
 from cnnjax.train.mapped_steps import map_steps
-from cnnjax.train.members import Member, data_seeds, plan_members
+from cnnjax.train.members import Member, data_seeds, plan_members, restore_members
 
 
 def run(config, workdir: str) -> dict:
@@ -127,7 +127,7 @@ class _Training:
                 window = member.put(window, {**member.take(window), "first_nonfinite_step": member.diverged_at})
         for member in self.live:
             member.checkpointer = Checkpointer(member.workdir, c.keep_checkpoints)
-        start_step, state, window, prior_seconds = self._restore(state, window)
+        start_step, state, window, prior_seconds = restore_members(self.live, state, window, dp)
         self.state, window = self.steps.expand(dp.put(state)), dp.put(window)
         self._open_data(start_step)
         train_step = self._compile(window, start_step) if start_step < c.num_steps else self.steps.train
@@ -176,28 +176,6 @@ class _Training:
                     errors.append(e)
         if errors and not failing:
             raise errors[0]
-
-    def _restore(self, state, window) -> tuple[int, object, dict, float]:
-        """`(start step, state, window, train seconds so far)` (host arrays), from the newest step at which every
-        live member has a good checkpoint; a member's steps after it are set aside (a group interrupted while
-        its members' saves committed), so all members go on from one step."""
-        live = self.live
-        held = set.intersection(*(set(m.checkpointer.good_steps()) for m in live)) if live else set()
-        common = max(held, default=None)
-        for member in live:
-            if any(common is None or s > common for s in member.checkpointer.good_steps()):
-                reason = f"the seed group resumes from step {common or 0}, the newest that all its members hold"
-                member.checkpointer.set_aside_after(common, reason)
-        if common is None:
-            return 0, state, window, 0.0
-        seconds = 0.0
-        for member in live:
-            templates = self.dp.put(member.take(state)), self.dp.put(member.take(window))
-            _, restored_state, restored_window, progress = member.checkpointer.restore(*templates, step=common)
-            state = member.put(state, self.dp.to_host(restored_state))
-            window = member.put(window, self.dp.to_host(restored_window))
-            seconds = float(progress["train_seconds"])
-        return common, state, window, seconds
 
     def _open_data(self, start_step: int) -> None:
         """Opens the train batches from `start_step` on (one stream, or the group's streams stacked), and the

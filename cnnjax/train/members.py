@@ -10,6 +10,8 @@ Rules:
   `data_seed=None` member s reads the stream of seed s, as its standalone run would.
 - The group's device arrays (state, metrics window, evaluation sums) carry the member axis first, members in
   seed order; a standalone run's carry none (`Member.index` is None).
+- All members go on from one step: the newest at which every member still training holds a good checkpoint
+  (`restore_members`); a member's later steps (a kill between the members' saves) are set aside, never deleted.
 """
 
 import copy
@@ -22,6 +24,7 @@ import numpy as np
 
 from cnnjax.checkpoint import Checkpointer
 from cnnjax.config.schema import data_seed
+from cnnjax.parallel import DataParallel
 from cnnjax.reporting import MetricsLog
 
 MEMBER_DIR = "seed{}"
@@ -93,3 +96,27 @@ def data_seeds(config: ml_collections.ConfigDict, members: list[Member]) -> tupl
 def shares_data_stream(config: ml_collections.ConfigDict) -> bool:
     """Whether every member of the group reads one data stream: `data_seed` is held fixed."""
     return config.data_seed is not None
+
+
+def restore_members(
+    members: list[Member], state, window: dict, data_parallel: DataParallel
+) -> tuple[int, object, dict, float]:
+    """`(start step, state, window, train seconds so far)`: the host `state` and `window` (canonical layout) with
+    each of `members` (their checkpointers open) restored from the newest step that all of them hold, or as
+    given (step 0) when there is none; a member's steps after it are set aside."""
+    held = set.intersection(*(set(m.checkpointer.good_steps()) for m in members)) if members else set()
+    common = max(held, default=None)
+    for member in members:
+        if any(common is None or s > common for s in member.checkpointer.good_steps()):
+            reason = f"the seed group resumes from step {common or 0}, the newest that all its members hold"
+            member.checkpointer.set_aside_after(common, reason)
+    if common is None:
+        return 0, state, window, 0.0
+    seconds, dp = 0.0, data_parallel
+    for member in members:
+        templates = dp.put(member.take(state)), dp.put(member.take(window))
+        _, restored_state, restored_window, progress = member.checkpointer.restore(*templates, step=common)
+        state = member.put(state, dp.to_host(restored_state))
+        window = member.put(window, dp.to_host(restored_window))
+        seconds = float(progress["train_seconds"])  # the group's: the same for every member
+    return common, state, window, seconds
