@@ -1,7 +1,7 @@
 """The `cnnjax` command: argument parsing, and nothing else.
 
 cnnjax train --config experiments/FILE.py[:arg] --workdir DIR [--config.a.b=value ...]
-cnnjax sweep run --config experiments/ablations/FILE.py[:arg] --workdir DIR [--seeds N] [--parallel K]
+cnnjax sweep run --config experiments/ablations/FILE.py[:arg] --workdir DIR [--seeds N] [--vmap_seeds] [--parallel K]
                  [--executor slurm --slurm_time MINUTES ...] [--config.a.b=value ...]
 cnnjax sweep report DIR
 cnnjax data prepare NAME [--data_dir DIR]
@@ -10,6 +10,7 @@ cnnjax benchmark --model NAME --batch N [--image_size S] [--dtype D] [--override
 
 import argparse
 import ast
+import functools
 import os
 import sys
 import threading
@@ -33,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     sweep_run.add_argument("--workdir", required=True, help="sweep directory: DIR/<point>/seed<k>/, results.csv")
     sweep_run.add_argument(
         "--seeds", type=int, default=1, metavar="N", help="seeds 0..N-1 for each point that sets no seed"
+    )
+    sweep_run.add_argument(
+        "--vmap_seeds",
+        action="store_true",
+        help="train the seeds of a point as one vmapped program (train.vmap_seeds), in the same run directories",
     )
     sweep_run.add_argument(
         "--executor", choices=("local", "slurm"), default="local", help="child processes here, or a SLURM job array"
@@ -158,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.sweep_command == "report":
                 return sweep_report(args.workdir)
-            return sweep_run(args.config, args.workdir, args.seeds, overrides, lambda: _sweep_executor(args))
+            executor = functools.partial(_sweep_executor, args)
+            return sweep_run(args.config, args.workdir, args.seeds, overrides, executor, args.vmap_seeds)
         if args.command == "benchmark":
             from cnnjax.cpu_runtime import tune_cpu_runtime
 

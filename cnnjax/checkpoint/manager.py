@@ -65,10 +65,13 @@ class Checkpointer:
         tmp = os.path.join(self.directory, f"{self._saving}{_TMP_SUFFIX}")
         write_manifest(tmp if os.path.isdir(tmp) else os.path.join(self.directory, str(self._saving)))
 
-    def restore(self, state_template, window_template) -> tuple[int, object, dict, dict] | None:
-        """Restores the newest good step into the structure, shapes and shardings of the templates (arrays or
-        `jax.ShapeDtypeStruct`s); returns `(step, state, window, progress)`, or None when there is no good step."""
-        step = self._manager.latest_step()
+    def restore(
+        self, state_template, window_template, step: int | None = None
+    ) -> tuple[int, object, dict, dict] | None:
+        """Restores `step` (default: the newest good step) into the structure, shapes and shardings of the
+        templates (arrays or `jax.ShapeDtypeStruct`s); returns `(step, state, window, progress)`, or None when
+        there is no good step."""
+        step = self._manager.latest_step() if step is None else step
         if step is None:
             return None
         args = ocp.args.Composite(
@@ -84,6 +87,16 @@ class Checkpointer:
                 f"train state ({_first_line(e)}); was it written by another version of cnnjax?"
             ) from e
         return step, restored.state, restored.window, dict(restored.progress)
+
+    def set_aside_after(self, step: int | None, reason: str) -> None:
+        """Moves every step after `step` (every step: None) aside as `<step>.ahead-<time>`, one warning line each
+        (a seed group resumes all members from the newest step that each of them holds)."""
+        if jax.process_index() == 0:
+            for ahead in [s for s in self._manager.all_steps() if step is None or s > step]:
+                set_aside(os.path.join(self.directory, str(ahead)), "ahead", reason)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices("cnnjax: checkpoints set aside")
+        self._manager.reload()
 
     def save(self, step: int, state, window: dict, config_dict: dict, progress: dict) -> None:
         """Starts an asynchronous save of the finite canonical `state`, the metrics `window`, the config and

@@ -67,6 +67,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.keep_checkpoints = 3
     c.train.nonfinite = "stop"  # a non-finite loss / gradient / update: 'stop' the run, or 'skip' the step
     c.train.eval_panels = 8  # segmentation, counting: examples in the image / truth / prediction PNG of each eval
+    # K >= 1: seeds seed..seed+K-1 trained as one vmapped program, seed s written to <workdir>/seed<s>/ exactly
+    # as a standalone run of seed s (cnnjax.train.members); data_seed held fixed: one data stream for all,
+    # None: each its own. 0: one run in <workdir>.
+    c.train.vmap_seeds = 0
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"
@@ -145,6 +149,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config.{key} must be at least 1, got {value}")
     if data_seed(config) < 0 or config.seed < 0:
         raise ConfigError(f"config.seed and config.data_seed must be >= 0, got {config.seed} and {config.data_seed}")
+    if config.train.vmap_seeds < 0:
+        raise ConfigError(f"config.train.vmap_seeds must be >= 0 (0: no vmapped seeds), got {config.train.vmap_seeds}")
     if config.parallel.bn_group_size < 0:
         raise ConfigError(f"config.parallel.bn_group_size must be >= 0, got {config.parallel.bn_group_size}")
     if list(config.schedule.boundaries) != sorted(config.schedule.boundaries):

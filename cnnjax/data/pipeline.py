@@ -51,9 +51,34 @@ def train_batches(
     share: HostShare = HostShare(),
 ) -> workers.ShieldedIterator:
     """This process's endless local batches from global batch `start_step` on (module docstring)."""
+    local = _local_train_stream(source, preprocess, global_batch_size, seed, share)
+    return workers.ShieldedIterator(_parallel(local[_check_start(start_step) :], share))
+
+
+def stacked_train_batches(
+    source,
+    *,
+    preprocess: Preprocessing,
+    global_batch_size: int,
+    seeds: tuple[int, ...],
+    start_step: int,
+    share: HostShare,
+) -> workers.ShieldedIterator:
+    """The batches of `train_batches` for each of `seeds`, stacked on a stream axis after the batch axis: every
+    array is (L, len(seeds), ...), its [:, i] the batch `train_batches(seed=seeds[i])` yields (vmapped seeds)."""
+    first, *others = (_local_train_stream(source, preprocess, global_batch_size, seed, share) for seed in seeds)
+
+    def stack(index, batch):
+        batches = [batch, *(stream[index] for stream in others)]
+        return {key: np.stack([b[key] for b in batches], axis=1) for key in batch}
+
+    local = first.map_with_index(stack)
+    return workers.ShieldedIterator(_parallel(local[_check_start(start_step) :], share))
+
+
+def _local_train_stream(source, preprocess: Preprocessing, global_batch_size: int, seed: int, share: HostShare):
+    """This process's local batches of the stream of `seed`, from global batch 0 (an endless `MapDataset`)."""
     local_batch_size = _local_batch_size(global_batch_size, share.process_count)
-    if start_step < 0:
-        raise ValueError(f"start_step must be >= 0, got {start_step}")
 
     def load(position, example):
         return preprocess.apply(example, np.random.default_rng([seed, position]))
@@ -64,8 +89,13 @@ def train_batches(
     stream = grain.MapDataset.source(source).shuffle(seed=shuffle_seed).repeat()
     stream = stream.map_with_index(load)
     # Chunk c of L positions is process c % P's share of global batch c // P.
-    local = stream.batch(local_batch_size)[share.process_index :: share.process_count][start_step:]
-    return workers.ShieldedIterator(_parallel(local, share))
+    return stream.batch(local_batch_size)[share.process_index :: share.process_count]
+
+
+def _check_start(start_step: int) -> int:
+    if start_step < 0:
+        raise ValueError(f"start_step must be >= 0, got {start_step}")
+    return start_step
 
 
 def eval_batches(

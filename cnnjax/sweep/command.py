@@ -15,51 +15,64 @@ import signal
 from collections.abc import Callable
 
 from cnnjax.errors import EXIT_INTERRUPTED, InvalidInputError
-from cnnjax.sweep.child import FORWARDED, TrainCommand
+from cnnjax.sweep.child import FORWARDED
 from cnnjax.sweep.definition import load_sweep
 from cnnjax.sweep.executor import Launched, SweepExecutor
 from cnnjax.sweep.record import FINISHED, RECORD_FILE, read_record, run_state, write_record
 from cnnjax.sweep.report import REPORT_FILE, write_report
 from cnnjax.sweep.results import RESULTS_FILE, divergence_reason, write_results
+from cnnjax.sweep.seed_groups import check_no_vmap_key, launches
 
 EXIT_INCOMPLETE = 1  # the sweep went through but not every run completed
 
 
 def sweep_run(
-    spec: str, sweep_dir: str, num_seeds: int, command_line: list[str], make_executor: Callable[[], SweepExecutor]
+    spec: str,
+    sweep_dir: str,
+    num_seeds: int,
+    command_line: list[str],
+    make_executor: Callable[[], SweepExecutor],
+    vmap_seeds: bool = False,
 ) -> int:
     """Runs the sweep (module docstring) with the executor `make_executor` builds (and checks) once the sweep's
-    definition is checked, before anything is written; returns 0 when every run completed."""
+    definition is checked, before anything is written; returns 0 when every run completed. `vmap_seeds`: the
+    seeds of a point train as one program (`cnnjax.sweep.seed_groups`)."""
     sweep = load_sweep(spec, command_line, num_seeds)
     runs = sweep.runs
+    check_no_vmap_key(runs, command_line)
     executor = make_executor()
     paths = {run.path for run in runs}
     failures = {path: reason for path, reason in read_record(sweep_dir)["failures"].items() if path in paths}
     write_record(sweep_dir, sweep, failures)
     tags = {run.path: f"[{index}/{len(runs)}] {run.path}" for index, run in enumerate(runs, 1)}
-    commands = []
+    to_launch = []
     for run in runs:
-        workdir = os.path.join(sweep_dir, run.path)
-        status, summary = run_state(workdir, None)
+        status, summary = run_state(os.path.join(sweep_dir, run.path), None)
         if status in FINISHED or status == "running":
             print(f"{tags[run.path]}: {status}{_result(status, summary)} (not launched)", flush=True)
         else:
-            commands.append(TrainCommand(run.path, spec, workdir, (*run.override_args(), *command_line)))
+            to_launch.append(run)
+    planned = launches(spec, sweep_dir, to_launch, command_line, vmap_seeds)
+    trains = {launch.command.path: launch.runs for launch in planned}  # what each command trains
     stop = _StopForwarding(executor)
     try:
-        for event in executor.execute(commands):
+        for event in executor.execute([launch.command for launch in planned]):
             if isinstance(event, Launched):
-                print(f"{tags[event.path]}: {event.how}", flush=True)
+                for run in trains[event.path]:
+                    print(f"{tags[run.path]}: {event.how}", flush=True)
                 continue
-            status, reason = _outcome(os.path.join(sweep_dir, event.path), event.ending, stop.signum)
-            if reason:
-                failures[event.path] = reason
-            else:
-                failures.pop(event.path, None)
+            outcomes = {}
+            for run in trains[event.path]:
+                outcomes[run.path] = _outcome(os.path.join(sweep_dir, run.path), event.ending, stop.signum)
+                if reason := outcomes[run.path][1]:
+                    failures[run.path] = reason
+                else:
+                    failures.pop(run.path, None)
             write_record(sweep_dir, sweep, failures)
             write_outputs(sweep_dir)
-            _, summary = run_state(os.path.join(sweep_dir, event.path), reason)
-            print(f"{tags[event.path]}: {status}{': ' + reason if reason else _result(status, summary)}", flush=True)
+            for path, (status, reason) in outcomes.items():
+                _, summary = run_state(os.path.join(sweep_dir, path), reason)
+                print(f"{tags[path]}: {status}{': ' + reason if reason else _result(status, summary)}", flush=True)
     finally:
         stop.restore()
     rows = write_outputs(sweep_dir)

@@ -56,6 +56,15 @@ def diverged_message(step: int, metric: str, good_steps: list[int], subject: str
     )
 
 
+def recorded_divergence(workdir: str, policy: str) -> int | None:
+    """The step at which the run in `workdir` diverged, when it did and `policy` is still 'stop'; else None (a
+    seed group's member that diverged trains no further, `cnnjax.train.member_axis`)."""
+    summary = read_summary(workdir)
+    if policy == "stop" and summary is not None and summary.get("status") == "diverged":
+        return int(summary["step"])
+    return None
+
+
 def refuse_if_diverged(workdir: str, policy: str) -> None:
     """Raises DivergedError when `workdir` holds a run that diverged and `policy` is still 'stop'."""
     summary = read_summary(workdir)

@@ -21,12 +21,19 @@ INT32_LIMIT = 2**31 - 1
 
 
 class Evaluator:
-    """Runs a per-device `eval_step(state, batch) -> sums` over a split and summarises the task's sums."""
+    """Runs a per-device `eval_step(state, batch) -> sums` over a split and summarises the task's sums; with
+    `members=K` (a seed group's vmapped step: sums with a leading member axis) one summary per member."""
 
     def __init__(
-        self, data_parallel: DataParallel, eval_step: Callable, state_layouts, task: Task, compiler_options=None
+        self,
+        data_parallel: DataParallel,
+        eval_step: Callable,
+        state_layouts,
+        task: Task,
+        compiler_options=None,
+        members: int = 0,
     ):
-        self._dp, self._task = data_parallel, task
+        self._dp, self._task, self._members = data_parallel, task, members
 
         def add_batch(state, totals, batch):
             return jax.tree.map(jnp.add, totals, eval_step(state, batch))
@@ -48,8 +55,11 @@ class Evaluator:
             self._sums_shape = jax.eval_shape(self._sums, state, batch)
         return self._dp.put(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), self._sums_shape))
 
-    def __call__(self, state, batches: Iterable[dict], should_stop: Callable[[], bool] = lambda: False) -> dict | None:
-        """The task's summary of the split, or None when `should_stop()` turned True first."""
+    def __call__(
+        self, state, batches: Iterable[dict], should_stop: Callable[[], bool] = lambda: False
+    ) -> dict | list[dict] | None:
+        """The task's summary of the split (a list, one per member, with `members`), or None when `should_stop()`
+        turned True first."""
         host_totals, totals, since_flush = None, None, 0
         for local_batch in batches:
             batch = self._dp.shard_batch(local_batch)
@@ -65,9 +75,11 @@ class Evaluator:
         if totals is None:
             raise InvalidInputError("the evaluation split is empty")
         host_totals = _add_host(host_totals, self._dp.to_host(totals))
-        if int(host_totals["count"]) == 0:
+        if int(np.max(host_totals["count"])) == 0:
             raise InvalidInputError("the evaluation split is empty")
-        return self._task.summarize(host_totals)
+        if not self._members:
+            return self._task.summarize(host_totals)
+        return [self._task.summarize({k: v[i] for k, v in host_totals.items()}) for i in range(self._members)]
 
 
 def _add_host(host_totals: dict | None, sums: dict) -> dict:

@@ -14,53 +14,83 @@ from jax.experimental import multihost_utils
 
 from cnnjax.checkpoint import Checkpointer, PreemptionWatcher, WorkdirLock, check_workdir_path, claim_workdir
 from cnnjax.compile_time import timed_compile
-from cnnjax.config.schema import data_seed
-from cnnjax.data.pipeline import HostShare, eval_batches, train_batches
+from cnnjax.data.pipeline import HostShare, eval_batches, stacked_train_batches, train_batches
 from cnnjax.data.workers import resolve as resolve_parallelism
 from cnnjax.errors import DivergedError, RunWriteError
 from cnnjax.parallel import DevicePrefetch, initialize_distributed
 from cnnjax.reporting import MetricsLog, Progress, plot_training_curves, write_summary
-from cnnjax.train.divergence import describe, diverged_message, record_divergence, refuse_if_diverged
+from cnnjax.train.divergence import (
+    describe,
+    diverged_message,
+    record_divergence,
+    recorded_divergence,
+    refuse_if_diverged,
+)
 from cnnjax.train.experiment import Experiment, prepare_experiment
-from cnnjax.train.log_window import empty_window, window_means
+from cnnjax.train.log_window import window_means
 from cnnjax.train.mapped_steps import map_steps
+from cnnjax.train.members import Member, data_seeds, plan_members, restore_members
 
 
 def run(config, workdir: str) -> dict:
-    """Trains `config` in `workdir`, resuming from its newest good checkpoint; returns the summary.
+    """Trains `config` in `workdir`, resuming from its newest good checkpoint; returns the summary. With
+    `train.vmap_seeds` it trains the members of a seed group in one program, each in its own run directory
+    (`cnnjax.train.members`), and returns `{'status', 'line'}` with a line per member.
 
     Everything checkable (config values, data, batch split, model input, the workdir's path) is checked
-    before anything is written; the workdir is then locked for the life of the run and claimed. Returns
+    before anything is written; each run directory is then locked for the life of the run and claimed. Returns
     early with `status='preempted'` after a SIGTERM or Ctrl-C (the state is saved first). Raises
-    DivergedError when a step is non-finite under `train.nonfinite='stop'` (its good checkpoints kept),
-    CheckpointSaveError when a save fails, RunWriteError when the workdir cannot be written.
+    DivergedError when a step is non-finite under `train.nonfinite='stop'` (its good checkpoints kept; in a
+    group, once the others have finished), CheckpointSaveError when a save fails, RunWriteError when a run
+    directory cannot be written.
     """
     initialize_distributed(config.parallel)
     is_primary = jax.process_index() == 0
     exp = prepare_experiment(config)
     check_workdir_path(workdir)
+    members = plan_members(config, workdir)
+    locks = []
     try:
-        if is_primary:
-            os.makedirs(workdir, exist_ok=True)
-        if jax.process_count() > 1:
-            multihost_utils.sync_global_devices("cnnjax: workdir made")
-        lock = WorkdirLock(workdir)
-    except OSError as e:
-        raise RunWriteError(f"cannot set up --workdir {workdir}: {_os_error(e)}") from e
-    try:
-        claim_workdir(workdir, config.to_dict(), is_primary)
-        refuse_if_diverged(workdir, config.train.nonfinite)
-        training = _Training(config, workdir, exp, is_primary)
+        try:
+            if is_primary:
+                for member in members:
+                    os.makedirs(member.workdir, exist_ok=True)
+            if jax.process_count() > 1:
+                multihost_utils.sync_global_devices("cnnjax: workdir made")
+            for member in members:
+                locks.append(WorkdirLock(member.workdir))
+        except OSError as e:
+            raise RunWriteError(f"cannot set up --workdir {workdir}: {_os_error(e)}") from e
+        for member in members:
+            claim_workdir(member.workdir, member.config.to_dict(), is_primary)
+            if member.index is None:
+                refuse_if_diverged(member.workdir, config.train.nonfinite)
+            else:
+                member.diverged_at = recorded_divergence(member.workdir, config.train.nonfinite)
+        if all(member.diverged_at is not None for member in members):
+            raise DivergedError(f"every member of the seed group in {workdir} diverged; {_WAYS_OUT}")
+        training = _Training(config, members, exp, is_primary)
         try:
             return training.run()
         except OSError as e:
-            good = ", ".join(map(str, training.checkpointer.good_steps())) if training.checkpointer else "none"
-            message = f"cannot write to {workdir}: {_os_error(e)}; its intact checkpoints: {good or 'none'}"
-            raise RunWriteError(message) from e
+            raise RunWriteError(f"cannot write to {workdir}: {_os_error(e)}; {_intact(members)}") from e
         finally:
             training.close(failing=sys.exc_info()[0] is not None)
     finally:
-        lock.release()
+        for lock in locks:
+            lock.release()
+
+
+_WAYS_OUT = "to go on, skipping non-finite steps: the same command with --config.train.nonfinite=skip"
+
+
+def _intact(members: list[Member]) -> str:
+    """'its intact checkpoints: 100, 200', or per member for a group."""
+    if members[0].index is None:
+        good = ", ".join(map(str, members[0].checkpointer.good_steps())) if members[0].checkpointer else "none"
+        return f"its intact checkpoints: {good or 'none'}"
+    held = [f"{m.label}{', '.join(map(str, m.checkpointer.good_steps())) or 'none'}" for m in members if m.checkpointer]
+    return f"intact checkpoints: {'; '.join(held) or 'none'}"
 
 
 def _os_error(e: OSError) -> str:
@@ -68,29 +98,37 @@ def _os_error(e: OSError) -> str:
 
 
 class _Training:
-    """The loop of one run in its locked workdir, and what its phases share: the state, the data, the log,
-    the progress bar and the checkpoints (`close` closes them)."""
+    """The loop of one run, or of a seed group's members, in their locked run directories, and what its phases
+    share: the state, the data, the progress bar, and each member's log and checkpoints (`close` closes them).
+    A member that diverged under 'stop' (`Member.diverged_at`) is frozen on the device and no longer logged,
+    evaluated, saved or summarised."""
 
-    def __init__(self, config, workdir: str, exp: Experiment, is_primary: bool):
-        self.config, self.c, self.workdir, self.exp, self.is_primary = config, config.train, workdir, exp, is_primary
+    def __init__(self, config, members: list[Member], exp: Experiment, is_primary: bool):
+        self.config, self.c, self.members, self.exp, self.is_primary = config, config.train, members, exp, is_primary
         self.dp = exp.data_parallel
         self.workers, self.threads = resolve_parallelism(config.dataset.num_workers, config.dataset.num_threads)
         self.eval_threads = max(self.workers, 1) * self.threads  # in this process: no worker start-up per evaluation
         self.steps = self.state = None
-        self.checkpointer = self.log = self.progress = self.batches = self.host_batches = None
+        self.progress = self.batches = self.host_batches = None
         self.watcher = PreemptionWatcher()
+
+    @property
+    def live(self) -> list[Member]:
+        """The members still training (all but those that diverged under 'stop')."""
+        return [m for m in self.members if m.diverged_at is None]
 
     def run(self) -> dict:
         """Restores, compiles, then trains to `train.num_steps`; the summary, or the preempted status."""
         config, c, dp = self.config, self.c, self.dp
-        self.steps, self.state = map_steps(config, self.exp)
-        window = dp.put(empty_window(self.steps.metric_names))
-        self.checkpointer = Checkpointer(self.workdir, c.keep_checkpoints)
-        start_step, prior_seconds = 0, 0.0
-        if (restored := self.checkpointer.restore(self.state, window)) is not None:
-            start_step, self.state, window, progress = restored
-            prior_seconds = float(progress["train_seconds"])
-        self.state = self.steps.expand(self.state)
+        self.steps, state = map_steps(config, self.exp, self.members)
+        window = self.steps.empty_window()
+        for member in self.members:
+            if member.diverged_at is not None:  # frozen from the start (cnnjax.train.member_axis)
+                window = member.put(window, {**member.take(window), "first_nonfinite_step": member.diverged_at})
+        for member in self.live:
+            member.checkpointer = Checkpointer(member.workdir, c.keep_checkpoints)
+        start_step, state, window, prior_seconds = restore_members(self.live, state, window, dp)
+        self.state, window = self.steps.expand(dp.put(state)), dp.put(window)
         self._open_data(start_step)
         train_step = self._compile(window, start_step) if start_step < c.num_steps else self.steps.train
         self.progress = Progress(c.num_steps, initial_step=start_step, enabled=self.is_primary)
@@ -102,7 +140,8 @@ class _Training:
         while step < c.num_steps and not preempted:
             self.state, window = train_step(self.state, window, next(self.batches))
             step += 1
-            self.checkpointer.check()
+            for member in self.live:
+                member.checkpointer.check()
             if step % c.log_every_steps == 0 or step == c.num_steps:
                 window, since = self._log_train(step, window, since)
             preempted = self.watcher.should_stop()
@@ -116,9 +155,9 @@ class _Training:
                 is_checkpoint_step = is_checkpoint_step or preempted
             if is_checkpoint_step or preempted or step == c.num_steps:
                 train_seconds = prior_seconds + time.perf_counter() - started  # what a relaunch reports
-                progress = {"train_seconds": train_seconds}
-                self.checkpointer.save(step, self.steps.canonical(self.state), window, config.to_dict(), progress)
-        self.checkpointer.wait()
+                self._save(step, window, {"train_seconds": train_seconds})
+        for member in self.live:
+            member.checkpointer.wait()
         if preempted:
             self.progress.write(f"{self.watcher.reason}: saved step {step}, stopping")
             return self._preempted(step)
@@ -128,7 +167,8 @@ class _Training:
         """Closes every resource, the prefetch thread first; raises the first failure unless the run is already
         failing (its error is the one to report: closing a log on a full disk fails again)."""
         errors = []
-        for resource in (self.batches, self.host_batches, self.watcher, self.progress, self.log, self.checkpointer):
+        members = [resource for m in self.members for resource in (m.log, m.checkpointer)]
+        for resource in (self.batches, self.host_batches, self.watcher, self.progress, *members):
             if resource is not None:
                 try:
                     resource.close()
@@ -138,18 +178,23 @@ class _Training:
             raise errors[0]
 
     def _open_data(self, start_step: int) -> None:
-        """Opens the train batches from `start_step` on, and the metrics log."""
-        config = self.config
-        self.host_batches = train_batches(
-            self.exp.dataset.open(config.dataset.train_split),
-            preprocess=self.exp.preprocess,
-            global_batch_size=self.c.batch_size,
-            seed=data_seed(config),
-            start_step=start_step,
-            share=HostShare(jax.process_index(), jax.process_count(), self.workers, self.threads),
-        )
+        """Opens the train batches from `start_step` on (one stream, or the group's streams stacked), and the
+        members' metrics logs."""
+        config, seeds = self.config, data_seeds(self.config, self.members)
+        common = {
+            "preprocess": self.exp.preprocess,
+            "global_batch_size": self.c.batch_size,
+            "start_step": start_step,
+            "share": HostShare(jax.process_index(), jax.process_count(), self.workers, self.threads),
+        }
+        source = self.exp.dataset.open(config.dataset.train_split)
+        if len(seeds) == 1:
+            self.host_batches = train_batches(source, seed=seeds[0], **common)
+        else:
+            self.host_batches = stacked_train_batches(source, seeds=seeds, **common)
         self.batches = DevicePrefetch(self.host_batches, self.dp.shard_batch)
-        self.log = MetricsLog(self.workdir, resume_step=start_step, enabled=self.is_primary)
+        for member in self.live:
+            member.log = MetricsLog(member.workdir, resume_step=start_step, enabled=self.is_primary)
 
     def _compile(self, window, start_step: int):
         """Compiles the train and eval steps ahead of time and logs their compile seconds at `start_step`; returns
@@ -157,7 +202,10 @@ class _Training:
         compiled, train_seconds = timed_compile(self.steps.train, self.state, window, self.batches.peek())
         eval_batch = next(iter(self._eval_batches(self.config.dataset.eval_split)))
         eval_seconds = self.steps.evaluator.compile(self.state, eval_batch)
-        self.log.write(start_step, "compile", {"train_step_seconds": train_seconds, "eval_step_seconds": eval_seconds})
+        for member in self.live:
+            member.log.write(
+                start_step, "compile", {"train_step_seconds": train_seconds, "eval_step_seconds": eval_seconds}
+            )
         return compiled
 
     def _eval_batches(self, split: str):
@@ -169,65 +217,103 @@ class _Training:
         )
 
     def _log_train(self, step: int, window, since: tuple[float, int]):
-        """Logs the train window ending at `step` (stopping the run on a non-finite step under 'stop'); returns
-        a fresh window and its start."""
+        """Logs each live member's train window ending at `step` (a non-finite step under 'stop' ends a standalone
+        run, and freezes a member); returns a fresh window (a frozen member's kept) and its start."""
         window_host = self.dp.to_host(window)
         self._check(window_host)
         now = time.perf_counter()
-        means = window_means(window_host)
-        means["skipped_steps"] = float(window_host["skipped_steps"])
         images_per_sec = (step - since[1]) * self.c.batch_size / (now - since[0])
-        self.log.write(step, "train", {**means, "images_per_sec": images_per_sec})
-        self.progress.update(step, means, images_per_sec)
-        if (first := int(window_host["first_nonfinite_step"])) >= 0:
-            skipped = int(window_host["skipped_steps"])
-            self.progress.write(
-                f"step {step}: skipped non-finite step(s) since the last log (first: step {first}, "
-                f"{describe(int(window_host['first_nonfinite_code']))}); {skipped} in all"
-            )
-        return self.dp.put(empty_window(self.steps.metric_names)), (now, step)
+        shown = []
+        for member in self.live:
+            member_window = member.take(window_host)
+            means = window_means(member_window)
+            means["skipped_steps"] = float(member_window["skipped_steps"])
+            member.log.write(step, "train", {**means, "images_per_sec": images_per_sec})
+            shown.append(means)
+            if (first := int(member_window["first_nonfinite_step"])) >= 0:
+                skipped = int(member_window["skipped_steps"])
+                self.progress.write(
+                    f"{member.label}step {step}: skipped non-finite step(s) since the last log (first: step {first}, "
+                    f"{describe(int(member_window['first_nonfinite_code']))}); {skipped} in all"
+                )
+        self.progress.update(step, {k: sum(m[k] for m in shown) / len(shown) for k in shown[0]}, images_per_sec)
+        fresh = self.steps.empty_window()
+        for member in self.members:
+            if member.diverged_at is not None:
+                fresh = member.put(fresh, member.take(window_host))
+        return self.dp.put(fresh), (now, step)
 
     def _check(self, window_host: dict) -> None:
-        """'stop': raises DivergedError when a step of the window was non-finite."""
-        first = int(window_host["first_nonfinite_step"])
-        if first < 0 or self.c.nonfinite != "stop":
+        """'stop': records each live member whose window holds a non-finite step as diverged at its first one;
+        raises DivergedError when no member is left (at once for a standalone run)."""
+        if self.c.nonfinite != "stop":
             return
-        self.checkpointer.wait()  # the save in flight finishes; keep-k prunes behind it
-        metric, good = describe(int(window_host["first_nonfinite_code"])), self.checkpointer.good_steps()
-        if self.is_primary:
-            record_divergence(self.workdir, self.config.name, first, metric, good)
-        raise DivergedError(diverged_message(first, metric, good))
+        for member in self.live:
+            member_window = member.take(window_host)
+            first = int(member_window["first_nonfinite_step"])
+            if first < 0:
+                continue
+            member.checkpointer.wait()  # the save in flight finishes; keep-k prunes behind it
+            metric, good = describe(int(member_window["first_nonfinite_code"])), member.checkpointer.good_steps()
+            if self.is_primary:
+                record_divergence(member.workdir, member.config.name, first, metric, good)
+            member.diverged_at = first
+            if member.index is None:
+                raise DivergedError(diverged_message(first, metric, good))
+            self.progress.write(f"{member.label}{diverged_message(first, metric, good)}; the other members go on")
+        if not self.live:
+            raise DivergedError(
+                f"every member of the seed group diverged (each one's summary.json says where); {_WAYS_OUT}"
+            )
 
-    def _evaluate(self, split: str, step: int) -> dict | None:
-        """The split's metrics at `step` (and its panels), or None when a SIGTERM stopped it."""
+    def _save(self, step: int, window, progress: dict) -> None:
+        """Starts each live member's asynchronous save of its canonical state and window at `step`."""
+        state = self.steps.canonical(self.state)
+        for member in self.live:
+            config = member.config.to_dict()
+            member.checkpointer.save(step, member.take(state), member.take(window), config, progress)
+
+    def _evaluate(self, split: str, step: int) -> list[dict] | None:
+        """The split's metrics at `step` for each member (and the live members' panels), or None when a SIGTERM
+        stopped it."""
         batches = self._eval_batches(split)
         result = self.steps.evaluator(self.state, batches, self.watcher.should_stop)
-        if result is not None and self.exp.panels is not None and self.is_primary and self.c.eval_panels:
+        if result is None:
+            return None
+        results = result if isinstance(result, list) else [result]
+        if self.exp.panels is not None and self.is_primary and self.c.eval_panels:
             self._write_panels(split, step, next(iter(batches)))
-        return result
+        return results
 
     def _write_panels(self, split: str, step: int, batch: dict) -> None:
-        """The task's panels of the first `train.eval_panels` examples of `split`, as panels/<split>_step<step>.png."""
+        """Each live member's task panels of the first `train.eval_panels` examples of `split`, as
+        panels/<split>_step<step>.png in its run directory."""
         state = self.dp.to_host(self.steps.canonical(self.state))
-        variables = {"params": state.params, "batch_stats": state.batch_stats}
         batch = jax.tree.map(lambda x: x[: self.c.eval_panels], batch)
-        path = f"{self.workdir}/panels/{split}_step{step:07d}.png"
-        self.exp.panels(path, variables, batch, f"{split} at step {step}")
+        for member in self.live:
+            member_state = member.take(state)
+            variables = {"params": member_state.params, "batch_stats": member_state.batch_stats}
+            path = f"{member.workdir}/panels/{split}_step{step:07d}.png"
+            self.exp.panels(path, variables, batch, f"{split} at step {step}")
 
     def _evaluation_pending(self, start_step: int) -> bool:
-        """A periodic evaluation at the resumed step that a stop interrupted (its row is missing)."""
+        """A periodic evaluation at the resumed step that a stop interrupted (a live member's row is missing)."""
         c, split = self.c, self.config.dataset.eval_split
         periodic = bool(c.eval_every_steps) and 0 < start_step < c.num_steps and start_step % c.eval_every_steps == 0
-        return periodic and not self.log.has(start_step, split)
+        return periodic and any(not m.log.has(start_step, split) for m in self.live)
 
     def _log_evaluation(self, step: int) -> bool:
-        """Evaluates the eval split at `step` and logs it; False when a stop interrupted it (nothing logged)."""
+        """Evaluates the eval split at `step` and logs it for each live member that lacks the row; False when a stop
+        interrupted it (nothing logged)."""
         split = self.config.dataset.eval_split
-        result = self._evaluate(split, step)
-        if result is None:
+        results = self._evaluate(split, step)
+        if results is None:
             return False
-        self.log.write(step, split, _scalars(result))
-        self.progress.write(f"step {step}: {split} {self.exp.task.describe(result)}")
+        for member in self.live:
+            result = results[member.index or 0]
+            if not member.log.has(step, split):
+                member.log.write(step, split, _scalars(result))
+            self.progress.write(f"{member.label}step {step}: {split} {self.exp.task.describe(result)}")
         return True
 
     def _preempted(self, step: int) -> dict:
@@ -235,33 +321,50 @@ class _Training:
 
     def _finish(self, step: int, train_seconds: float) -> dict:
         """Evaluates the validation and test splits (once when they are the same split), logs them unless already
-        logged (a relaunch of a finished run, or one stopped during this evaluation), and writes the summary.
-        Returns the preempted status when a stop interrupts it (a relaunch redoes it)."""
-        dataset, task = self.config.dataset, self.exp.task
-        skipped = int(self.dp.to_host(self.state.skipped_steps))
+        logged (a relaunch of a finished run, or one stopped during this evaluation), and writes each live
+        member's summary. Returns the preempted status when a stop interrupts it (a relaunch redoes it); raises
+        DivergedError, once the others are written, when a member of the group diverged."""
+        dataset = self.config.dataset
+        skipped = self.dp.to_host(self.state.skipped_steps)
         validation = self._evaluate(dataset.eval_split, step)
         same = dataset.test_split == dataset.eval_split
         test = validation if same or validation is None else self._evaluate(dataset.test_split, step)
         if test is None:
             return self._preempted(step)
+        summaries = [
+            self._summarize(m, step, validation[m.index or 0], test[m.index or 0], int(m.take(skipped)), train_seconds)
+            for m in self.live
+        ]
+        if self.members[0].index is None:
+            return summaries[0]
+        diverged = [m for m in self.members if m.diverged_at is not None]
+        if diverged:
+            where = ", ".join(f"{m.label}step {m.diverged_at}" for m in diverged).replace(": step", " at step")
+            raise DivergedError(f"diverged: {where} (their summary.json); the other members completed")
+        lines = [s["line"] for s in summaries if "line" in s]  # written by the primary process
+        return {"status": "completed", **({"line": "\n".join(lines)} if lines else {})}
+
+    def _summarize(self, member: Member, step: int, validation: dict, test: dict, skipped: int, seconds: float):
+        """Logs the final evaluations unless already logged, and writes the member's summary; returns it."""
+        dataset, task = self.config.dataset, self.exp.task
         for split, result in ((dataset.eval_split, validation), (dataset.test_split, test)):
-            if not self.log.has(step, split):
-                self.log.write(step, split, _scalars(result))
+            if not member.log.has(step, split):
+                member.log.write(step, split, _scalars(result))
         summary = {
             "status": "completed",
-            "experiment": self.config.name,
+            "experiment": member.config.name,
             "task": task.name,
             **{f"test_{k}": v for k, v in test.items() if k != "count"},
             "num_test_examples": test["count"],
             f"validation_{task.headline}": validation[task.headline],
             "steps": step,
             "skipped_steps": skipped,
-            "train_seconds": train_seconds,
+            "train_seconds": seconds,
         }
         if self.is_primary:
             curves = tuple(dict.fromkeys((*task.train_metric_names, task.headline)))  # e.g. pixel_accuracy, miou
-            plot_training_curves(self.workdir, curves)  # reads metrics.jsonl, which is flushed at every write
-            summary["line"] = write_summary(self.workdir, summary, task.headline_line(test))
+            plot_training_curves(member.workdir, curves)  # reads metrics.jsonl, which is flushed at every write
+            summary["line"] = write_summary(member.workdir, summary, task.headline_line(test))
         return summary
 
 

@@ -1,16 +1,20 @@
 """The steps a run maps over its devices: the windowed train step and the evaluator, with the state they start
-from and the maps between the state's canonical (saved) and per-device layouts."""
+from and the maps between the state's canonical (saved) and per-device layouts. A seed group's steps are
+vmapped over its members (`cnnjax.train.member_axis`), and its state and window carry the member axis first."""
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 from cnnjax.cpu_runtime import compiler_options
 from cnnjax.parallel import REPLICATED, SHARDED
 from cnnjax.train.evaluation import Evaluator
 from cnnjax.train.experiment import Experiment, shares_batch_stats
-from cnnjax.train.log_window import accumulate
+from cnnjax.train.log_window import accumulate, empty_window
+from cnnjax.train.member_axis import stack_members, vmap_eval_step, vmap_train_step
+from cnnjax.train.members import Member, data_seeds
 from cnnjax.train.optimizer import make_optimizer
-from cnnjax.train.state import TrainState, create_train_state, state_layouts
+from cnnjax.train.state import TrainState, create_train_state, state_initializer, state_layouts
 from cnnjax.train.steps import make_eval_step, make_train_step, train_metric_names
 
 
@@ -25,19 +29,31 @@ class MappedSteps:
     canonical: Callable
     expand: Callable
     metric_names: tuple[str, ...]  # the keys of the window's metrics
+    empty_window: Callable[[], dict]  # a host window with no steps (the member axis first in a group)
 
 
-def map_steps(config, exp: Experiment) -> tuple[MappedSteps, TrainState]:
-    """The config's mapped steps for `exp`, and the initial state on the devices (canonical layout)."""
+def map_steps(config, exp: Experiment, members: list[Member]) -> tuple[MappedSteps, TrainState]:
+    """The config's mapped steps for `exp` and `members` (`cnnjax.train.members.plan_members`), and the initial
+    host state (canonical layout; the member axis first in a group)."""
     dp = exp.data_parallel
     tx, schedule = make_optimizer(config)
     layouts = state_layouts(per_device_batch_stats=not shares_batch_stats(config))
-    state = dp.put(create_train_state(exp.model, tx, exp.image_shape, config.seed))
     train_step = make_train_step(exp.model, tx, schedule, exp.task, exp.preprocess.on_device)
+    eval_step = make_eval_step(exp.model, exp.task, exp.preprocess.on_device)
+    names = train_metric_names(exp.task)
 
     def windowed_step(state, window, batch):
         state, metrics = train_step(state, batch)
         return state, accumulate(window, metrics, state.step, state.skipped_steps)
+
+    if members[0].index is None:
+        state, group_size = create_train_state(exp.model, tx, exp.image_shape, config.seed), 0
+    else:
+        init = state_initializer(exp.model, tx, exp.image_shape)
+        state, group_size = stack_members([init(m.config.seed) for m in members]), len(members)
+        shared_data = len(data_seeds(config, members)) == 1
+        windowed_step = vmap_train_step(windowed_step, shared_data, config.train.nonfinite == "stop")
+        eval_step = vmap_eval_step(eval_step)
 
     options = compiler_options(dp.platform) if config.runtime.tune_cpu else {}
     step_fn = dp.map(
@@ -47,7 +63,13 @@ def map_steps(config, exp: Experiment) -> tuple[MappedSteps, TrainState]:
         donate_argnums=(0, 1),
         compiler_options=options,
     )
-    eval_step = make_eval_step(exp.model, exp.task, exp.preprocess.on_device)
-    evaluator = Evaluator(dp, eval_step, layouts, exp.task, options)
-    names = train_metric_names(exp.task)
-    return MappedSteps(step_fn, evaluator, dp.canonicalizer(layouts), dp.expander(layouts), names), state
+    evaluator = Evaluator(dp, eval_step, layouts, exp.task, options, members=group_size)
+    new_window = functools.partial(_empty_window, names, group_size)
+    steps = MappedSteps(step_fn, evaluator, dp.canonicalizer(layouts), dp.expander(layouts), names, new_window)
+    return steps, state
+
+
+def _empty_window(names: tuple[str, ...], group_size: int) -> dict:
+    """A host window with no steps; for a group (`group_size` > 0) one per member, the member axis first."""
+    window = empty_window(names)
+    return stack_members([window] * group_size) if group_size else window

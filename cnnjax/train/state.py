@@ -1,6 +1,7 @@
 """The train state: what a run needs to continue exactly (params, BatchNorm statistics, optimizer state, step, RNG,
 and how many steps were skipped as non-finite)."""
 
+from collections.abc import Callable
 from typing import Any
 
 import flax
@@ -26,25 +27,30 @@ def create_train_state(
     model, tx: optax.GradientTransformation, image_shape: tuple[int, int, int], seed: int
 ) -> TrainState:
     """Initialises the model and optimizer for inputs of `image_shape` (H, W, C); returns host numpy arrays."""
-    # Initialisers draw from an 'rbg' key, whose bit generator XLA compiles far faster than threefry's
-    # (benchmarks/README.md). The training RNG (dropout) stays a raw threefry key, folded per step and device.
-    init_rng = jax.random.key(seed, impl="rbg")
-    train_rng = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+    return state_initializer(model, tx, image_shape)(seed)
+
+
+def state_initializer(
+    model, tx: optax.GradientTransformation, image_shape: tuple[int, int, int]
+) -> Callable[[int], TrainState]:
+    """`init(seed)`, the host state `create_train_state` gives for `seed`, compiled once for every seed."""
 
     @jax.jit
-    def init():
-        variables = model.init(init_rng, jnp.zeros((1, *image_shape), jnp.float32), train=False)
+    def init(seed):
+        # Initialisers draw from an 'rbg' key, whose bit generator XLA compiles far faster than threefry's
+        # (benchmarks/README.md). The training RNG (dropout) stays a raw threefry key, folded per step and device.
+        variables = model.init(jax.random.key(seed, impl="rbg"), jnp.zeros((1, *image_shape), jnp.float32), train=False)
         params = variables["params"]
         return TrainState(
             step=jnp.zeros((), jnp.int32),
             params=params,
             batch_stats=variables.get("batch_stats", {}),
             opt_state=tx.init(params),
-            rng=train_rng,
+            rng=jax.random.fold_in(jax.random.PRNGKey(seed), 1),
             skipped_steps=jnp.zeros((), jnp.int32),
         )
 
-    return jax.tree.map(np.asarray, init())
+    return lambda seed: jax.tree.map(np.asarray, init(np.int32(seed)))
 
 
 def state_layouts(per_device_batch_stats: bool) -> TrainState:

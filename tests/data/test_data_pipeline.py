@@ -92,6 +92,18 @@ def test_batches_from_a_start_step_continue_the_stream(start_step):
     assert_batches_equal(resumed, stream[start_step : start_step + 3])
 
 
+def test_stacked_streams_are_each_seeds_stream_after_the_batch_axis():
+    source, seeds, share = make_source(20), (7, 3, 9), {"process_index": 1, "process_count": 2, "num_threads": 2}
+    stacked = pipeline.stacked_train_batches(
+        source, preprocess=AUGMENT, global_batch_size=6, seeds=seeds, start_step=2, share=pipeline.HostShare(**share)
+    )
+    batches = take(stacked, 4)
+    assert batches[0]["image"].shape == (3, len(seeds), 12, 12, 3)
+    for i, seed in enumerate(seeds):
+        alone = take(train(source, global_batch_size=6, seed=seed, start_step=2, **share), 4)
+        assert_batches_equal([{k: v[:, i] for k, v in b.items()} for b in batches], alone)
+
+
 def test_the_same_batches_for_any_number_of_threads_and_workers():
     source = make_source(30)
     expected = take(train(source), 6)
