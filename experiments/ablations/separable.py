@@ -3,7 +3,7 @@ convs, widths 32/64/128) with every conv but the first a 3x3 conv, or a 3x3 dept
 conv, on the easy generated shapes, 600 steps of 128 images (about 8 epochs). The separable net has about 7.5x
 fewer parameters (38,314 vs 288,746); the question is how much accuracy that costs.
 
-    cnnjax sweep run --config experiments/ablations/separable.py --workdir runs/separable --seeds 3
+    cnnjax sweep run --config experiments/ablations/separable.py --workdir runs/separable --seeds 3 --parallel 2
 """
 
 from cnnjax.config import recipes
