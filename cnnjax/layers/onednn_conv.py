@@ -10,6 +10,11 @@ Serves 2-D calls with :data:`REQUIREMENT` where the extension loads; transposed 
 ``output_padding <= padding + stride - 1`` (the forward conv they are the input gradient of pads
 ``(p, p - output_padding)``, and oneDNN takes no negative padding).  ``'auto'`` on a ``'cpu'``
 target takes it first wherever it serves the call.
+
+Under ``jax.vmap`` (seeds trained as one program, :mod:`cnnjax.train.member_axis`) each direction stays one
+custom call: it runs the primitive once per member on that member's block of each buffer, in place, and reads
+an operand the members share (the input of the first conv when they share a data stream) without copying it,
+so K members cost K convs' FLOPs and one dispatch (``benchmarks/README.md`` compares the alternatives).
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ def _geometry(what: str, x, kernel, strides, padding, dilation, groups) -> Geome
 
 def _call(direction: int, a, b, out_shape, geometry: Geometry):
     (top, bottom), (left, right) = geometry.padding
-    return jax.ffi.ffi_call(TARGET_NAME, jax.ShapeDtypeStruct(tuple(out_shape), a.dtype), vmap_method="sequential")(
+    return jax.ffi.ffi_call(TARGET_NAME, jax.ShapeDtypeStruct(tuple(out_shape), a.dtype), vmap_method="expand_dims")(
         a,
         b,
         direction=np.int64(direction),

@@ -6,6 +6,9 @@
 //   2 weight gradient  (x, dy)      -> dkernel
 // Shapes come from the buffers; `strides`, `padding` (top, bottom, left, right), `dilation` and
 // `groups` follow lax.conv_general_dilated.  float32 or bfloat16, all operands of one dtype.
+// Under jax.vmap (vmap_method="expand_dims") every buffer has the same number of leading batch axes, each
+// the output's size or 1 (an operand shared along it): one call runs the primitive once per member, on
+// each buffer's member block in place, so K members cost K convs and one dispatch, with no copies.
 // Primitives are cached by shape (oneDNN's JIT kernels take ~1 ms to create).  XLA may run two
 // custom calls at once on its threads: each call brings its own scratchpad (oneDNN's library-held
 // one is shared between primitives, and concurrent use corrupts it).
@@ -155,38 +158,71 @@ ffi::Error Convolve(ffi::AnyBuffer a, ffi::AnyBuffer b, ffi::Result<ffi::AnyBuff
   if (direction < kForward || direction > kWeightGradient)
     return ffi::Error::InvalidArgument("oneDNN conv: direction 0, 1 or 2");
   // NHWC x, HWIO kernel, NHWC y: which buffer holds which depends on the direction.
-  ffi::AnyBuffer x = direction == kInputGradient ? *out : a;
-  ffi::AnyBuffer k = direction == kWeightGradient ? *out : b;
-  ffi::AnyBuffer y = direction == kForward ? *out : (direction == kInputGradient ? a : b);
-  auto x_dims = x.dimensions(), k_dims = k.dimensions(), y_dims = y.dimensions();
-  if (x_dims.size() != 4 || k_dims.size() != 4 || y_dims.size() != 4)
-    return ffi::Error::InvalidArgument("oneDNN conv: rank-4 NHWC / HWIO operands");
-  if (groups < 1 || x_dims[3] != k_dims[2] * groups || k_dims[3] % groups != 0 || y_dims[0] != x_dims[0] ||
-      y_dims[3] != k_dims[3])
+  const int kX = direction == kInputGradient ? 2 : 0, kK = direction == kWeightGradient ? 2 : 1;
+  const int kY = direction == kForward ? 2 : (direction == kInputGradient ? 0 : 1);
+  const ffi::AnyBuffer buffers[3] = {a, b, *out};
+  auto x_dims = buffers[kX].dimensions(), k_dims = buffers[kK].dimensions(), y_dims = buffers[kY].dimensions();
+  const size_t rank = out->dimensions().size();
+  if (rank < 4 || a.dimensions().size() != rank || b.dimensions().size() != rank)
+    return ffi::Error::InvalidArgument("oneDNN conv: NHWC / HWIO operands, each with the same leading batch axes");
+  const size_t lead = rank - 4;  // vmapped axes (vmap_method="expand_dims"): each 1 (shared) or the output's size
+  auto tail = [lead](ffi::Span<const int64_t> dims, int i) { return dims[lead + i]; };
+  if (groups < 1 || tail(x_dims, 3) != tail(k_dims, 2) * groups || tail(k_dims, 3) % groups != 0 ||
+      tail(y_dims, 0) != tail(x_dims, 0) || tail(y_dims, 3) != tail(k_dims, 3))
     return ffi::Error::InvalidArgument("oneDNN conv: x, kernel and y shapes do not fit together");
-  Geometry g{x_dims[0], x_dims[3], x_dims[1], x_dims[2], k_dims[3], y_dims[1], y_dims[2], k_dims[0], k_dims[1],
-             groups, {strides[0], strides[1]}, {dilation[0] - 1, dilation[1] - 1}, {padding[0], padding[2]},
-             {padding[1], padding[3]}};
+  Geometry g{tail(x_dims, 0), tail(x_dims, 3), tail(x_dims, 1), tail(x_dims, 2), tail(k_dims, 3), tail(y_dims, 1),
+             tail(y_dims, 2), tail(k_dims, 0), tail(k_dims, 1), groups, {strides[0], strides[1]},
+             {dilation[0] - 1, dilation[1] - 1}, {padding[0], padding[2]}, {padding[1], padding[3]}};
+  // Member m of the batched call: each buffer's m-th (or, along a size-1 axis, its only) NHWC / HWIO block.
+  int64_t members = 1;
+  int64_t member_stride[3][8] = {};
+  if (lead > 8) return ffi::Error::InvalidArgument("oneDNN conv: at most 8 vmapped axes");
+  for (int i = 0; i < 3; ++i) {
+    auto dims = buffers[i].dimensions();
+    int64_t block = 1;
+    for (size_t d = lead; d < rank; ++d) block *= dims[d];
+    for (size_t d = lead; d-- > 0;) {
+      if (dims[d] != 1 && dims[d] != out->dimensions()[d])
+        return ffi::Error::InvalidArgument("oneDNN conv: a vmapped axis of an operand is neither 1 nor the output's");
+      member_stride[i][d] = dims[d] == 1 ? 0 : block;
+      block *= dims[d];
+    }
+  }
+  for (size_t d = 0; d < lead; ++d) members *= out->dimensions()[d];
+  const size_t element_bytes = ffi::ByteWidth(a.element_type());
   try {
     const Plan& plan = CachedPlan(direction, g, t);
     auto& eng = Engine();
     stream s(eng);
-    memory user_w(plan.user_weights_desc, eng, k.untyped_data());
-    memory w = plan.reorder_weights ? memory(plan.weights_desc, eng) : user_w;
     memory scratchpad(memory::desc({static_cast<memory::dim>(plan.scratchpad_bytes)}, memory::data_type::u8,
                                    memory::format_tag::a),
                       eng, ThreadScratchpad(plan.scratchpad_bytes));
+    memory w = plan.reorder_weights ? memory(plan.weights_desc, eng) : memory();
     const bool weights_out = direction == kWeightGradient;
-    if (plan.reorder_weights && !weights_out)
-      plan.weights_reorder.execute(s, {{DNNL_ARG_FROM, user_w}, {DNNL_ARG_TO, w}});
-    plan.primitive.execute(s, {{direction == kInputGradient ? DNNL_ARG_DIFF_SRC : DNNL_ARG_SRC,
-                                memory(g.Src(t), eng, x.untyped_data())},
-                               {weights_out ? DNNL_ARG_DIFF_WEIGHTS : DNNL_ARG_WEIGHTS, w},
-                               {direction == kForward ? DNNL_ARG_DST : DNNL_ARG_DIFF_DST,
-                                memory(g.Dst(t), eng, y.untyped_data())},
-                               {DNNL_ARG_SCRATCHPAD, scratchpad}});
-    if (plan.reorder_weights && weights_out)
-      plan.weights_reorder.execute(s, {{DNNL_ARG_FROM, w}, {DNNL_ARG_TO, user_w}});
+    for (int64_t m = 0; m < members; ++m) {
+      void* data[3];
+      for (int i = 0; i < 3; ++i) {
+        int64_t offset = 0, rest = m;
+        for (size_t d = lead; d-- > 0;) {
+          const int64_t size = out->dimensions()[d];
+          offset += (rest % size) * member_stride[i][d];
+          rest /= size;
+        }
+        data[i] = static_cast<char*>(buffers[i].untyped_data()) + offset * element_bytes;
+      }
+      memory user_w(plan.user_weights_desc, eng, data[kK]);
+      memory weights = plan.reorder_weights ? w : user_w;
+      if (plan.reorder_weights && !weights_out)
+        plan.weights_reorder.execute(s, {{DNNL_ARG_FROM, user_w}, {DNNL_ARG_TO, weights}});
+      plan.primitive.execute(s, {{direction == kInputGradient ? DNNL_ARG_DIFF_SRC : DNNL_ARG_SRC,
+                                  memory(g.Src(t), eng, data[kX])},
+                                 {weights_out ? DNNL_ARG_DIFF_WEIGHTS : DNNL_ARG_WEIGHTS, weights},
+                                 {direction == kForward ? DNNL_ARG_DST : DNNL_ARG_DIFF_DST,
+                                  memory(g.Dst(t), eng, data[kY])},
+                                 {DNNL_ARG_SCRATCHPAD, scratchpad}});
+      if (plan.reorder_weights && weights_out)
+        plan.weights_reorder.execute(s, {{DNNL_ARG_FROM, weights}, {DNNL_ARG_TO, user_w}});
+    }
     s.wait();
   } catch (const std::exception& e) {
     return ffi::Error::Internal(std::string("oneDNN conv: ") + e.what());

@@ -96,17 +96,51 @@ def test_large_shapes_equal_xla_in_one_program():
             assert float(jnp.abs(a - b).max()) <= 1e-5 * scale, (case, what)
 
 
+# (x batched, kernel batched): seeds with their own data, seeds sharing one data stream (the first layer's x),
+# one kernel over several batches
+VMAPPED = [(0, 0), (None, 0), (0, None)]
+
+
 @pytest.mark.skipif(not LINUX_X86, reason="the oneDNN wheels are for Linux x86-64")
-def test_vmap_over_a_leading_axis():
-    x = jax.random.normal(KEY, (3, 2, 8, 8, 4))
-    kernel = jax.random.normal(KEY, (3, 3, 3, 4, 6))
+@pytest.mark.parametrize("in_axes", VMAPPED)
+def test_vmap_runs_each_member_in_one_call(in_axes):
+    """Under vmap every direction stays one oneDNN call per conv (members looped in place, no `while`), equal to
+    XLA's batched conv in values, gradients and gradients of gradients; grouped, strided and dilated."""
+    members = 3
+    x_shape, k_shape = (2, 9, 8, 6), (3, 3, 2, 6)
+    x = jax.random.normal(KEY, (members, *x_shape) if in_axes[0] == 0 else x_shape)
+    kernel = jax.random.normal(jax.random.key(1, impl="rbg"), (members, *k_shape) if in_axes[1] == 0 else k_shape)
+    args = dict(strides=(2, 1), padding=((1, 1), (0, 2)), dilation=(1, 2), groups=3)
 
-    def loss(x, k, implementation):
-        return jnp.sum(conv_nd(x, k, padding=((1, 1), (1, 1)), implementation=implementation) ** 2)
+    def member(x, kernel, implementation):
+        def loss(x, kernel):
+            return jnp.sum(jnp.tanh(conv_nd(x, kernel, implementation=implementation, **args)))
 
-    got = jax.vmap(jax.value_and_grad(loss, argnums=(0, 1)), in_axes=(0, 0, None))(x, kernel, "onednn")
-    want = jax.vmap(jax.value_and_grad(loss, argnums=(0, 1)), in_axes=(0, 0, None))(x, kernel, "xla")
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4), got, want)
+        value, (gx, gk) = jax.value_and_grad(loss, argnums=(0, 1))(x, kernel)
+        return value, gx, gk, jax.grad(lambda k: jnp.sum(jax.grad(loss)(x, k) ** 2))(kernel)
+
+    def batched(implementation):
+        return jax.jit(jax.vmap(functools.partial(member, implementation=implementation), in_axes=in_axes))
+
+    got, want = batched("onednn")(x, kernel), batched("xla")(x, kernel)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), got, want)
+    hlo = batched("onednn").lower(x, kernel).as_text()
+    unbatched = jax.jit(functools.partial(member, implementation="onednn"))
+    one = unbatched.lower(x[0] if in_axes[0] == 0 else x, kernel[0] if in_axes[1] == 0 else kernel).as_text()
+    assert hlo.count("cnnjax_onednn_conv") == one.count("cnnjax_onednn_conv") > 0
+    assert "while" not in hlo
+
+
+@pytest.mark.skipif(not LINUX_X86, reason="the oneDNN wheels are for Linux x86-64")
+def test_nested_vmap():
+    x = jax.random.normal(KEY, (2, 3, 2, 8, 8, 4))
+    kernel = jax.random.normal(KEY, (3, 3, 3, 4, 5))  # shared along the outer axis
+
+    def convs(implementation):
+        conv = functools.partial(conv_nd, padding=((1, 1), (1, 1)), implementation=implementation)
+        return jax.vmap(jax.vmap(conv), in_axes=(0, None))(x, kernel)
+
+    np.testing.assert_allclose(convs("onednn"), convs("xla"), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.skipif(not LINUX_X86, reason="the oneDNN wheels are for Linux x86-64")
