@@ -31,8 +31,9 @@ def _apply_kwargs(apply_kwargs: dict) -> dict:
 def abstract_variables(model: nn.Module, x: jax.ShapeDtypeStruct, apply_kwargs: dict):
     """The variables ``model.init`` makes for ``x``, as ``jax.ShapeDtypeStruct`` leaves."""
     rngs = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
+    kwargs = {name: value for name, value in apply_kwargs.items() if name not in ("rngs", "mutable")}
     with conv_target(None, "xla"):
-        return jax.eval_shape(lambda x: model.init(rngs, x, **apply_kwargs), x)
+        return jax.eval_shape(lambda x: model.init(rngs, x, **kwargs), x)
 
 
 def forward_program(model: nn.Module, variables, x: jax.ShapeDtypeStruct, apply_kwargs: dict):

@@ -94,7 +94,7 @@ def test_macs_count_every_tap_and_xla_counts_only_those_inside_the_image():
         assert 1 - valid / macs == pytest.approx(fewer, abs=0.01)
 
 
-def test_a_cnnjax_conv_and_a_flax_conv_give_the_same_rows_even_where_the_model_runs_onednn():
+def test_a_cnnjax_conv_and_a_flax_conv_give_the_same_rows_whatever_the_conv_target():
     class Flax(nn.Module):
         @nn.compact
         def __call__(self, x):
