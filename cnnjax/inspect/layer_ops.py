@@ -28,11 +28,12 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from cnnjax.inspect.program import OPAQUE
 from cnnjax.inspect.receptive_field import Field
 
 POOLS = {"reduce_window_max": "max_pool", "reduce_window_sum": "avg_pool", "reduce_window_min": "min_pool"}
 GLOBAL_POOLS = {"reduce_sum": "global_avg_pool", "reduce_max": "global_max_pool"}
-OPAQUE = frozenset({"scan", "while", "cond", "ffi_call", "custom_call"})
+OPAQUE_ROWS = OPAQUE | {"ffi_call", "custom_call"}  # one row each, body or callee not looked into
 _NOT_RESAMPLING = frozenset({"pad", "slice", "dynamic_slice", "concatenate", "conv_general_dilated", "dot_general"})
 
 
@@ -63,7 +64,7 @@ def layer_op(node, in_shapes, out_shape, from_input, from_variables, fields, out
         return LayerOp(kind, macs=math.prod(out_shape) * contracted)
     if primitive in POOLS or primitive == "reduce_window":
         return _pool(primitive, params, fields[0])
-    if primitive in OPAQUE:
+    if primitive in OPAQUE_ROWS:
         return LayerOp("custom_call" if primitive == "ffi_call" else primitive)
     spatial_in = _spatial_axes(fields[0]) if fields[0] is not None else []
     if not spatial_in or out_field is None:
