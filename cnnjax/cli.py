@@ -6,6 +6,8 @@ cnnjax sweep run --config experiments/ablations/FILE.py[:arg] --workdir DIR [--s
 cnnjax sweep report DIR
 cnnjax data prepare NAME [--data_dir DIR]
 cnnjax benchmark --model NAME --batch N [--image_size S] [--dtype D] [--override.NAME=value ...] [--with_data FILE.py]
+cnnjax summary MODEL|--config FILE.py[:arg]|--workdir DIR [--input HxWxC] [--batch N] [--dtype D] [--num_classes K]
+               [--config.model.overrides.NAME=value ...] [--format table|json|csv]
 """
 
 import argparse
@@ -79,6 +81,19 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, help="timed steps, after the warm-up steps")
     bench.add_argument("--with_data", help="experiment config whose input pipeline feeds the steps")
     bench.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    summ = commands.add_parser(
+        "summary",
+        help="per-layer table of a model: shapes, parameters, MACs, activation memory, receptive fields",
+        epilog="model options: --config.model.overrides.NAME=value; with --config FILE, any --config.KEY=value",
+    )
+    summ.add_argument("model", nargs="?", help="a model of cnnjax.models.list_models() (input 224x224x3, 1000 classes)")
+    summ.add_argument("--config", help="an experiment config, experiments/FILE.py or FILE.py:arg: its model and input")
+    summ.add_argument("--workdir", help="a run directory: the model and input of the config stored there")
+    summ.add_argument("--input", help="input size HxWxC, e.g. 32x32x3 (replaces the source's)")
+    summ.add_argument("--batch", type=_positive_int, default=1, help="batch size of the traced input (default 1)")
+    summ.add_argument("--dtype", help="compute dtype: float32, bfloat16, float16 or auto (replaces the source's)")
+    summ.add_argument("--num_classes", type=_positive_int, help="classes of the head (replaces the source's)")
+    summ.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
     return parser
 
 
@@ -135,6 +150,41 @@ def _sweep_executor(args: argparse.Namespace):
     return SlurmExecutor(args.workdir, options, args.parallel)
 
 
+def _summary(args: argparse.Namespace, overrides: list[str]) -> str:
+    """`cnnjax summary`: checks that one source names the model and which overrides it takes, then runs it."""
+    sources = [
+        flag for flag, value in (("MODEL", args.model), ("--config", args.config), ("--workdir", args.workdir)) if value
+    ]
+    if len(sources) != 1:
+        given = " and ".join(sources) if sources else "none"
+        raise errors.InvalidInputError(
+            f"cnnjax summary takes one of MODEL, --config FILE or --workdir DIR; given {given}"
+        )
+    prefix = "model.overrides."
+    model_overrides = {}
+    if args.config is None:
+        other = [o for o in overrides if not o.startswith(prefix)]
+        if other:
+            raise errors.InvalidInputError(
+                f"--config.{other[0]} needs --config FILE; with {sources[0]} only --config.{prefix}NAME=value applies"
+            )
+        model_overrides = _model_overrides([o.removeprefix(prefix) for o in overrides])
+    from cnnjax.inspect.command import parse_input, summary_command  # jax is imported only once the arguments parse
+
+    return summary_command(
+        args.model,
+        args.config,
+        args.workdir,
+        input_shape=parse_input(args.input) if args.input else None,
+        batch=args.batch,
+        dtype=args.dtype,
+        num_classes=args.num_classes,
+        config_overrides=tuple(overrides) if args.config else (),
+        model_overrides=model_overrides,
+        output_format=args.format,
+    )
+
+
 def _silence_background_write_failures() -> None:
     """Once a failed write to the workdir is reported, background writers (TensorBoard's thread and exit
     hook) failing on the same disk are not reported again with their tracebacks."""
@@ -153,12 +203,17 @@ def main(argv: list[str] | None = None) -> int:
             raise errors.InvalidInputError(
                 "--override.NAME=value is for cnnjax benchmark; train takes --config.model.overrides.NAME"
             )
-        takes_overrides = args.command == "train" or args.command == "sweep" and args.sweep_command == "run"
+        takes_overrides = (
+            args.command in ("train", "summary") or args.command == "sweep" and args.sweep_command == "run"
+        )
         if overrides and not takes_overrides:
             command = f"{args.command} {getattr(args, 'sweep_command', '')}".strip()
             raise errors.InvalidInputError(
-                f"--config.NAME=value is for cnnjax train and cnnjax sweep run, not cnnjax {command}"
+                f"--config.NAME=value is for cnnjax train, cnnjax sweep run and cnnjax summary, not cnnjax {command}"
             )
+        if args.command == "summary":
+            print(_summary(args, overrides))
+            return 0
         if args.command == "sweep":
             from cnnjax.sweep.command import sweep_report, sweep_run
 

@@ -161,6 +161,16 @@ def ensure_prepared(name: str, data_dir: str) -> DatasetInfo:
     return _info(name, builder)
 
 
+def describe(name: str, data_dir: str) -> DatasetInfo:
+    """The dataset's info from its builder's metadata, prepared or not: nothing is generated or downloaded
+    (`split_sizes` is empty for a dataset not prepared in `data_dir`).
+
+    Raises:
+      ValueError: `name` is neither a bundled nor a TFDS dataset.
+    """
+    return _info(name, _builder(name, data_dir))
+
+
 def prepare(name: str, data_dir: str) -> DatasetInfo:
     """Generates (bundled) or downloads and converts (standard) the dataset into array_record.
 
