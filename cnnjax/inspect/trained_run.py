@@ -1,0 +1,98 @@
+"""A finished (or checkpointed) run, loaded for inspection: its config, model, preprocessing and variables.
+
+``load_run(workdir)`` reads ``workdir/config.json`` (a seed group's member directory ``DIR/seed<s>`` is a run
+directory too) and restores the parameters and BatchNorm statistics of the newest good checkpoint (or ``step``)
+as the host arrays a single device applies: the saved state is canonical (one set of statistics), so nothing
+depends on how many devices trained it.  The model is built for this host's platform, so a run trained on a GPU
+loads on a CPU.  Nothing is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import flax.linen as nn
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from cnnjax.checkpoint.manager import good_steps
+from cnnjax.checkpoint.workdir import CONFIG_FILE
+from cnnjax.data.dataset import Dataset
+from cnnjax.data.preprocess import Preprocessing
+from cnnjax.errors import InvalidInputError
+from cnnjax.tasks import Task
+from cnnjax.train.experiment import prepare_experiment
+
+CHECKPOINTS = "checkpoints"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedRun:
+    """What inspecting a run needs: ``model.apply(variables, preprocess.on_device(batch)['image'])`` gives the
+    trained model's output on a host batch."""
+
+    workdir: str
+    config: ml_collections.ConfigDict
+    step: int
+    model: nn.Module
+    variables: dict
+    preprocess: Preprocessing
+    dataset: Dataset
+    task: Task
+    image_shape: tuple[int, int, int]
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.dataset.info.class_names)
+
+
+def load_run(workdir: str, step: int | None = None) -> TrainedRun:
+    """The run in ``workdir`` at its newest good checkpoint, or at ``step`` (module docstring); a workdir without
+    a config or checkpoint raises ``InvalidInputError`` naming what is missing."""
+    config = run_config(workdir)
+    step = _checkpoint_step(workdir, step)
+    exp = prepare_experiment(config)
+    restored = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, CHECKPOINTS))).restore(
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore())
+    )
+    state = restored.state
+    variables = {"params": _host(state["params"])}
+    if state.get("batch_stats"):
+        variables["batch_stats"] = _host(state["batch_stats"])
+    return TrainedRun(
+        workdir, config, step, exp.model, variables, exp.preprocess, exp.dataset, exp.task, exp.image_shape
+    )
+
+
+def run_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config ``cnnjax train`` stored in ``workdir``."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        members = (
+            sorted(name for name in os.listdir(workdir) if name.startswith("seed")) if os.path.isdir(workdir) else []
+        )
+        hint = f"; its seeds are run directories: {os.path.join(workdir, members[0])}" if members else ""
+        raise InvalidInputError(f"{workdir} holds no {CONFIG_FILE}: not the workdir of a cnnjax train run{hint}")
+    with open(path) as file:
+        return ml_collections.ConfigDict(json.load(file))
+
+
+def _checkpoint_step(workdir: str, step: int | None) -> int:
+    steps = good_steps(os.path.join(workdir, CHECKPOINTS))
+    if not steps:
+        raise InvalidInputError(
+            f"{workdir} holds no intact checkpoint: train it first (cnnjax train ... --workdir {workdir})"
+        )
+    if step is None:
+        return steps[-1]
+    if step not in steps:
+        raise InvalidInputError(f"{workdir} holds no intact checkpoint of step {step}; it holds steps {steps}")
+    return step
+
+
+def _host(tree):
+    return jax.tree.map(np.asarray, tree)
