@@ -140,16 +140,6 @@ class Checkpointer:
         """Committed steps whose files are all present at their written sizes, oldest first."""
         return [s for s in sorted(self._manager.all_steps()) if _is_good(self.directory, s, checksums=False)]
 
-
-def good_steps(directory: str) -> list[int]:
-    """The committed steps under ``directory`` whose files all match their manifest's checksums, oldest first;
-    reads only."""
-    return [
-        int(os.path.basename(path))
-        for path in _step_dirs(directory)
-        if _is_good(directory, int(os.path.basename(path)), checksums=True)
-    ]
-
     def _prune(self) -> None:
         steps = sorted(self._manager.all_steps())
         good = self.good_steps()
@@ -170,6 +160,16 @@ def good_steps(directory: str) -> list[int]:
             except Exception:
                 if not failed:  # else it is the failed save again, reported by wait()
                     raise
+
+
+def good_steps(directory: str) -> list[int]:
+    """The committed steps under ``directory`` whose files all match their manifest's checksums, oldest first;
+    reads only."""
+    return [
+        int(os.path.basename(path))
+        for path in _step_dirs(directory)
+        if _is_good(directory, int(os.path.basename(path)), checksums=True)
+    ]
 
 
 class _DropOrbaxErrors(logging.Filter):
