@@ -8,6 +8,7 @@ cnnjax data prepare NAME [--data_dir DIR]
 cnnjax benchmark --model NAME --batch N [--image_size S] [--dtype D] [--override.NAME=value ...] [--with_data FILE.py]
 cnnjax summary MODEL|--config FILE.py[:arg]|--workdir DIR [--input HxWxC] [--batch N] [--dtype D] [--num_classes K]
                [--config.model.overrides.NAME=value ...] [--format table|json|csv]
+cnnjax predict --workdir DIR IMAGE... [--out DIR] [--top_k K] [--class_maps] [--step N]
 """
 
 import argparse
@@ -94,6 +95,17 @@ def _parser() -> argparse.ArgumentParser:
     summ.add_argument("--dtype", help="compute dtype: float32, bfloat16, float16 or auto (replaces the source's)")
     summ.add_argument("--num_classes", type=_positive_int, help="classes of the head (replaces the source's)")
     summ.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    pred = commands.add_parser("predict", help="a trained run on image files of any size")
+    pred.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    pred.add_argument("--workdir", required=True, help="the run's directory (its newest intact checkpoint)")
+    pred.add_argument("--out", help="directory of predictions.json and the PNGs (default: WORKDIR/predictions)")
+    pred.add_argument("--top_k", type=_positive_int, default=5, help="classes listed per image (classification)")
+    pred.add_argument(
+        "--class_maps",
+        action="store_true",
+        help="classification with a dense head: class probability maps of the image at its own size (PNG)",
+    )
+    pred.add_argument("--step", type=int, help="the checkpoint step (default: the newest intact one)")
     return parser
 
 
@@ -213,6 +225,14 @@ def main(argv: list[str] | None = None) -> int:
             )
         if args.command == "summary":
             print(_summary(args, overrides))
+            return 0
+        if args.command == "predict":
+            from cnnjax.inspect.predict_command import predict_command  # jax is imported only once the arguments parse
+
+            enable_compilation_cache()
+            predict_command(
+                args.workdir, args.images, out=args.out, top_k=args.top_k, class_maps=args.class_maps, step=args.step
+            )
             return 0
         if args.command == "sweep":
             from cnnjax.sweep.command import sweep_report, sweep_run

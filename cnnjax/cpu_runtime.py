@@ -1,9 +1,9 @@
 """CPU-only tuning: XLA:CPU compile options per computation, and glibc malloc for a CPU run.
 
 :func:`compiler_options` gives the options a train/eval step's ``jax.jit(..., compiler_options=...)``
-takes: none unless the computation is compiled for ``'cpu'``, so GPU/TPU compilers (which abort on XLA:CPU names in ``XLA_FLAGS``) never
-see them.  Each is left out where the user set it in ``XLA_FLAGS`` or the installed XLA:CPU does not
-accept its name or value (an unknown option raises "No such compile option"):
+takes: none unless the computation is compiled for ``'cpu'``, so GPU/TPU compilers (which abort on XLA:CPU
+names in ``XLA_FLAGS``) never see them.  Each is left out where the user set it in ``XLA_FLAGS`` or the
+installed XLA:CPU does not accept its name or value (an unknown option raises "No such compile option"):
 
 - ``xla_cpu_experimental_ynn_fusion_type``: YNNPACK for dots and reductions, not convolutions
   (:data:`YNN_FUSION_TYPES`; the option replaces the default set, which adds
@@ -12,6 +12,9 @@ accept its name or value (an unknown option raises "No such compile option"):
 - ``xla_cpu_use_fusion_emitters=False``: XLA:CPU's loop emitters run the element-wise fusions
   of a conv net's train step (BatchNorm, ReLU6, transposes feeding weight gradients) faster than its
   fusion emitters; their reductions are slower, which :mod:`cnnjax.layers.depthwise_conv` allows for.
+  A step vmapped over seeds (``members=True``) takes the fusion emitters: its element-wise fusions are 5-D
+  (seed, N, H, W, C) with statistics broadcast over the seed and channel axes, which the loop emitters run
+  several times slower than the fusion emitters do.
 
 :func:`tune_cpu_runtime` (``cnnjax train`` unless ``config.runtime.tune_cpu`` is False, and
 ``benchmarks/``) sets glibc ``malloc`` for the whole process: no mmap, one arena, trim only above
@@ -31,9 +34,10 @@ import pkgutil
 import platform as host
 
 YNN_FUSION_TYPES = ("LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT", "LIBRARY_FUSION_TYPE_REDUCE")
+FUSION_EMITTERS = "xla_cpu_use_fusion_emitters"
 XLA_CPU_OPTIONS = {
     "xla_cpu_experimental_ynn_fusion_type": ",".join(YNN_FUSION_TYPES),
-    "xla_cpu_use_fusion_emitters": False,
+    FUSION_EMITTERS: False,
 }
 # mallopt parameters (glibc malloc.h) and their values: no mmap, one arena, trim above 2 GiB.
 M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
@@ -44,14 +48,18 @@ USER_MALLOC_VARIABLES = ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX", "MALLOC_MMAP_MAX_
 _tuned = False
 
 
-def compiler_options(platform: str) -> dict[str, object]:
+def compiler_options(platform: str, members: bool = False) -> dict[str, object]:
     """The XLA options of this module's docstring for a computation compiled for ``platform``
-    (``jax.Device.platform``: ``'cpu'``, ``'gpu'``, ``'tpu'`` ...): empty unless ``'cpu'``; without
-    those the user set in ``XLA_FLAGS`` or the installed XLA:CPU does not accept."""
+    (``jax.Device.platform``: ``'cpu'``, ``'gpu'``, ``'tpu'`` ...), vmapped over seeds where ``members``:
+    empty unless ``'cpu'``; without those the user set in ``XLA_FLAGS`` or the installed XLA:CPU does not
+    accept."""
     if platform != "cpu":
         return {}
     user_flags = os.environ.get("XLA_FLAGS", "")
-    return {name: value for name, value in _known_options().items() if name not in user_flags}
+    options = {name: value for name, value in _known_options().items() if name not in user_flags}
+    if members and FUSION_EMITTERS in options:
+        options[FUSION_EMITTERS] = True
+    return options
 
 
 @functools.cache

@@ -98,7 +98,7 @@ class _Builder:
             sub = _sub_jaxpr(eqn)
             if sub is not None:
                 inner = {var: read(atom) for var, atom in zip(sub.invars, eqn.invars)}
-                for var in getattr(sub, "constvars", ()):
+                for var in sub.constvars:
                     inner[var] = self.new(var.aval)
                 results = self.inline(sub, inner, eqn_call)
                 for var, result in zip(eqn.outvars, results):

@@ -17,11 +17,13 @@ import jax
 
 from cnnjax.inspect.program import MARKER, Program, flatten
 from cnnjax.layers import conv_target
+from cnnjax.models.classifier import ImageModel
 
 
 def on_xla(model: nn.Module) -> nn.Module:
-    """``model`` with every conv on XLA: cloned with ``conv_implementation='xla'`` where it has that field."""
-    return model.clone(conv_implementation="xla") if hasattr(model, "conv_implementation") else model
+    """``model`` with every conv on XLA: a zoo model (whose own conv target would win over the caller's) cloned
+    with ``conv_implementation='xla'``."""
+    return model.clone(conv_implementation="xla") if isinstance(model, ImageModel) else model
 
 
 def _apply_kwargs(apply_kwargs: dict) -> dict:

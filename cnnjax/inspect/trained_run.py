@@ -10,6 +10,7 @@ loads on a CPU.  Nothing is written.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 
@@ -48,6 +49,14 @@ class TrainedRun:
     @property
     def class_names(self) -> list[str]:
         return list(self.dataset.info.class_names)
+
+    def apply(self, images) -> jax.Array:
+        """The model's inference output (``train=False``) on normalised images; compiled once per shape."""
+        return self._inference(self.variables, images)
+
+    @functools.cached_property
+    def _inference(self):
+        return jax.jit(lambda variables, images: self.model.apply(variables, images, train=False))
 
 
 def load_run(workdir: str, step: int | None = None) -> TrainedRun:

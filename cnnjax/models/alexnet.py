@@ -52,13 +52,18 @@ class AlexNet(Classifier):
             if pool:
                 x = max_pool(x, 3, strides=2)
                 features[next(names)] = x
+        logits, features["pre_logits"] = self.dense_head(x, train)
+        return logits, features
+
+    def dense_head(self, x, train):
+        """Last map -> (logits, pre-logits): adaptive pool, flatten, the two hidden FC layers, the head
+        (:class:`~cnnjax.inspect.convolutionalize.DenseHeadModel`)."""
         x = adaptive_avg_pool(x, self.pool_size)
         x = x.reshape(x.shape[0], -1)  # NHWC flatten (torchvision flattens NCHW: permute to port)
         for i in (1, 2):
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
             x = nn.relu(self.dense(self.hidden_features, name=f"fc{i}")(x))
-        features["pre_logits"] = x
-        return self.head(x), features
+        return self.head(x), x
 
 
 # The paper's convs: (kernel, stride, padding, groups (towers), bias init, LRN after, max-pool after).
@@ -104,7 +109,6 @@ class AlexNetPaper(Classifier):
 
     def forward(self, x, train):
         conv = functools.partial(self.conv, kernel_init=_paper_init)
-        dense = functools.partial(self.dense, kernel_init=_paper_init)
         features = {}
         names = iter(("stem", "stage2", "stage3"))
         for i, (width, layer) in enumerate(zip(self.widths, _PAPER_CONVS, strict=True), start=1):
@@ -118,9 +122,15 @@ class AlexNetPaper(Classifier):
             if pool:
                 x = max_pool(x, 3, strides=2)
                 features[next(names)] = x
+        logits, features["pre_logits"] = self.dense_head(x, train)
+        return logits, features
+
+    def dense_head(self, x, train):
+        """Last map -> (logits, pre-logits): flatten, fc6, fc7, the head
+        (:class:`~cnnjax.inspect.convolutionalize.DenseHeadModel`)."""
+        dense = functools.partial(self.dense, kernel_init=_paper_init)
         x = x.reshape(x.shape[0], -1)  # NHWC flatten
         for i in (6, 7):
             x = nn.relu(dense(self.hidden_features, bias_init=nn.initializers.ones, name=f"fc{i}")(x))
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        features["pre_logits"] = x
-        return self.head(x, kernel_init=_paper_init), features
+        return self.head(x, kernel_init=_paper_init), x

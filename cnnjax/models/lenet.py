@@ -25,7 +25,8 @@ class LeNet5(Classifier):
 
     F5 is a dense layer on the flattened S4 map, so trained parameters fix the input size: applying
     them to another size raises a ``ValueError`` naming both sizes.  ``min_input_size`` = 16:
-    16 -> C1 12 -> S2 6 -> C3 2 -> S4 1; 15 -> 11 -> 5 -> 1 is too small for S4.  Features: ``s4``.
+    16 -> C1 12 -> S2 6 -> C3 2 -> S4 1; 15 -> 11 -> 5 -> 1 is too small for S4.
+    Features: ``s4``, ``pre_logits`` (F6's output).
     """
 
     min_input_size: ClassVar[int] = 16
@@ -35,18 +36,24 @@ class LeNet5(Classifier):
 
     def forward(self, x, train):
         conv = functools.partial(self.conv, kernel_size=5, padding="valid", kernel_init=nn.initializers.lecun_normal())
-        size = x.shape[1:3]
         x = self.pool(self.activation(conv(6, name="c1")(x)), 2)
         x = self.pool(self.activation(conv(16, name="c3")(x)), 2)
-        features = {"s4": x}
+        logits, pre_logits = self.dense_head(x, train)
+        return logits, {"s4": x, "pre_logits": pre_logits}
+
+    def dense_head(self, x, train):
+        """S4 map -> (logits, F6's output): flatten, F5, F6, output
+        (:class:`~cnnjax.inspect.convolutionalize.DenseHeadModel`)."""
+        height, width, channels = x.shape[1:]
         x = x.reshape(x.shape[0], -1)
         if self.has_variable("params", "f5"):
             expected = self.variables["params"]["f5"]["kernel"].shape[0]
             if x.shape[-1] != expected:
                 self.fail(
-                    f"these parameters were initialised for inputs whose S4 map has {expected} values; "
-                    f"{size[0]}x{size[1]} images give {x.shape[-1]}: resize the images to the size used at init"
+                    f"these parameters were initialised for inputs whose S4 map has {expected} values; these "
+                    f"images give a {height}x{width}x{channels} S4 map ({x.shape[-1]} values): resize the images "
+                    "to the size used at init"
                 )
         x = self.activation(self.dense(120, name="f5")(x))
         x = self.activation(self.dense(84, name="f6")(x))
-        return self.dense(self.num_classes, name="output")(x), features
+        return self.dense(self.num_classes, name="output")(x), x

@@ -67,14 +67,19 @@ class VGG(Classifier):
                 x = norm(name=f"stage{stage}_bn{conv}")(x)
             x = nn.relu(x)
             conv += 1
+        logits, features["pre_logits"] = self.dense_head(x, train)
+        return logits, features
+
+    def dense_head(self, x, train):
+        """Last map -> (logits, pre-logits): adaptive pool, flatten, the two hidden FC layers, the head
+        (:class:`~cnnjax.inspect.convolutionalize.DenseHeadModel`)."""
         x = adaptive_avg_pool(x, self.pool_size)
         x = x.reshape(x.shape[0], -1)  # NHWC flatten (torchvision flattens NCHW: permute to port)
         for i in (1, 2):
             x = self.dense(self.hidden_features, kernel_init=dense_init, name=f"fc{i}")(x)
             x = nn.relu(x)
             x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-        features["pre_logits"] = x
-        return self.head(x, kernel_init=dense_init), features
+        return self.head(x, kernel_init=dense_init), x
 
 
 for _cfg, _depth in _DEPTHS.items():

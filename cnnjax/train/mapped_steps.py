@@ -55,7 +55,7 @@ def map_steps(config, exp: Experiment, members: list[Member]) -> tuple[MappedSte
         windowed_step = vmap_train_step(windowed_step, shared_data, config.train.nonfinite == "stop")
         eval_step = vmap_eval_step(eval_step)
 
-    options = compiler_options(dp.platform) if config.runtime.tune_cpu else {}
+    options = compiler_options(dp.platform, members=group_size > 0) if config.runtime.tune_cpu else {}
     step_fn = dp.map(
         windowed_step,
         (layouts, REPLICATED, SHARDED),

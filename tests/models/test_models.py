@@ -264,7 +264,9 @@ def test_bfloat16_from_string():
 def test_lenet_params_applied_at_another_size_name_both_sizes():
     model = create_model("lenet5", num_classes=10, in_channels=1)
     variables = jax.eval_shape(model.init, KEY, images((1, 32, 32, 1)))
-    with pytest.raises(ValueError, match="LeNet5: .*initialised for inputs whose S4 map has 400 values; 28x28"):
+    with pytest.raises(
+        ValueError, match="LeNet5: .*initialised for inputs whose S4 map has 400 values; these images give a 4x4x16"
+    ):
         jax.eval_shape(model.apply, variables, images((1, 28, 28, 1)))
 
 

@@ -9,7 +9,7 @@ from jax import lax
 from subprocesses import run_worker
 
 from cnnjax import cpu_runtime
-from cnnjax.cpu_runtime import XLA_CPU_OPTIONS, compiler_options
+from cnnjax.cpu_runtime import FUSION_EMITTERS, XLA_CPU_OPTIONS, compiler_options
 from cnnjax.parallel import SHARDED, DataParallel
 
 YNN_OPTION = "xla_cpu_experimental_ynn_fusion_type"
@@ -28,7 +28,14 @@ def compiled_gradient(options):
 
 @pytest.mark.parametrize("platform", ["gpu", "tpu", "cuda", "rocm"])
 def test_no_options_off_the_cpu(platform):
-    assert compiler_options(platform) == {}
+    assert compiler_options(platform) == {} == compiler_options(platform, members=True)
+
+
+def test_a_step_vmapped_over_seeds_takes_the_fusion_emitters(monkeypatch):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    assert compiler_options("cpu", members=True) == {**XLA_CPU_OPTIONS, FUSION_EMITTERS: True}
+    monkeypatch.setenv("XLA_FLAGS", f"--{FUSION_EMITTERS}=false")  # the user's choice wins
+    assert FUSION_EMITTERS not in compiler_options("cpu", members=True)
 
 
 def test_cpu_options_take_convs_off_ynnpack_with_the_same_gradients(monkeypatch):

@@ -1,0 +1,109 @@
+"""``cnnjax predict --workdir DIR IMAGE... [--out DIR] [--top_k K] [--class_maps] [--step N]``: what the run's
+model says about each image (:mod:`cnnjax.inspect.predict`).
+
+One JSON object per image is printed (a line each) and all of them are written to ``OUT/predictions.json``:
+
+- classification: ``{"image", "size": [H, W], "top_k": [{"class", "name", "probability"}, ...]}``; with
+  ``--class_maps`` (a classifier with a dense head) also ``OUT/<stem>_class_maps.png``, the probability of each
+  class at every position of the image at its own size, and ``"class_maps_size": [H', W']``;
+- segmentation: ``OUT/<stem>_mask.png``, the class index of every pixel (8-bit, the image's H x W),
+  ``OUT/<stem>_heatmaps.png`` (the image, the mask in class colours, one probability map per class) and
+  ``"class_fractions"`` (each class's share of the pixels);
+- counting: ``{"count"}`` and ``OUT/<stem>_density.png``.
+
+``OUT`` defaults to ``DIR/predictions``.  Every image is read before anything is written or compiled, so a
+missing or unreadable file fails at once, naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import scipy.special
+from PIL import Image
+
+from cnnjax.errors import InvalidInputError
+from cnnjax.inspect import predict, predict_plots
+from cnnjax.inspect.trained_run import load_run, run_config
+
+PREDICTIONS_FILE = "predictions.json"
+
+
+def predict_command(
+    workdir: str,
+    images: list[str],
+    *,
+    out: str | None = None,
+    top_k: int = 5,
+    class_maps: bool = False,
+    step: int | None = None,
+) -> list[dict]:
+    """Predicts every image of ``images`` with the run in ``workdir`` (module docstring); returns the records."""
+    config = run_config(workdir)
+    for path in images:
+        if not os.path.isfile(path):
+            raise InvalidInputError(f"no image file {path}")
+    if class_maps and config.task != "classification":
+        raise InvalidInputError(f"--class_maps is for classification runs; this run's task is {config.task}")
+    run = load_run(workdir, step)
+    pixels = [predict.read_image(path, run.image_shape[-1]) for path in images]
+    if class_maps:
+        small = [
+            (p, x.shape)
+            for p, x in zip(images, pixels, strict=True)
+            if x.shape[0] < run.image_shape[0] or x.shape[1] < run.image_shape[1]
+        ]
+        if small:
+            (path, (height, width, _)), (train_height, train_width) = small[0], run.image_shape[:2]
+            raise InvalidInputError(
+                f"--class_maps needs images of at least the training size {train_height}x{train_width}; "
+                f"{path} is {height}x{width}"
+            )
+    out = out or os.path.join(workdir, "predictions")
+    os.makedirs(out, exist_ok=True)
+    records = []
+    for path, image in zip(images, pixels, strict=True):
+        stem = os.path.join(out, os.path.splitext(os.path.basename(path))[0])
+        record = {"image": path, "size": list(image.shape[:2])}
+        record.update(_TASKS[run.task.name](run, image, stem, top_k=top_k, class_maps=class_maps))
+        print(json.dumps(record), flush=True)
+        records.append(record)
+    with open(os.path.join(out, PREDICTIONS_FILE), "w") as file:
+        json.dump(records, file, indent=1)
+    return records
+
+
+def _classification(run, image, stem, *, top_k, class_maps) -> dict:
+    result = predict.classify(run, image, top_k)
+    record = {"top_k": [{"class": c, "name": n, "probability": p} for c, n, p in result.top_k]}
+    if class_maps:
+        maps = predict.class_maps(run, image)
+        predict_plots.write_heatmaps(
+            f"{stem}_class_maps.png", image, maps, run.class_names, title=os.path.basename(stem)
+        )
+        record["class_maps_size"] = list(maps.shape[:2])
+    return record
+
+
+def _segmentation(run, image, stem, **_) -> dict:
+    probabilities = scipy.special.softmax(predict.dense_output(run, image), axis=-1)
+    mask = probabilities.argmax(-1).astype(np.uint8)
+    Image.fromarray(mask, mode="L").save(f"{stem}_mask.png")
+    predict_plots.write_heatmaps(
+        f"{stem}_heatmaps.png", image, probabilities, run.class_names, mask=mask, title=os.path.basename(stem)
+    )
+    fractions = np.bincount(mask.ravel(), minlength=len(run.class_names)) / mask.size
+    return {"class_fractions": {name: float(f) for name, f in zip(run.class_names, fractions, strict=True)}}
+
+
+def counting(run, image, stem: str, **_) -> dict:
+    """The count of one image and ``<stem>_density.png``."""
+    density = np.asarray(run.task.density(predict.dense_output(run, image)[None]))[0]
+    count = float(density.sum())
+    predict_plots.write_density(f"{stem}_density.png", image, density, count, title=os.path.basename(stem))
+    return {"count": count}
+
+
+_TASKS = {"classification": _classification, "segmentation": _segmentation, "counting": counting}
