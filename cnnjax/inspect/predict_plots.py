@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from cnnjax.reporting.panels import colourise
 
 COLUMNS = 4
+PANEL_INCHES = 2.6
 
 
 def write_heatmaps(
@@ -29,13 +30,14 @@ def write_heatmaps(
     image's extent (a classifier's map is coarser than the image); returns the path."""
     panels = 1 + (mask is not None) + maps.shape[-1]
     rows = math.ceil(panels / COLUMNS)
-    fig = Figure(figsize=(2.6 * min(panels, COLUMNS), 2.6 * rows + 0.4), layout="constrained")
-    axes = iter(fig.subplots(rows, min(panels, COLUMNS), squeeze=False).ravel())
     height, width = image.shape[:2]
+    panel_height = PANEL_INCHES * min(1.0, height / width) + 0.3  # room for the title
+    fig = Figure(figsize=(PANEL_INCHES * min(panels, COLUMNS) + 1, panel_height * rows + 0.4), layout="constrained")
+    axes = iter(fig.subplots(rows, min(panels, COLUMNS), squeeze=False).ravel())
     extent = (0, width, height, 0)
     ax = next(axes)
     ax.imshow(_displayable(image), cmap="gray", interpolation="nearest")
-    ax.set_title(f"image {width}x{height}")
+    ax.set_title(f"image {height}x{width}")
     if mask is not None:
         ax = next(axes)
         ax.imshow(colourise(mask, len(class_names)), interpolation="nearest")
@@ -56,7 +58,7 @@ def write_density(path: str, image: np.ndarray, density: np.ndarray, count: floa
     fig = Figure(figsize=(6.4, 3.2), layout="constrained")
     left, right = fig.subplots(1, 2)
     left.imshow(_displayable(image), cmap="gray", interpolation="nearest")
-    left.set_title(f"image {image.shape[1]}x{image.shape[0]}")
+    left.set_title(f"image {image.shape[0]}x{image.shape[1]}")
     shown = right.imshow(density, cmap="magma", interpolation="nearest")
     right.set_title(f"density: count {count:.2f}")
     for ax in (left, right):

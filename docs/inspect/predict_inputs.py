@@ -1,8 +1,9 @@
-"""Writes the README's `cnnjax predict` inputs: a 112x112 canvas with three test digits of the bundled digits
-dataset pasted at their training scale (each digit resized to 32x32, as the default experiment sees it), and one
-test digit at its stored 8x8 size.
+"""Writes the README's `cnnjax predict` inputs from the bundled test splits: a 112x112 canvas with three digits
+pasted at their training scale (each resized to 32x32, as the default experiment sees it), one digit at its
+stored 8x8 size, and a 64x117 strip of two generated shapes images side by side (an odd size the segmentation
+model never trained on).
 
-    python docs/inspect/digits_canvas.py OUT_DIR
+    python docs/inspect/predict_inputs.py OUT_DIR
 """
 
 import os
@@ -30,6 +31,9 @@ def main(out_dir: str) -> None:
         canvas[top : top + DIGIT, left : left + DIGIT] = np.maximum(canvas[top : top + DIGIT, left : left + DIGIT], pixels)
     Image.fromarray(canvas).save(os.path.join(out_dir, "digits_canvas.png"))
     Image.fromarray(first_of[5][..., 0]).save(os.path.join(out_dir, "digit_5_8x8.png"))
+    shapes = open_split("shapes_segmentation", "test", resolve_data_dir(None))
+    strip = np.concatenate([shapes[0]["image"], shapes[1]["image"][:, 11:]], axis=1)
+    Image.fromarray(strip).save(os.path.join(out_dir, "shapes_strip.png"))
 
 
 if __name__ == "__main__":
