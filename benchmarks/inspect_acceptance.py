@@ -26,7 +26,7 @@ from cnnjax.inspect.priors import Priors
 from cnnjax.inspect.trained_run import load_run
 
 L1_WEIGHT = 0.5
-ATTACK_IMAGES, EPSILON = 100, 0.1
+ATTACK_IMAGES, EPSILON = 100, adversarial.EPSILON
 ATTACK_BUDGETS = (0.1, 0.15, 0.2, 0.3)
 SALIENCY_IMAGES = 50
 STYLE_SETTINGS = {"content_layer": "c3", "style_layers": ("c1", "c3")}

@@ -24,6 +24,8 @@ from cnnjax.inspect.layers import PixelModel
 from cnnjax.inspect.maximize import DEFAULT_ASCENT, Ascent, Maximized, maximize, noise
 from cnnjax.inspect.objectives import Objective
 
+ATTACKS = ("pgd", "fgsm")  # the first is `cnnjax visualize adversarial`'s default
+EPSILON = 0.1  # the default L∞ budget, in [0, 1] pixel units
 PGD_STEPS = 20
 PGD_STEP_FACTOR = 2.5  # Madry et al.: step size 2.5 · epsilon / steps
 

@@ -194,10 +194,10 @@ def _saliency(run: TrainedRun, net: PixelModel, options: VisualizeOptions, out: 
 def _adversarial(run: TrainedRun, net: PixelModel, options: VisualizeOptions, out: str) -> str:
     if run.task.name != "classification":
         raise InvalidInputError(f"adversarial examples are for classifiers; this run's task is {run.task.name}")
-    attack = _pick(options.attack, "pgd")
-    if attack not in ("pgd", "fgsm"):
-        raise InvalidInputError(f"--attack must be pgd or fgsm, got {attack!r}")
-    epsilon = _pick(options.epsilon, 0.1)
+    attack = _pick(options.attack, adversarial.ATTACKS[0])
+    if attack not in adversarial.ATTACKS:
+        raise InvalidInputError(f"--attack must be one of {', '.join(adversarial.ATTACKS)}, got {attack!r}")
+    epsilon = _pick(options.epsilon, adversarial.EPSILON)
     pixels, labels = _inputs(run, options, 6)
     num_classes = len(run.class_names)
     if labels is None:
@@ -221,7 +221,9 @@ def _adversarial(run: TrainedRun, net: PixelModel, options: VisualizeOptions, ou
         rows[1].append(Tile((adv[i] - pixels[i]).mean(-1), "", DIVERGING, (-epsilon, epsilon)))
         answer = names[after[i].argmax()]
         rows[2].append(Tile(_picture(adv[i]), f"target {names[targets[i]]}: {answer} p={p_adv:.2f}"))
-    ascent = maximize.Ascent(_pick(options.steps, maximize.Ascent.steps), _pick(options.learning_rate, 0.05))
+    ascent = maximize.Ascent(
+        _pick(options.steps, maximize.Ascent.steps), _pick(options.learning_rate, maximize.Ascent.learning_rate)
+    )
     fooled = adversarial.fooling_images(
         net, np.arange(min(num_classes, MAX_DEFAULT_TARGETS)), run.image_shape, ascent=ascent, seed=options.seed
     )

@@ -12,6 +12,8 @@ from cnnjax.inspect import adversarial, examples, maximize, saliency, style
 from cnnjax.inspect.layers import LOGITS, PixelModel, check_layers
 from cnnjax.inspect.objectives import Objective
 from cnnjax.inspect.priors import Priors, gaussian_blur
+from cnnjax.models import create_model
+from cnnjax.models.vgg import VGG_CFGS
 
 DIGITS = np.arange(10)
 L1_PRIOR = Priors(l1=0.5)
@@ -113,3 +115,17 @@ def test_style_transfer_lowers_the_style_loss_tenfold(digits_run, digits_net):
     result = style.transfer(digits_net, pixels[:1], pixels[1:], settings)
     assert result.style[0] <= result.start_style[0] / 10, (result.start_style, result.style)
     assert result.start_content[0] == 0.0 and result.pixels.min() >= 0.0 and result.pixels.max() <= 1.0
+
+
+def test_style_transfer_with_the_papers_vgg19_layers_on_a_shrunk_vgg19():
+    """Random weights, fan-in scaled (ImageNet's are not available offline), the paper's layers (style.Style
+    defaults); Adam, whose program compiles faster than L-BFGS's line search on 16 convs."""
+    cfg = tuple(item if item == "M" else item // 16 for item in VGG_CFGS["E"])
+    model = create_model("vgg19", num_classes=10, cfg=cfg, hidden_features=8)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 32, 32, 3)))  # init would compile
+    rng = np.random.default_rng(0)
+    variables = jax.tree.map(lambda s: rng.normal(0, np.prod(s.shape[:-1]) ** -0.5, s.shape).astype(np.float32), shapes)
+    net = PixelModel(model, variables, np.full(3, 0.5, np.float32), np.full(3, 0.25, np.float32))
+    content, style_image = (np.asarray(maximize.noise(1, (32, 32, 3), seed, 0.0, 1.0)) for seed in (1, 2))
+    result = style.transfer(net, content, style_image, style.Style(optimizer="adam", steps=50, learning_rate=0.05))
+    assert result.style[0] <= result.start_style[0] / 10, (result.start_style, result.style)
