@@ -9,10 +9,12 @@ cnnjax benchmark --model NAME --batch N [--image_size S] [--dtype D] [--override
 cnnjax summary MODEL|--config FILE.py[:arg]|--workdir DIR [--input HxWxC] [--batch N] [--dtype D] [--num_classes K]
                [--config.model.overrides.NAME=value ...] [--format table|json|csv]
 cnnjax predict --workdir DIR IMAGE... [--out DIR] [--top_k K] [--class_maps] [--step N]
+cnnjax visualize filters|features|maximize|saliency|adversarial|dream|style --workdir DIR --out FILE.png [options]
 """
 
 import argparse
 import ast
+import dataclasses
 import functools
 import os
 import sys
@@ -106,7 +108,61 @@ def _parser() -> argparse.ArgumentParser:
         help="classification with a dense head: class probability maps of the image at its own size (PNG)",
     )
     pred.add_argument("--step", type=int, help="the checkpoint step (default: the newest intact one)")
+    _visualize_parser(commands)
     return parser
+
+
+def _visualize_parser(commands) -> None:
+    """`cnnjax visualize`'s arguments; `cnnjax.inspect.visualize_command.TAKES` says which kind takes which."""
+    vis = commands.add_parser(
+        "visualize",
+        help="what a trained CNN learns, as a PNG: filters, feature maps, activation maximisation, saliency, "
+        "adversarial and fooling images, Deep Dream, style transfer",
+        epilog="pixels are in [0, 1] units of the image the model is fed (before normalisation); "
+        "lists are comma-separated (--channels 0,3,7)",
+    )
+    vis.add_argument("kind", help="filters | features | maximize | saliency | adversarial | dream | style")
+    vis.add_argument("--workdir", required=True, help="a cnnjax train run directory")
+    vis.add_argument("--out", required=True, help="the PNG to write")
+    vis.add_argument("--step", type=int, help="checkpoint step (default: the newest good one)")
+    vis.add_argument("--split", default="test", help="dataset split of the examples (default test)")
+    vis.add_argument("--index", type=_int_list, help="example indices in the split (default the first --count)")
+    vis.add_argument("--count", type=_positive_int, help="number of examples (each kind has its default)")
+    vis.add_argument("--image", help="an image file instead of dataset examples (content image for style)")
+    vis.add_argument("--seed", type=int, default=0, help="random seed (noise, jitter, PGD start)")
+    vis.add_argument("--layer", help="a layer: features-dict key, module path (c1, encoder1_conv1/conv) or logits")
+    vis.add_argument("--layers", type=_name_list, help="layers of the feature maps (default the features dict)")
+    vis.add_argument("--channels", type=_int_list, help="channels, or classes of the logits / saliency")
+    vis.add_argument("--position", type=_int_list, help="maximize one neuron at ROW,COL of the layer's map")
+    vis.add_argument("--steps", type=_positive_int, help="optimisation steps (per octave for dream)")
+    vis.add_argument("--learning_rate", type=float, help="step size in pixel units")
+    for prior in ("l1", "l2", "tv"):
+        vis.add_argument(f"--{prior}", type=float, help=f"weight of the {prior.upper()} prior on pixels")
+    vis.add_argument("--jitter", type=int, help="random shifts of up to this many pixels per step")
+    vis.add_argument("--blur", type=float, help="Gaussian blur std in pixels, every 4 steps")
+    vis.add_argument("--methods", type=_name_list, help="saliency methods: vanilla,smoothgrad,gradcam (default all)")
+    vis.add_argument("--attack", help="pgd (default) or fgsm")
+    vis.add_argument("--epsilon", type=float, help="L∞ budget in pixel units (default 0.1)")
+    vis.add_argument("--target", type=int, help="adversarial target class (default: true class + 1 mod classes)")
+    vis.add_argument("--octaves", type=_positive_int, help="dream octaves (default 3)")
+    vis.add_argument("--octave_scale", type=float, help="dream size ratio between octaves (default 1.4)")
+    vis.add_argument("--style_index", type=int, help="style image: example index in the split (default 1)")
+    vis.add_argument("--style_image", help="style image file")
+    vis.add_argument("--content_layer", help="style transfer content layer (default VGG-19's stage4_conv2)")
+    vis.add_argument("--style_layers", type=_name_list, help="style transfer Gram layers (default VGG-19's)")
+    vis.add_argument("--style_weight", type=float, help="weight of the style loss (content weight 1)")
+    vis.add_argument("--optimizer", help="style transfer optimiser: lbfgs (default) or adam")
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _positive_int(text: str) -> int:
@@ -197,6 +253,17 @@ def _summary(args: argparse.Namespace, overrides: list[str]) -> str:
     )
 
 
+def _visualize(args: argparse.Namespace) -> str:
+    """`cnnjax visualize`: the parsed options, handed to the command (which checks them against the kind)."""
+    from cnnjax.inspect.visualize_command import VisualizeOptions, visualize_command  # imports jax
+
+    if args.position is not None and len(args.position) != 2:
+        raise errors.InvalidInputError(f"--position must be ROW,COL, got {','.join(map(str, args.position))}")
+    names = {f.name for f in dataclasses.fields(VisualizeOptions)}
+    options = VisualizeOptions(**{k: v for k, v in vars(args).items() if k in names})
+    return visualize_command(args.kind, args.workdir, args.out, options)
+
+
 def _silence_background_write_failures() -> None:
     """Once a failed write to the workdir is reported, background writers (TensorBoard's thread and exit
     hook) failing on the same disk are not reported again with their tracebacks."""
@@ -233,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
             predict_command(
                 args.workdir, args.images, out=args.out, top_k=args.top_k, class_maps=args.class_maps, step=args.step
             )
+            return 0
+        if args.command == "visualize":
+            enable_compilation_cache()
+            print(_visualize(args))
             return 0
         if args.command == "sweep":
             from cnnjax.sweep.command import sweep_report, sweep_run
