@@ -35,9 +35,6 @@ def train(config: str, workdir: Path, cache: Path, overrides: list[str]) -> floa
     start = time.perf_counter()
     env = {**os.environ, "CNNJAX_COMPILATION_CACHE_DIR": str(cache)}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
-    for line in done.stderr.splitlines():
-        if line.startswith("cnnjax: warning"):
-            print(f"  ({workdir.name}) {line}", flush=True)
     if done.returncode:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return time.perf_counter() - start

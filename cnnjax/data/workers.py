@@ -15,11 +15,8 @@ Measurements are in benchmarks/README.md.
 """
 
 import ctypes
-import multiprocessing
 import os
 import signal
-import sys
-import threading
 
 import threadpoolctl
 from absl import flags
@@ -29,7 +26,6 @@ from cnnjax.errors import InvalidInputError
 AUTO = -1  # config value: choose from the core count
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 PR_SET_PDEATHSIG = 1
-CLOSE_TIMEOUT_S = 30  # how long closing the pipeline waits for Grain before it kills the workers
 _SINGLE_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -110,36 +106,9 @@ class ShieldedIterator:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
     def close(self) -> None:
-        """Stops the worker processes, if any were started, in at most about 2 x CLOSE_TIMEOUT_S: Grain's close
-        runs in a helper thread, and where it has not returned by then (it drains its queues with a read that
-        never returns when a worker stopped in the middle of a batch), the worker processes are killed, one
-        warning line says so, and the helper thread (a daemon) is left behind."""
-        if self._iterator is None:
-            return
-        failures = []
-
-        def close_iterator():
-            try:
-                self._iterator.close()
-            except Exception as e:  # re-raised in the caller's thread
-                failures.append(e)
-
-        closer = threading.Thread(target=close_iterator, name="cnnjax-close-data", daemon=True)
-        closer.start()
-        closer.join(CLOSE_TIMEOUT_S)
-        if closer.is_alive():
-            workers = multiprocessing.active_children()
-            print(
-                f"cnnjax: warning: the data pipeline did not stop within {CLOSE_TIMEOUT_S} s; killed its "
-                f"{len(workers)} worker processes",
-                file=sys.stderr,
-            )
-            for worker in workers:
-                worker.kill()
-            for worker in workers:
-                worker.join(CLOSE_TIMEOUT_S)
-        elif failures:
-            raise failures[0]
+        """Stops the worker processes, if any were started."""
+        if self._iterator is not None:
+            self._iterator.close()
 
 
 class ShieldedIterable:

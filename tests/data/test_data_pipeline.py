@@ -199,41 +199,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-class _StuckIterator:
-    """An iterator whose close never returns (as Grain's, waiting on a worker that stopped mid-batch)."""
-
-    def __init__(self):
-        self.release = threading.Event()
-
-    def __next__(self):
-        return 0
-
-    def close(self):
-        self.release.wait()
-
-
-def _sleep_forever():
-    time.sleep(3600)
-
-
-def test_a_close_that_hangs_kills_the_workers_and_returns(monkeypatch, capsys):
-    import multiprocessing
-
-    monkeypatch.setattr(workers, "CLOSE_TIMEOUT_S", 0.5)
-    stuck = _StuckIterator()
-    iterator = workers.ShieldedIterator([])
-    iterator._iterator = stuck
-    worker = multiprocessing.get_context("spawn").Process(target=_sleep_forever, daemon=True)
-    worker.start()
-    started = time.monotonic()
-    iterator.close()
-    assert time.monotonic() - started < 5
-    worker.join(5)
-    assert not worker.is_alive() and worker.exitcode == -signal.SIGKILL
-    assert "did not stop within 0.5 s; killed its 1 worker processes" in capsys.readouterr().err
-    stuck.release.set()
-
-
 @pytest.mark.parametrize(
     "size,global_batch,process_count", [(37, 8, 1), (37, 8, 2), (37, 8, 4), (5, 12, 2), (16, 8, 2)]
 )
