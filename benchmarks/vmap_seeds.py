@@ -23,7 +23,7 @@ CASES = {
     "digits_lenet5": ("experiments/digits_lenet5.py", []),
     "shapes_resnet20": (
         "experiments/shapes_classification.py:resnet20",
-        ["--config.train.num_steps=400", "--config.train.eval_every_steps=400", "--config.schedule.warmup_steps=30"],
+        ["--config.train.num_steps=200", "--config.train.eval_every_steps=200", "--config.schedule.warmup_steps=30"],
     ),
 }
 QUICK = ["--config.train.num_steps=20", "--config.train.eval_every_steps=20", "--config.schedule.warmup_steps=5"]

@@ -26,8 +26,7 @@ def resize_bilinear(image: np.ndarray, size: int) -> np.ndarray:
     if (height, width) == (size, size):
         return image
     rows, cols = _interpolation_matrix(height, size), _interpolation_matrix(width, size)
-    resized_rows = np.tensordot(rows, image.astype(np.float32, copy=False), axes=(1, 0))  # (size, W, C)
-    return np.tensordot(cols, resized_rows, axes=(1, 1)).transpose(1, 0, 2)  # (size, size, C)
+    return np.einsum("oh,hwc,pw->opc", rows, image, cols, optimize=True).astype(np.float32)
 
 
 def random_resized_window(

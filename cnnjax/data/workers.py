@@ -3,11 +3,9 @@
 Rules: a worker process ignores SIGINT and SIGTERM (the trainer decides when to stop and closes the
 pipeline), also while it starts: the parent's thread that starts workers (in `ShieldedIterator`) holds
 both signals blocked, the child inherits the mask, and `init_worker` ignores them (dropping any pending)
-before unblocking. A worker ends itself within PARENT_POLL_S of its parent process dying (a daemon thread
-watches its parent pid; checked first against a parent that died before the call). Not PR_SET_PDEATHSIG:
-that fires when the parent's *thread* that started the worker ends, a Grain prefetch thread that stops
-first when the pipeline closes, and a worker killed in the middle of putting a batch on its queue leaves
-Grain's close waiting on that queue forever. Every data worker or thread runs BLAS (and, in worker
+before unblocking. A worker is killed when its parent dies (PR_SET_PDEATHSIG, Linux: strictly, when the
+parent's thread that started it ends, a Grain thread that lives as long as the iterator; checked once
+against a parent that died before the call). Every data worker or thread runs BLAS (and, in worker
 processes, OpenMP) on one thread, so N workers x M threads never oversubscribe the cores.
 
 -1 in the config chooses from the cores this process may run on: one worker process per core with one
@@ -16,10 +14,9 @@ Pillow's JPEG work releases the GIL, so there threads come close), else no worke
 Measurements are in benchmarks/README.md.
 """
 
+import ctypes
 import os
 import signal
-import threading
-import time
 
 import threadpoolctl
 from absl import flags
@@ -28,7 +25,7 @@ from cnnjax.errors import InvalidInputError
 
 AUTO = -1  # config value: choose from the core count
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-PARENT_POLL_S = 0.2  # how often a worker checks that its parent process lives
+PR_SET_PDEATHSIG = 1
 _SINGLE_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -73,18 +70,13 @@ def init_worker(parent_pid: int, worker_index: int, worker_count: int) -> None:
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != parent_pid:
         os._exit(0)
-    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), name="cnnjax-parent-watch", daemon=True).start()
     os.environ.update(dict.fromkeys(_SINGLE_THREAD_ENV, "1"))
     threadpoolctl.threadpool_limits(1)
-
-
-def _exit_when_orphaned(parent_pid: int) -> None:
-    """Ends this worker process once its parent process is gone (it is then re-parented)."""
-    while os.getppid() == parent_pid:
-        time.sleep(PARENT_POLL_S)
-    os._exit(0)
 
 
 def limit_blas_threads() -> None:
