@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import json
 import os
 import re
 
@@ -24,6 +23,7 @@ from cnnjax.data.catalog import describe, for_task, resolve_data_dir
 from cnnjax.errors import InvalidInputError
 from cnnjax.inspect.summary import summary
 from cnnjax.inspect.summary_format import format_summary
+from cnnjax.inspect.trained_run import run_config
 from cnnjax.models import create_model
 
 DEFAULT_INPUT = (224, 224, 3)
@@ -62,12 +62,10 @@ def spec_from_config(config: dict) -> ModelSpec:
 
 def workdir_config(workdir: str) -> dict:
     """The config a run stored in ``workdir`` (or, for a seed group, in its first member's directory)."""
-    paths = [os.path.join(workdir, CONFIG_FILE)] + sorted(glob.glob(os.path.join(workdir, "seed*", CONFIG_FILE)))
-    for path in paths:
-        if os.path.isfile(path):
-            with open(path) as file:
-                return json.load(file)
-    raise InvalidInputError(f"--workdir {workdir} holds no {CONFIG_FILE}: not the workdir of a cnnjax train run")
+    members = sorted(glob.glob(os.path.join(workdir, "seed*", CONFIG_FILE)))
+    if members and not os.path.isfile(os.path.join(workdir, CONFIG_FILE)):
+        workdir = os.path.dirname(members[0])
+    return run_config(workdir).to_dict()
 
 
 def summary_command(

@@ -85,7 +85,9 @@ def run_config(workdir: str) -> ml_collections.ConfigDict:
             sorted(name for name in os.listdir(workdir) if name.startswith("seed")) if os.path.isdir(workdir) else []
         )
         hint = f"; its seeds are run directories: {os.path.join(workdir, members[0])}" if members else ""
-        raise InvalidInputError(f"{workdir} holds no {CONFIG_FILE}: not the workdir of a cnnjax train run{hint}")
+        raise InvalidInputError(
+            f"--workdir {workdir} holds no {CONFIG_FILE}: not the workdir of a cnnjax train run{hint}"
+        )
     with open(path) as file:
         return ml_collections.ConfigDict(json.load(file))
 
