@@ -1,0 +1,133 @@
+"""torch / timm state dicts to cnnjax variables and back.
+
+``load_torch(model_name, source)`` returns ``{'params': ..., 'batch_stats': ...}`` for the registry model
+``model_name`` (built with ``model_kwargs``; ``num_classes`` defaults to the checkpoint's), its module
+paths mapped to torch's by the model's family (:mod:`cnnjax.pretrained.families`) and each tensor
+re-laid out (:mod:`cnnjax.pretrained.layouts`).  Every cnnjax parameter and statistic must be filled: a
+missing, unexpected or mis-shaped key raises ``InvalidInputError`` naming it (before anything else is
+done), except the keys the family drops, which one line on stderr counts and names.  Values are cast to
+the model's ``param_dtype``.
+
+``export_torch(model_name, variables)`` is the inverse: the torch state dict (numpy arrays) that
+torchvision / timm's model loads with ``strict=True`` (BatchNorm's ``num_batches_tracked`` written as 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import traverse_util
+
+from cnnjax.errors import InvalidInputError
+from cnnjax.models import create_model
+from cnnjax.pretrained import families as _families  # noqa: F401  (registers the families)
+from cnnjax.pretrained.layouts import NUM_BATCHES_TRACKED, TORCH_LEAF, from_torch, to_torch
+from cnnjax.pretrained.mapping import Family, TorchModule, family_of
+from cnnjax.pretrained.state_dict import StateDict, read_state_dict
+
+LISTED_KEYS = 5  # keys an error message names before "(+N more)"
+INIT_SIZE = 96  # the image side the model's variables are shaped with: above every registry model's minimum
+
+
+@dataclasses.dataclass(frozen=True)
+class _Slot:
+    """One cnnjax array and the torch tensor it pairs with."""
+
+    collection: str
+    path: str  # module path, '/'-joined
+    leaf: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    module: TorchModule
+
+    @property
+    def torch_key(self) -> str:
+        return f"{self.module.name}.{TORCH_LEAF[self.collection, self.leaf]}"
+
+
+def load_torch(
+    model_name: str, source: str | os.PathLike | Mapping, *, num_classes: int | None = None, **model_kwargs
+) -> dict:
+    """cnnjax variables of ``model_name`` from the torch state dict in ``source`` (module docstring)."""
+    state_dict = read_state_dict(source)
+    family = family_of(model_name)
+    if num_classes is None:
+        num_classes = _checkpoint_classes(model_name, family, state_dict, model_kwargs)
+    slots = _slots(model_name, family, num_classes, model_kwargs)
+    missing = [s.torch_key for s in slots if s.torch_key not in state_dict]
+    used = {s.torch_key for s in slots}
+    unused = [k for k in state_dict if k not in used]
+    dropped = [k for k in unused if family.is_dropped(k)]
+    unexpected = [k for k in unused if not family.is_dropped(k)]
+    converted, misshaped = {}, []
+    for slot in slots:
+        if slot.torch_key in missing:
+            continue
+        value = from_torch(np.asarray(state_dict[slot.torch_key]), slot.leaf, slot.module)
+        if value.shape != slot.shape:
+            misshaped.append(f"{slot.torch_key} {tuple(state_dict[slot.torch_key].shape)} (cnnjax {slot.shape})")
+            continue
+        converted[(slot.collection, *slot.path.split("/"), slot.leaf)] = value.astype(slot.dtype)
+    problems = [
+        f"{what}: {_listed(keys)}"
+        for what, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
+        if keys
+    ]
+    if problems:
+        raise InvalidInputError(f"{family.name} checkpoint does not fit {model_name}: {'; '.join(problems)}")
+    if dropped:
+        print(
+            f"cnnjax: dropped {len(dropped)} torch keys {model_name} has no place for: {_listed(dropped)}",
+            file=sys.stderr,
+        )
+    return traverse_util.unflatten_dict(converted)
+
+
+def export_torch(model_name: str, variables: Mapping, **model_kwargs) -> StateDict:
+    """The torch state dict of cnnjax ``variables`` of ``model_name`` (module docstring)."""
+    flat = traverse_util.flatten_dict(jax.device_get(dict(variables)))
+    num_classes = _head_classes(flat, family_of(model_name))
+    state_dict: StateDict = {}
+    for slot in _slots(model_name, family_of(model_name), num_classes, model_kwargs):
+        array = np.asarray(flat[(slot.collection, *slot.path.split("/"), slot.leaf)])
+        state_dict[slot.torch_key] = np.ascontiguousarray(to_torch(array, slot.leaf, slot.module))
+        if slot.leaf == "mean":
+            state_dict[f"{slot.module.name}.{NUM_BATCHES_TRACKED}"] = np.zeros((), np.int64)
+    return state_dict
+
+
+def _slots(model_name: str, family: Family, num_classes: int, model_kwargs: Mapping) -> list[_Slot]:
+    model = create_model(model_name, num_classes=num_classes, **model_kwargs)
+    shapes = jax.eval_shape(
+        lambda: model.init(jax.random.key(0), jnp.zeros((1, INIT_SIZE, INIT_SIZE, model.in_channels)), train=False)
+    )
+    flat = traverse_util.flatten_dict(dict(shapes))
+    by_path = {"/".join(k[1:]): v.shape for k, v in flat.items()}
+    modules = family.torch_modules(sorted({"/".join(k[1:-1]) for k in flat}), by_path)
+    return [
+        _Slot(k[0], "/".join(k[1:-1]), k[-1], tuple(v.shape), np.dtype(v.dtype), modules["/".join(k[1:-1])])
+        for k, v in flat.items()
+    ]
+
+
+def _checkpoint_classes(model_name: str, family: Family, state_dict: StateDict, model_kwargs: Mapping) -> int:
+    """The class count of the checkpoint's head (the rows of its weight)."""
+    head = next(s for s in _slots(model_name, family, 1, model_kwargs) if s.path == family.head and s.leaf == "kernel")
+    if head.torch_key not in state_dict:
+        raise InvalidInputError(f"{family.name} checkpoint does not fit {model_name}: missing: {head.torch_key}")
+    return int(state_dict[head.torch_key].shape[0])
+
+
+def _head_classes(flat: Mapping, family: Family) -> int:
+    return int(flat[("params", *family.head.split("/"), "kernel")].shape[-1])
+
+
+def _listed(keys: list[str]) -> str:
+    more = f" (+{len(keys) - LISTED_KEYS} more)" if len(keys) > LISTED_KEYS else ""
+    return ", ".join(keys[:LISTED_KEYS]) + more
