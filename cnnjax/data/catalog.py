@@ -20,6 +20,7 @@ import tensorflow_datasets as tfds
 
 from cnnjax.data import augment, digits_builder, shapes_builder, shapes_classification_builder
 from cnnjax.errors import CnnjaxError, InvalidInputError
+from cnnjax.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 BUNDLED = {
     "digits": digits_builder.Digits,
@@ -34,8 +35,8 @@ STATS = {
     "mnist": ((0.1307,), (0.3081,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    "imagenet2012": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    "oxford_iiit_pet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # ImageNet's, as for pretrained backbones
+    "imagenet2012": (IMAGENET_MEAN, IMAGENET_STD),
+    "oxford_iiit_pet": (IMAGENET_MEAN, IMAGENET_STD),  # ImageNet's, as for pretrained backbones
     "shapes_segmentation": (shapes_builder.MEAN, shapes_builder.STD),
     **{f"shapes_classification/{config}": stats for config, stats in shapes_classification_builder.STATS.items()},
 }

@@ -17,6 +17,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 from flax.typing import Initializer
 
+from cnnjax.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from cnnjax.layers import ConvNormAct, ModuleDef, adaptive_avg_pool, avg_pool, global_avg_pool, max_pool
 from cnnjax.layers.local_response_norm import local_response_norm
 from cnnjax.models.classifier import Classifier
@@ -101,8 +102,10 @@ class GoogLeNet(Classifier):
     BatchNorm, 3x3 instead of 5x5 convs in the "5x5" branch, no local response norm, a 2x2 last
     max-pool, dropout 0.2 instead of 0.4, auxiliary heads pooling adaptively to 4x4 and off by
     default, N(0, 0.01) init (torchvision's trunc_normal_ cut at +-2, i.e. 200 std).
-    Parameters with 1000 classes: 6,624,904; with ``aux_logits=True`` 13,004,888.  The
-    ``transform_input`` option (re-normalising ImageNet inputs for ported TF weights) is omitted.
+    Parameters with 1000 classes: 6,624,904; with ``aux_logits=True`` 13,004,888.
+    ``transform_input`` (torchvision's, which its ImageNet weights need: they were ported from
+    TensorFlow, trained on inputs in [-1, 1]) maps each channel of an input normalised with the
+    ImageNet mean and std to ``(pixel - 0.5) / 0.5``: ``x * std_c / 0.5 + (mean_c - 0.5) / 0.5``.
 
     ``aux_logits`` (see the module docstring): heads after ``aux_after`` (block names) whose
     logits appear in train mode as ``aux1`` / ``aux2`` features.  ``stem_widths`` / ``stages`` /
@@ -114,6 +117,7 @@ class GoogLeNet(Classifier):
     stem_widths: Sequence[int] = (64, 64, 192)
     stages: Sequence[Sequence[Sequence[int]]] = INCEPTION_STAGES
     aux_logits: bool = False
+    transform_input: bool = False
     aux_after: Sequence[str] = ("4a", "4d")
     dropout_rate: float = 0.2
     use_bn: bool = True
@@ -139,6 +143,9 @@ class GoogLeNet(Classifier):
         conv = functools.partial(ConvNormAct, conv=functools.partial(self.conv, kernel_init=init), norm=norm)
         dense = functools.partial(self.dense, kernel_init=init)
         c1, c2, c3 = self.stem_widths
+        if self.transform_input:
+            mean, std = jnp.asarray(IMAGENET_MEAN, x.dtype), jnp.asarray(IMAGENET_STD, x.dtype)
+            x = x * (std / 0.5) + (mean - 0.5) / 0.5
         x = conv(c1, 7, strides=2, padding=3, name="conv1")(x)
         x = self.maybe_lrn(ceil_max_pool(x, 3, 2))
         x = conv(c2, 1, padding=0, name="conv2")(x)

@@ -55,8 +55,8 @@ def load_torch(
     model_name: str, source: str | os.PathLike | Mapping, *, num_classes: int | None = None, **model_kwargs
 ) -> dict:
     """cnnjax variables of ``model_name`` from the torch state dict in ``source`` (module docstring)."""
-    state_dict = read_state_dict(source)
     family = family_of(model_name)
+    state_dict = {family.current_key(k): v for k, v in read_state_dict(source).items()}
     if num_classes is None:
         num_classes = _checkpoint_classes(model_name, family, state_dict, model_kwargs)
     slots = _slots(model_name, family, num_classes, model_kwargs)
@@ -82,10 +82,11 @@ def load_torch(
     if problems:
         raise InvalidInputError(f"{family.name} checkpoint does not fit {model_name}: {'; '.join(problems)}")
     if dropped:
-        print(
-            f"cnnjax: dropped {len(dropped)} torch keys {model_name} has no place for: {_listed(dropped)}",
-            file=sys.stderr,
-        )
+        counters = [k for k in dropped if k.endswith(f".{NUM_BATCHES_TRACKED}")]
+        named = [k for k in dropped if k not in counters]
+        listed = [f"{len(named)} of {family.name}'s ({_listed(named)})"] if named else []
+        listed += [f"{len(counters)} BatchNorm {NUM_BATCHES_TRACKED}"] if counters else []
+        print(f"cnnjax: {model_name} has no place for torch keys, dropped: {' and '.join(listed)}", file=sys.stderr)
     return traverse_util.unflatten_dict(converted)
 
 

@@ -43,7 +43,8 @@ class Family:
     ``torch_modules(paths, shapes)`` (cnnjax module path -> :class:`TorchModule`, given every module path and
     each ``path/leaf``'s shape), ``dropped`` (regular expressions of torch keys cnnjax has no place for) and
     ``source`` (where its checkpoints come from, for messages and the README); ``head`` is the cnnjax path of
-    the layer whose output channels are the classes."""
+    the layer whose output channels are the classes; ``legacy_keys`` (pattern, replacement) rename keys of older
+    published files to the current names before mapping."""
 
     name: str
     models: tuple[str, ...]
@@ -51,6 +52,13 @@ class Family:
     source: str
     dropped: tuple[str, ...] = ()
     head: str = "head"
+    legacy_keys: tuple[tuple[str, str], ...] = ()
+
+    def current_key(self, key: str) -> str:
+        """``key`` under today's torch names (``legacy_keys``)."""
+        for pattern, replacement in self.legacy_keys:
+            key = re.sub(f"^{pattern}$", replacement, key)
+        return key
 
     def is_dropped(self, key: str) -> bool:
         return any(re.fullmatch(p, key) for p in (*ALWAYS_DROPPED, *self.dropped))

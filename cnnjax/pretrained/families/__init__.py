@@ -1,3 +1,3 @@
 """The torch mapping of each model family; importing this package registers them all."""
 
-from cnnjax.pretrained.families import alexnet, mobilenet, resnet, vgg  # noqa: F401
+from cnnjax.pretrained.families import alexnet, densenet, efficientnet, googlenet, mobilenet, resnet, segmentation, vgg  # noqa: F401
