@@ -36,8 +36,9 @@ INIT_SIZE = 96  # the image side the model's variables are shaped with: above ev
 
 
 @dataclasses.dataclass(frozen=True)
-class _Slot:
-    """One cnnjax array and the torch tensor it pairs with."""
+class TensorPair:
+    """One cnnjax array (its collection, module path, leaf, shape and dtype) and the torch module whose tensor it
+    pairs with (:attr:`torch_key`)."""
 
     collection: str
     path: str  # module path, '/'-joined
@@ -57,23 +58,39 @@ def load_torch(
     """cnnjax variables of ``model_name`` from the torch state dict in ``source`` (module docstring)."""
     family = family_of(model_name)
     state_dict = {family.current_key(k): v for k, v in read_state_dict(source).items()}
+    slots = check_torch_shapes(
+        model_name, {k: np.shape(v) for k, v in state_dict.items()}, num_classes=num_classes, **model_kwargs
+    )
+    converted = {
+        (slot.collection, *slot.path.split("/"), slot.leaf): from_torch(
+            np.asarray(state_dict[slot.torch_key]), slot.leaf, slot.module
+        ).astype(slot.dtype)
+        for slot in slots
+    }
+    return traverse_util.unflatten_dict(converted)
+
+
+def check_torch_shapes(
+    model_name: str, shapes: Mapping[str, tuple[int, ...]], *, num_classes: int | None = None, **model_kwargs
+) -> list[TensorPair]:
+    """The pairing of ``model_name``'s arrays with the torch keys of a state dict of these ``shapes`` (key ->
+    shape; the family's current names); a missing, unexpected or mis-shaped key raises ``InvalidInputError``
+    naming it, dropped keys print one line (module docstring).  Nothing is allocated: full-size models are
+    checked from torch's ``meta`` tensors."""
+    family = family_of(model_name)
     if num_classes is None:
-        num_classes = _checkpoint_classes(model_name, family, state_dict, model_kwargs)
+        num_classes = _checkpoint_classes(model_name, family, shapes, model_kwargs)
     slots = _slots(model_name, family, num_classes, model_kwargs)
-    missing = [s.torch_key for s in slots if s.torch_key not in state_dict]
+    missing = [s.torch_key for s in slots if s.torch_key not in shapes]
     used = {s.torch_key for s in slots}
-    unused = [k for k in state_dict if k not in used]
+    unused = [k for k in shapes if k not in used]
     dropped = [k for k in unused if family.is_dropped(k)]
     unexpected = [k for k in unused if not family.is_dropped(k)]
-    converted, misshaped = {}, []
-    for slot in slots:
-        if slot.torch_key in missing:
-            continue
-        value = from_torch(np.asarray(state_dict[slot.torch_key]), slot.leaf, slot.module)
-        if value.shape != slot.shape:
-            misshaped.append(f"{slot.torch_key} {tuple(state_dict[slot.torch_key].shape)} (cnnjax {slot.shape})")
-            continue
-        converted[(slot.collection, *slot.path.split("/"), slot.leaf)] = value.astype(slot.dtype)
+    misshaped = [
+        f"{s.torch_key} {tuple(shapes[s.torch_key])} (cnnjax {s.shape})"
+        for s in slots
+        if s.torch_key in shapes and _cnnjax_shape(shapes[s.torch_key], s) != s.shape
+    ]
     problems = [
         f"{what}: {_listed(keys)}"
         for what, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
@@ -87,7 +104,7 @@ def load_torch(
         listed = [f"{len(named)} of {family.name}'s ({_listed(named)})"] if named else []
         listed += [f"{len(counters)} BatchNorm {NUM_BATCHES_TRACKED}"] if counters else []
         print(f"cnnjax: {model_name} has no place for torch keys, dropped: {' and '.join(listed)}", file=sys.stderr)
-    return traverse_util.unflatten_dict(converted)
+    return slots
 
 
 def export_torch(model_name: str, variables: Mapping, **model_kwargs) -> StateDict:
@@ -103,7 +120,7 @@ def export_torch(model_name: str, variables: Mapping, **model_kwargs) -> StateDi
     return state_dict
 
 
-def _slots(model_name: str, family: Family, num_classes: int, model_kwargs: Mapping) -> list[_Slot]:
+def _slots(model_name: str, family: Family, num_classes: int, model_kwargs: Mapping) -> list[TensorPair]:
     model = create_model(model_name, num_classes=num_classes, **model_kwargs)
     shapes = jax.eval_shape(
         lambda: model.init(jax.random.key(0), jnp.zeros((1, INIT_SIZE, INIT_SIZE, model.in_channels)), train=False)
@@ -112,17 +129,26 @@ def _slots(model_name: str, family: Family, num_classes: int, model_kwargs: Mapp
     by_path = {"/".join(k[1:]): v.shape for k, v in flat.items()}
     modules = family.torch_modules(sorted({"/".join(k[1:-1]) for k in flat}), by_path)
     return [
-        _Slot(k[0], "/".join(k[1:-1]), k[-1], tuple(v.shape), np.dtype(v.dtype), modules["/".join(k[1:-1])])
+        TensorPair(k[0], "/".join(k[1:-1]), k[-1], tuple(v.shape), np.dtype(v.dtype), modules["/".join(k[1:-1])])
         for k, v in flat.items()
     ]
 
 
-def _checkpoint_classes(model_name: str, family: Family, state_dict: StateDict, model_kwargs: Mapping) -> int:
+def _checkpoint_classes(model_name: str, family: Family, shapes: Mapping, model_kwargs: Mapping) -> int:
     """The class count of the checkpoint's head (the rows of its weight)."""
     head = next(s for s in _slots(model_name, family, 1, model_kwargs) if s.path == family.head and s.leaf == "kernel")
-    if head.torch_key not in state_dict:
+    if head.torch_key not in shapes:
         raise InvalidInputError(f"{family.name} checkpoint does not fit {model_name}: missing: {head.torch_key}")
-    return int(state_dict[head.torch_key].shape[0])
+    return int(shapes[head.torch_key][0])
+
+
+def _cnnjax_shape(torch_shape: tuple[int, ...], slot: TensorPair) -> tuple[int, ...] | None:
+    """The shape the torch tensor takes in cnnjax (``None`` where its layout cannot be converted), worked out on
+    a zero-stride view: nothing is allocated."""
+    try:
+        return from_torch(np.broadcast_to(np.zeros((), np.int8), torch_shape), slot.leaf, slot.module).shape
+    except ValueError:  # a reshape that the element count does not allow
+        return None
 
 
 def _head_classes(flat: Mapping, family: Family) -> int:

@@ -10,6 +10,7 @@ conversion casts it to the model's ``param_dtype``).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 
 import numpy as np
@@ -75,11 +76,10 @@ def _unwrap(mapping: Mapping) -> Mapping:
 
 
 def _numpy(value) -> np.ndarray:
-    if hasattr(value, "detach"):  # a torch tensor; bfloat16 has no numpy dtype: widen it to float32
+    torch = sys.modules.get("torch")  # a torch tensor comes with torch imported
+    if torch is not None and isinstance(value, torch.Tensor):
         value = value.detach().cpu()
-        if str(value.dtype) == "torch.bfloat16":
-            value = value.float()
-        return value.numpy()
+        return (value.float() if value.dtype == torch.bfloat16 else value).numpy()  # numpy has no bfloat16
     return np.asarray(value)
 
 

@@ -1,0 +1,40 @@
+"""Every registry model that torchvision or timm also has: its full-size state dict's keys and shapes (torch's
+``meta`` device, nothing allocated) pair with the cnnjax model's arrays (``jax.eval_shape``), the way
+torchvision publishes them (GoogLeNet with its auxiliary heads, FCN / DeepLabV3 with ``aux_classifier``)."""
+
+import pytest
+import torch
+
+from cnnjax.pretrained.convert import check_torch_shapes
+from cnnjax.pretrained.torch_modules import timm, torchvision
+
+TORCHVISION = (
+    [f"resnet{d}" for d in (18, 34, 50, 101, 152)]
+    + ["resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2"]
+    + [f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")]
+    + ["alexnet", "googlenet", "mobilenet_v2"]
+    + [f"densenet{d}" for d in (121, 161, 169, 201)]
+    + [f"efficientnet_b{i}" for i in range(8)]
+)
+SEGMENTATION = ("fcn_resnet50", "deeplabv3_resnet50")
+TIMM = ("seresnet50",)
+
+
+def _meta_shapes(build) -> dict:
+    with torch.device("meta"):
+        model = build()
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", TORCHVISION + list(SEGMENTATION) + list(TIMM))
+def test_the_published_keys_and_shapes_pair_with_the_model(name):
+    tv = torchvision()
+    if name in TIMM:
+        build = lambda: timm().create_model(name)  # noqa: E731
+    elif name in SEGMENTATION:
+        build = lambda: getattr(tv.models.segmentation, name)(weights_backbone=None, aux_loss=True)  # noqa: E731
+    else:
+        build = lambda: getattr(tv.models, name)(**({"aux_logits": True, "init_weights": False} if name == "googlenet" else {}))  # noqa: E731
+    shapes = _meta_shapes(build)
+    pairs = check_torch_shapes(name, shapes)
+    assert {p.torch_key for p in pairs} <= set(shapes)
