@@ -3,6 +3,8 @@
 Code reads `config.x` directly; configs are locked, so a misspelt key is an error, not a silent default.
 """
 
+import os
+
 import ml_collections
 from ml_collections.config_dict import placeholder
 
@@ -56,6 +58,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.name = "lenet5"
     c.model.dtype = "float32"  # compute dtype; params and BatchNorm statistics stay float32; 'auto': compute_dtype()
     c.model.overrides = ml_collections.ConfigDict()  # constructor keyword arguments (width, stage_sizes, ...)
+    # Initial weights (cnnjax.pretrained.init_from): a run's workdir, a cnnjax checkpoint directory, or a torch
+    # .pth / .pt / .safetensors file (torchvision / timm names, for this model or a segmenter's backbone); arrays
+    # whose class axis differs are initialised fresh. None: random initialisation.
+    c.model.init_from = placeholder(str)
 
     c.train = ml_collections.ConfigDict()
     c.train.batch_size = 128  # global: split over all devices of all processes
@@ -71,6 +77,10 @@ def base_config() -> ml_collections.ConfigDict:
     # as a standalone run of seed s (cnnjax.train.members); data_seed held fixed: one data stream for all,
     # None: each its own. 0: one run in <workdir>.
     c.train.vmap_seeds = 0
+    # Shell patterns of '/'-joined parameter paths (e.g. 'stem_conv/*', 'stage1_*', 'backbone/*') kept as they are:
+    # no updates, no gradients, and their BatchNorm layers normalise with their fixed running statistics
+    # (cnnjax.train.frozen). Every pattern must match some parameter.
+    c.train.frozen = ()
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"
@@ -84,6 +94,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.initial_scale = 0.0  # rmsprop: start of the squared-gradient average (TensorFlow 1: 1.0)
     c.optimizer.weight_decay = 1e-4  # sgd, rmsprop: L2 added to the gradient (PyTorch style); adamw: decoupled
     c.optimizer.decay_biases_and_norms = False  # False: biases and norm scales/offsets get no weight decay
+    # Layer-wise learning-rate decay (cnnjax.train.layer_decay): the layer k steps before the last (top-level
+    # modules in call order; a segmenter's backbone counts its own) learns at layer_decay**k × the rate. 1: none.
+    c.optimizer.layer_decay = 1.0
 
     c.schedule = ml_collections.ConfigDict()
     c.schedule.name = "constant"
@@ -155,6 +168,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.parallel.bn_group_size must be >= 0, got {config.parallel.bn_group_size}")
     if list(config.schedule.boundaries) != sorted(config.schedule.boundaries):
         raise ConfigError(f"config.schedule.boundaries must be increasing, got {config.schedule.boundaries}")
+    if config.model.init_from is not None and not os.path.exists(config.model.init_from):
+        raise ConfigError(f"config.model.init_from: no such file or directory: {config.model.init_from}")
+    if not 0 < config.optimizer.layer_decay <= 1:
+        raise ConfigError(f"config.optimizer.layer_decay must be in (0, 1], got {config.optimizer.layer_decay}")
     if config.loss.aux_weight < 0:
         raise ConfigError(f"config.loss.aux_weight must be >= 0, got {config.loss.aux_weight}")
     if config.loss.count_weight < 0:

@@ -17,10 +17,9 @@ import os
 import flax.linen as nn
 import jax
 import ml_collections
-import numpy as np
-import orbax.checkpoint as ocp
 
 from cnnjax.checkpoint.manager import good_steps
+from cnnjax.checkpoint.variables import checkpoint_step, restore_variables
 from cnnjax.checkpoint.workdir import CONFIG_FILE
 from cnnjax.data.dataset import Dataset
 from cnnjax.data.preprocess import Preprocessing
@@ -63,15 +62,14 @@ def load_run(workdir: str, step: int | None = None) -> TrainedRun:
     """The run in ``workdir`` at its newest good checkpoint, or at ``step`` (module docstring); a workdir without
     a config or checkpoint raises ``InvalidInputError`` naming what is missing."""
     config = run_config(workdir)
-    step = _checkpoint_step(workdir, step)
+    directory = os.path.join(workdir, CHECKPOINTS)
+    if not good_steps(directory):
+        raise InvalidInputError(
+            f"{workdir} holds no intact checkpoint: train it first (cnnjax train ... --workdir {workdir})"
+        )
+    step = checkpoint_step(directory, step)
     exp = prepare_experiment(config)
-    restored = ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, CHECKPOINTS))).restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore())
-    )
-    state = restored.state
-    variables = {"params": _host(state["params"])}
-    if state.get("batch_stats"):
-        variables["batch_stats"] = _host(state["batch_stats"])
+    variables = restore_variables(directory, step)
     return TrainedRun(
         workdir, config, step, exp.model, variables, exp.preprocess, exp.dataset, exp.task, exp.image_shape
     )
@@ -90,20 +88,3 @@ def run_config(workdir: str) -> ml_collections.ConfigDict:
         )
     with open(path) as file:
         return ml_collections.ConfigDict(json.load(file))
-
-
-def _checkpoint_step(workdir: str, step: int | None) -> int:
-    steps = good_steps(os.path.join(workdir, CHECKPOINTS))
-    if not steps:
-        raise InvalidInputError(
-            f"{workdir} holds no intact checkpoint: train it first (cnnjax train ... --workdir {workdir})"
-        )
-    if step is None:
-        return steps[-1]
-    if step not in steps:
-        raise InvalidInputError(f"{workdir} holds no intact checkpoint of step {step}; it holds steps {steps}")
-    return step
-
-
-def _host(tree):
-    return jax.tree.map(np.asarray, tree)

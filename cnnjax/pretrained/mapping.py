@@ -82,6 +82,10 @@ def family_of(model_name: str) -> Family:
     raise InvalidInputError(f"no torch mapping for model {model_name!r}; models that import: {known}")
 
 
+def has_family(model_name: str) -> bool:
+    return any(fnmatch.fnmatchcase(model_name, p) for f in _FAMILIES for p in f.models)
+
+
 def families() -> list[Family]:
     return list(_FAMILIES)
 

@@ -18,6 +18,7 @@ from cnnjax.data.pipeline import HostShare, eval_batches, stacked_train_batches,
 from cnnjax.data.workers import resolve as resolve_parallelism
 from cnnjax.errors import DivergedError, RunWriteError
 from cnnjax.parallel import DevicePrefetch, initialize_distributed
+from cnnjax.pretrained.init_from import with_initial_weights
 from cnnjax.reporting import MetricsLog, Progress, plot_training_curves, write_summary
 from cnnjax.train.divergence import (
     describe,
@@ -128,6 +129,8 @@ class _Training:
         for member in self.live:
             member.checkpointer = Checkpointer(member.workdir, c.keep_checkpoints)
         start_step, state, window, prior_seconds = restore_members(self.live, state, window, dp)
+        if start_step == 0 and config.model.init_from:
+            state = self._initial_weights(state)
         self.state, window = self.steps.expand(dp.put(state)), dp.put(window)
         self._open_data(start_step)
         train_step = self._compile(window, start_step) if start_step < c.num_steps else self.steps.train
@@ -176,6 +179,15 @@ class _Training:
                     errors.append(e)
         if errors and not failing:
             raise errors[0]
+
+    def _initial_weights(self, state):
+        """``state`` (the run's, or the group's with the member axis first) from ``model.init_from``."""
+        if self.members[0].index is None:
+            return with_initial_weights(self.config, self.exp.model, [state])[0]
+        members = with_initial_weights(self.config, self.exp.model, [m.take(state) for m in self.members])
+        for member, member_state in zip(self.members, members, strict=True):
+            state = member.put(state, member_state)
+        return state
 
     def _open_data(self, start_step: int) -> None:
         """Opens the train batches from `start_step` on (one stream, or the group's streams stacked), and the

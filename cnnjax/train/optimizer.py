@@ -1,7 +1,12 @@
 """Optimizer and learning-rate schedule from the config (optax)."""
 
+from collections.abc import Sequence
+
 import jax
 import optax
+
+from cnnjax.train.frozen import freeze_updates
+from cnnjax.train.layer_decay import decay_by_layer
 
 
 def make_schedule(config) -> optax.Schedule:
@@ -41,9 +46,11 @@ def weight_decay_mask(params):
     return jax.tree.map(lambda p: p.ndim > 1, params)
 
 
-def make_optimizer(config) -> tuple[optax.GradientTransformation, optax.Schedule]:
+def make_optimizer(config, layers: Sequence[str] = ()) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """SGD (momentum / Nesterov) or RMSProp (TensorFlow's: eps inside the root, momentum on the scaled
-    step), both with L2 added to the gradient as in PyTorch, or AdamW (decoupled decay)."""
+    step), both with L2 added to the gradient as in PyTorch, or AdamW (decoupled decay); layer-wise rate
+    decay over ``layers`` (the model's, in call order: `cnnjax.train.layer_decay`, needed when
+    ``optimizer.layer_decay`` < 1) and no updates for ``train.frozen`` parameters (`cnnjax.train.frozen`)."""
     c = config.optimizer
     schedule = make_schedule(config)
     mask = None if c.decay_biases_and_norms else weight_decay_mask
@@ -65,4 +72,8 @@ def make_optimizer(config) -> tuple[optax.GradientTransformation, optax.Schedule
         tx = optax.adamw(schedule, b1=c.b1, b2=c.b2, eps=c.eps, weight_decay=c.weight_decay, mask=mask)
     else:
         raise ValueError(f"unknown optimizer {c.name!r}")
-    return tx, schedule
+    if c.layer_decay != 1.0:
+        if not layers:
+            raise ValueError("optimizer.layer_decay < 1 needs the layers of cnnjax.train.layer_decay.layer_order")
+        tx = decay_by_layer(tx, list(layers), c.layer_decay)
+    return freeze_updates(tx, tuple(config.train.frozen)), schedule

@@ -5,7 +5,7 @@ vmap over seeds. Each takes the host batch as it crossed to the device (uint8 im
 `on_device` (the preprocessing's device half, e.g. normalisation) to get the model's input.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +15,7 @@ from jax import lax
 from cnnjax.parallel import AXIS
 from cnnjax.tasks.protocol import Task
 from cnnjax.train.divergence import nonfinite_code
+from cnnjax.train.frozen import frozen_batch_norm, stop_frozen_gradients
 from cnnjax.train.state import TrainState
 
 
@@ -24,27 +25,34 @@ def as_is(batch: dict) -> dict:
 
 
 def make_train_step(
-    model, tx: optax.GradientTransformation, schedule: optax.Schedule, task: Task, on_device: Callable = as_is
+    model,
+    tx: optax.GradientTransformation,
+    schedule: optax.Schedule,
+    task: Task,
+    on_device: Callable = as_is,
+    frozen: Sequence[str] = (),
 ):
     """Returns `train_step(state, batch) -> (state, metrics)` for one device's share of the global batch;
     `task` gives the loss and the metrics (and, where it `wants_features`, gets the model's features dict:
     auxiliary heads). A non-finite step leaves params, optimizer state and
     BatchNorm statistics unchanged, counts itself in `skipped_steps` and says why in `metrics['nonfinite']`
-    (`cnnjax.train.divergence`); the step counter advances either way."""
+    (`cnnjax.train.divergence`); the step counter advances either way. ``frozen`` parameters (patterns,
+    `cnnjax.train.frozen`) get no gradient and their BatchNorm layers use their running statistics."""
 
     def train_step(state: TrainState, batch):
         batch = on_device(batch)
         rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), lax.axis_index(AXIS))
 
         def loss_fn(params):
-            output, updates = model.apply(
-                {"params": params, "batch_stats": state.batch_stats},
-                batch["image"],
-                train=True,
-                mutable=["batch_stats"],
-                rngs={"dropout": rng},
-                **({"return_features": True} if task.wants_features else {}),
-            )
+            with frozen_batch_norm(frozen):
+                output, updates = model.apply(
+                    {"params": stop_frozen_gradients(params, frozen), "batch_stats": state.batch_stats},
+                    batch["image"],
+                    train=True,
+                    mutable=["batch_stats"],
+                    rngs={"dropout": rng},
+                    **({"return_features": True} if task.wants_features else {}),
+                )
             logits, features = output if task.wants_features else (output, {})
             return task.loss(logits, batch, features), (logits, updates)
 

@@ -20,21 +20,19 @@ SEGMENTATION = ("fcn_resnet50", "deeplabv3_resnet50")
 TIMM = ("seresnet50",)
 
 
-def _meta_shapes(build) -> dict:
-    with torch.device("meta"):
-        model = build()
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+def _build(name: str):
+    tv = torchvision()
+    if name in TIMM:
+        return timm().create_model(name)
+    if name in SEGMENTATION:
+        return getattr(tv.models.segmentation, name)(weights_backbone=None, aux_loss=True)
+    return getattr(tv.models, name)(**({"aux_logits": True, "init_weights": False} if name == "googlenet" else {}))
 
 
 @pytest.mark.parametrize("name", TORCHVISION + list(SEGMENTATION) + list(TIMM))
 def test_the_published_keys_and_shapes_pair_with_the_model(name):
-    tv = torchvision()
-    if name in TIMM:
-        build = lambda: timm().create_model(name)  # noqa: E731
-    elif name in SEGMENTATION:
-        build = lambda: getattr(tv.models.segmentation, name)(weights_backbone=None, aux_loss=True)  # noqa: E731
-    else:
-        build = lambda: getattr(tv.models, name)(**({"aux_logits": True, "init_weights": False} if name == "googlenet" else {}))  # noqa: E731
-    shapes = _meta_shapes(build)
+    with torch.device("meta"):
+        model = _build(name)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     pairs = check_torch_shapes(name, shapes)
     assert {p.torch_key for p in pairs} <= set(shapes)

@@ -36,6 +36,8 @@ DENSENET = register_family(
         ("densenet*",),
         torch_modules,
         "torchvision.models.densenet121 / 161 / 169 / 201 (weights=...)",
-        legacy_keys=((r"(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))", r"\1\2"),),
+        legacy_keys=(
+            (r"(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))", r"\1\2"),
+        ),
     )
 )

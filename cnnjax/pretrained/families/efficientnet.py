@@ -13,7 +13,7 @@ UNIT = {"conv": "0", "norm": "1"}
 
 def torch_modules(paths, shapes) -> dict[str, TorchModule]:
     expands = {p.split("/")[0] for p in paths if "/expand/" in p}
-    last = 1 + max(int(p[len("stage"):].split("_")[0]) for p in paths if p.startswith("stage"))
+    last = 1 + max(int(p[len("stage") :].split("_")[0]) for p in paths if p.startswith("stage"))
 
     def block(m, part: str) -> str:
         offset = 1 if m.group(1) in expands else 0
@@ -32,5 +32,7 @@ def torch_modules(paths, shapes) -> dict[str, TorchModule]:
 
 
 EFFICIENTNET = register_family(
-    Family("EfficientNet", ("efficientnet_b*",), torch_modules, "torchvision.models.efficientnet_b0 ... b7 (weights=...)")
+    Family(
+        "EfficientNet", ("efficientnet_b*",), torch_modules, "torchvision.models.efficientnet_b0 ... b7 (weights=...)"
+    )
 )

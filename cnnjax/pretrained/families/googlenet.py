@@ -8,15 +8,23 @@ from __future__ import annotations
 
 from cnnjax.pretrained.mapping import Family, TorchModule, map_all, register_family
 
-BRANCH = {"branch1": "branch1", "branch2_reduce": "branch2.0", "branch2": "branch2.1",
-          "branch3_reduce": "branch3.0", "branch3": "branch3.1", "branch4": "branch4.1"}
+BRANCH = {
+    "branch1": "branch1",
+    "branch2_reduce": "branch2.0",
+    "branch2": "branch2.1",
+    "branch3_reduce": "branch3.0",
+    "branch3": "branch3.1",
+    "branch4": "branch4.1",
+}
 UNIT = {"conv": "conv", "norm": "bn"}
 AUX_POOL = 4  # the auxiliary heads pool adaptively to 4 x 4
 
 RULES = (
     (r"(conv\d)/(conv|norm)", lambda m: f"{m.group(1)}.{UNIT[m.group(2)]}"),
-    (r"(inception\d[a-z])/(branch\d(?:_reduce)?)/(conv|norm)",
-     lambda m: f"{m.group(1)}.{BRANCH[m.group(2)]}.{UNIT[m.group(3)]}"),
+    (
+        r"(inception\d[a-z])/(branch\d(?:_reduce)?)/(conv|norm)",
+        lambda m: f"{m.group(1)}.{BRANCH[m.group(2)]}.{UNIT[m.group(3)]}",
+    ),
     (r"(aux\d)/conv/(conv|norm)", lambda m: f"{m.group(1)}.conv.{UNIT[m.group(2)]}"),
     (r"(aux\d)/(fc\d)", r"\1.\2"),
     (r"head", "fc"),
