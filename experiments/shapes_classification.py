@@ -2,7 +2,9 @@
 the dataset the ablation studies in `experiments/ablations/` train on.
 
     cnnjax train --config experiments/shapes_classification.py:resnet20 --workdir runs/shapes_resnet20
-    arg: resnet20 (default, He et al.'s CIFAR ResNet-20) or simple_cnn (the VGG-style SimpleCNN, 6 convs)
+    arg: resnet20 (default, He et al.'s CIFAR ResNet-20), simple_cnn (the VGG-style SimpleCNN, 6 convs) or
+    resnet18 (torchvision's ImageNet ResNet-18: the backbone `finetune_shapes_deeplabv3.py` and
+    `linear_probe_shapes.py` start from)
 
 Recipe (`cnnjax.config.recipes.shapes_classification`): SGD momentum 0.9, weight decay 5e-4, batch 128, lr
 0.1 with 50 warm-up steps and a cosine decay over 1,600 steps (about 20 epochs); 4-pixel pad-and-crop and

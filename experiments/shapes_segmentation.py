@@ -14,17 +14,6 @@ on the validation split (mIoU from the confusion matrix of the whole split) with
 
 from cnnjax.config import recipes
 
-MODELS = {
-    "unet": ("unet_small", {"decoder": "upsample"}),
-    "unet_transposed": ("unet_small", {"decoder": "transposed"}),
-    "fcn": ("fcn8s_resnet18", {}),
-    "deeplabv3": ("deeplabv3_resnet18", {"output_stride": 8}),
-}
-
 
 def get_config(arg=None):
-    c = recipes.segmentation(arg, MODELS, "shapes")
-    recipes.shapes(c)
-    c.optimizer.update(name="adamw", learning_rate=2e-3, weight_decay=1e-4)
-    c.schedule.update(name="cosine", warmup_steps=50)
-    return c
+    return recipes.shapes_segmentation(arg)

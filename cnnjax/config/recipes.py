@@ -73,7 +73,27 @@ def shapes(c: ml_collections.ConfigDict) -> None:
     c.train.update(eval_every_steps=500, checkpoint_every_steps=500)
 
 
-SHAPES_CLASSIFICATION_MODELS = {"resnet20": "cifar_resnet20", "simple_cnn": "simple_cnn"}
+# resnet18: torchvision's ImageNet layout, the backbone the fine-tuning experiments pretrain on these shapes.
+SHAPES_SEGMENTATION_MODELS = {
+    "unet": ("unet_small", {"decoder": "upsample"}),
+    "unet_transposed": ("unet_small", {"decoder": "transposed"}),
+    "fcn": ("fcn8s_resnet18", {}),
+    "deeplabv3": ("deeplabv3_resnet18", {"output_stride": 8}),
+}
+
+
+def shapes_segmentation(arg: str | None) -> ml_collections.ConfigDict:
+    """`experiments/shapes_segmentation.py`: the bundled shapes (:func:`shapes`) segmented by the model ``arg`` (a
+    key of SHAPES_SEGMENTATION_MODELS, default unet); AdamW 2e-3, weight decay 1e-4, cosine decay after 50
+    warm-up steps."""
+    c = segmentation(arg, SHAPES_SEGMENTATION_MODELS, "shapes")
+    shapes(c)
+    c.optimizer.update(name="adamw", learning_rate=2e-3, weight_decay=1e-4)
+    c.schedule.update(name="cosine", warmup_steps=50)
+    return c
+
+
+SHAPES_CLASSIFICATION_MODELS = {"resnet20": "cifar_resnet20", "simple_cnn": "simple_cnn", "resnet18": "resnet18"}
 
 
 def shapes_classification(arg: str | None) -> ml_collections.ConfigDict:

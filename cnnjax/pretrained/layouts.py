@@ -9,7 +9,7 @@ Rules (cnnjax leaf <- torch tensor of the mapped module, :class:`~cnnjax.pretrai
   (``flattened_from``) the input rows are reordered to cnnjax's NHWC flatten.
 - ``bias`` <- ``bias``; BatchNorm ``scale`` <- ``weight``, ``batch_stats`` ``mean`` / ``var`` <- ``running_mean`` /
   ``running_var``.  Both frameworks normalise with ``(x - mean) / sqrt(var + eps)``; eps is the model's
-  (torchvision's 1e-5 everywhere cnnjax copies it, 1e-3 for EfficientNet), and momentum plays no part in
+  (torchvision's: 1e-5, 1e-3 for GoogLeNet and EfficientNet B5-B7), and momentum plays no part in
   evaluation (torch's 0.1 is flax's 0.9).
 
 :func:`to_torch` inverts :func:`from_torch` exactly (transposes and reshapes only), so a round trip is
