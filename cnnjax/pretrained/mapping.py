@@ -114,6 +114,19 @@ def ordinal(paths: Iterable[str], pattern: str) -> dict[str, int]:
     return {name: i for i, name in enumerate(sorted(found, key=key))}
 
 
+def flattened_classifier(shapes: Mapping, last_conv: str, indices: tuple[int, int, int]) -> dict[str, TorchModule]:
+    """VGG / AlexNet's classifier: cnnjax ``fc1`` / ``fc2`` / ``head`` at torch's ``classifier.{i}`` for ``indices``;
+    ``fc1`` reads torch's NCHW flatten of the ``last_conv`` map pooled square (its side from fc1's input rows)."""
+    channels = shapes[f"{last_conv}/kernel"][-1]
+    pool = int(round((shapes["fc1/kernel"][0] / channels) ** 0.5))
+    fc1, fc2, head = (f"classifier.{i}" for i in indices)
+    return {
+        "fc1": TorchModule(fc1, flattened_from=(channels, pool, pool)),
+        "fc2": TorchModule(fc2),
+        "head": TorchModule(head),
+    }
+
+
 def map_all(paths: Sequence[str], rules, what: str) -> dict[str, TorchModule]:
     """Every path renamed by ``rules`` (:func:`renamed`); one that no rule covers is a bug in the family's
     map, raised with the path (the parity tests run every family's map over its models)."""

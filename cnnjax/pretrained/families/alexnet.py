@@ -4,19 +4,14 @@ pooled 256 x 6 x 6 map."""
 
 from __future__ import annotations
 
-from cnnjax.pretrained.mapping import Family, TorchModule, register_family
+from cnnjax.pretrained.mapping import Family, TorchModule, flattened_classifier, register_family
 
 CONV_INDEX = (0, 3, 6, 8, 10)
 
 
 def torch_modules(paths, shapes) -> dict[str, TorchModule]:
     modules = {f"conv{i}": TorchModule(f"features.{index}") for i, index in enumerate(CONV_INDEX, start=1)}
-    channels = shapes["conv5/kernel"][-1]
-    pool = int(round((shapes["fc1/kernel"][0] / channels) ** 0.5))
-    modules["fc1"] = TorchModule("classifier.1", flattened_from=(channels, pool, pool))
-    modules["fc2"] = TorchModule("classifier.4")
-    modules["head"] = TorchModule("classifier.6")
-    return modules
+    return modules | flattened_classifier(shapes, "conv5", (1, 4, 6))
 
 
 ALEXNET = register_family(Family("AlexNet", ("alexnet",), torch_modules, "torchvision.models.alexnet (weights=...)"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from cnnjax.pretrained.mapping import Family, TorchModule, register_family
+from cnnjax.pretrained.mapping import Family, TorchModule, flattened_classifier, register_family
 
 
 def torch_modules(paths, shapes) -> dict[str, TorchModule]:
@@ -24,12 +24,7 @@ def torch_modules(paths, shapes) -> dict[str, TorchModule]:
         if batch_norm:
             modules[f"stage{conv_stage}_bn{conv}"] = TorchModule(f"features.{index + 1}")
         index += 3 if batch_norm else 2  # conv, [BN], ReLU
-    channels = shapes[f"{convs[-1][1]}/kernel"][-1]
-    pool = int(round((shapes["fc1/kernel"][0] / channels) ** 0.5))
-    modules["fc1"] = TorchModule("classifier.0", flattened_from=(channels, pool, pool))
-    modules["fc2"] = TorchModule("classifier.3")
-    modules["head"] = TorchModule("classifier.6")
-    return modules
+    return modules | flattened_classifier(shapes, convs[-1][1], (0, 3, 6))
 
 
 VGG = register_family(Family("VGG", ("vgg*",), torch_modules, "torchvision.models.vgg11 ... vgg19_bn (weights=...)"))
