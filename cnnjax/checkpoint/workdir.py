@@ -7,6 +7,7 @@ claimed only under its lock (`cnnjax.checkpoint.lock`), so two launches cannot b
 import json
 import os
 
+from cnnjax.config.schema import with_defaults
 from cnnjax.errors import WorkdirConflictError, WorkdirError
 
 # How a run is launched, not what it computes (batches do not depend on the device or process count; the
@@ -55,7 +56,7 @@ def claim_workdir(workdir: str, config_dict: dict, is_primary: bool) -> bool:
     current = json.loads(json.dumps(config_dict))  # tuples → lists, as stored
     if os.path.exists(path):
         with open(path) as f:
-            stored = json.load(f)
+            stored = with_defaults(json.load(f))
         differences = _differences(_without_launch_keys(stored), _without_launch_keys(current))
         if differences:
             shown = "\n".join(f"  {key}: stored {a!r}, now {b!r}" for key, a, b in differences[:10])

@@ -3,6 +3,7 @@
 Code reads `config.x` directly; configs are locked, so a misspelt key is an error, not a silent default.
 """
 
+import json
 import os
 
 import ml_collections
@@ -131,6 +132,19 @@ def base_config() -> ml_collections.ConfigDict:
     c.runtime = ml_collections.ConfigDict()
     c.runtime.tune_cpu = True  # CPU runs: XLA:CPU compile options + malloc page reuse (cnnjax.cpu_runtime)
     return c
+
+
+def with_defaults(stored: dict) -> dict:
+    """``stored`` (a config as a run wrote it, JSON types) with each schema key it lacks at its default.  Keys join
+    the schema with defaults that keep the behaviour runs had before them, so a run written before a key existed
+    reads, resumes and compares as if it had set the default."""
+
+    def fill(defaults, given):
+        if not (isinstance(defaults, dict) and isinstance(given, dict)):
+            return given
+        return {**given, **{k: fill(v, given[k]) if k in given else v for k, v in defaults.items()}}
+
+    return fill(json.loads(json.dumps(base_config().to_dict())), stored)
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:

@@ -21,6 +21,7 @@ import ml_collections
 from cnnjax.checkpoint.manager import good_steps
 from cnnjax.checkpoint.variables import checkpoint_step, restore_variables
 from cnnjax.checkpoint.workdir import CONFIG_FILE
+from cnnjax.config.schema import with_defaults
 from cnnjax.data.dataset import Dataset
 from cnnjax.data.preprocess import Preprocessing
 from cnnjax.errors import InvalidInputError
@@ -87,4 +88,4 @@ def run_config(workdir: str) -> ml_collections.ConfigDict:
             f"--workdir {workdir} holds no {CONFIG_FILE}: not the workdir of a cnnjax train run{hint}"
         )
     with open(path) as file:
-        return ml_collections.ConfigDict(json.load(file))
+        return ml_collections.ConfigDict(with_defaults(json.load(file)))

@@ -77,6 +77,17 @@ def test_another_runs_workdir_is_refused_and_left_untouched(tmp_path):
     assert claim_workdir(str(tmp_path), relaunch.to_dict(), True) is True
 
 
+def test_a_run_written_before_a_key_existed_resumes_as_if_it_had_its_default(tmp_path):
+    older = base_config().to_dict()
+    del older["train"]["frozen"], older["model"]["init_from"], older["data_seed"]
+    (tmp_path / "config.json").write_text(json.dumps(older))
+    assert claim_workdir(str(tmp_path), base_config().to_dict(), True) is True
+    frozen = base_config()
+    frozen.train.frozen = ("stem/*",)
+    with pytest.raises(WorkdirConflictError, match=r"train.frozen: stored \[\], now \['stem/\*'\]"):
+        claim_workdir(str(tmp_path), frozen.to_dict(), True)
+
+
 def test_uncommitted_step_directories_are_moved_aside_not_deleted(tmp_path):
     committed = tmp_path / "5"
     committed.mkdir()
