@@ -155,9 +155,9 @@ def measure_torch(source, mode: str, num_workers: int, args) -> dict:
     import torch
     from torch.utils.data import DataLoader, Dataset
 
-    lib = torch.library.Library("torchvision", "DEF")  # torchvision's C++ ops do not load here (CPU torch)
-    lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    from cnnjax.pretrained.torch_modules import torchvision
+
+    torchvision()  # importable beside the CPU torch
     from torchvision.transforms import v2
 
     torch.set_num_threads(1)  # one thread per image pipeline, as in DataLoader's workers (and cnnjax's)

@@ -35,6 +35,8 @@ _TMP_SUFFIX = ocp.path.atomicity_types.TMP_DIR_SUFFIX
 _all_finite = jax.jit(finite.all_finite)
 
 
+CHECKPOINTS = "checkpoints"  # a run directory's checkpoint directory
+
 def all_finite(tree) -> bool:
     """True when every floating-point leaf of `tree` (host arrays, or replicated global arrays) is finite."""
     return bool(np.asarray(_all_finite(tree).addressable_data(0)))
@@ -44,7 +46,7 @@ class Checkpointer:
     """Saves and restores `{state, window, config, progress}` under `workdir/checkpoints/<step>`."""
 
     def __init__(self, workdir: str, keep: int):
-        self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+        self.directory = os.path.abspath(os.path.join(workdir, CHECKPOINTS))
         self._keep = keep
         self._saving: int | None = None  # the step whose save may still be in flight
         if jax.process_index() == 0:

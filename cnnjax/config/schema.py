@@ -4,7 +4,6 @@ Code reads `config.x` directly; configs are locked, so a misspelt key is an erro
 """
 
 import json
-import os
 
 import ml_collections
 from ml_collections.config_dict import placeholder
@@ -95,6 +94,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.initial_scale = 0.0  # rmsprop: start of the squared-gradient average (TensorFlow 1: 1.0)
     c.optimizer.weight_decay = 1e-4  # sgd, rmsprop: L2 added to the gradient (PyTorch style); adamw: decoupled
     c.optimizer.decay_biases_and_norms = False  # False: biases and norm scales/offsets get no weight decay
+    # > 0: the gradient is scaled down to this global L2 norm when above it, before weight decay and the update
+    # (PyTorch's clip_grad_norm_ before optimizer.step()); the logged grad_norm is the norm before clipping.
+    c.optimizer.clip_norm = 0.0
     # Layer-wise learning-rate decay (cnnjax.train.layer_decay): the layer k steps before the last (top-level
     # modules in call order; a segmenter's backbone counts its own) learns at layer_decay**k × the rate. 1: none.
     c.optimizer.layer_decay = 1.0
@@ -182,8 +184,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.parallel.bn_group_size must be >= 0, got {config.parallel.bn_group_size}")
     if list(config.schedule.boundaries) != sorted(config.schedule.boundaries):
         raise ConfigError(f"config.schedule.boundaries must be increasing, got {config.schedule.boundaries}")
-    if config.model.init_from is not None and not os.path.exists(config.model.init_from):
-        raise ConfigError(f"config.model.init_from: no such file or directory: {config.model.init_from}")
+    if config.optimizer.clip_norm < 0:
+        raise ConfigError(f"config.optimizer.clip_norm must be >= 0 (0: no clipping), got {config.optimizer.clip_norm}")
     if not 0 < config.optimizer.layer_decay <= 1:
         raise ConfigError(f"config.optimizer.layer_decay must be in (0, 1], got {config.optimizer.layer_decay}")
     if config.loss.aux_weight < 0:

@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import ml_collections
 
-from cnnjax.checkpoint.manager import good_steps
+from cnnjax.checkpoint.manager import CHECKPOINTS, good_steps
 from cnnjax.checkpoint.variables import checkpoint_step, restore_variables
 from cnnjax.checkpoint.workdir import CONFIG_FILE
 from cnnjax.config.schema import with_defaults
@@ -28,7 +28,6 @@ from cnnjax.errors import InvalidInputError
 from cnnjax.tasks import Task
 from cnnjax.train.experiment import prepare_experiment
 
-CHECKPOINTS = "checkpoints"
 
 
 @dataclasses.dataclass(frozen=True)

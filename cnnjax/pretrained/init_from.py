@@ -22,6 +22,7 @@ from collections.abc import Mapping
 
 from flax import traverse_util
 
+from cnnjax.checkpoint.manager import CHECKPOINTS, good_steps
 from cnnjax.checkpoint.variables import checkpoint_step, restore_variables
 from cnnjax.checkpoint.workdir import CONFIG_FILE
 from cnnjax.errors import InvalidInputError
@@ -30,7 +31,6 @@ from cnnjax.pretrained.convert import load_torch
 from cnnjax.pretrained.mapping import has_family
 from cnnjax.pretrained.state_dict import SAFETENSORS_SUFFIX, TORCH_SUFFIXES
 
-CHECKPOINTS = "checkpoints"
 BACKBONE = "backbone"
 LISTED = 4  # array paths the message names before "(+N more)"
 
@@ -58,6 +58,15 @@ def read_source(source: str, model_name: str, overrides: Mapping, model) -> dict
         return restore_variables(directory, checkpoint_step(directory, step))
     except InvalidInputError as e:
         raise InvalidInputError(f"config.model.init_from: {e}") from None
+
+
+def check_source(source: str, run_directories: list[str]) -> None:
+    """A fresh run (no intact checkpoint in any of ``run_directories``) whose ``source`` is missing: an
+    ``InvalidInputError`` naming it, raised before anything is written.  A resumed run does not read it."""
+    if any(good_steps(os.path.join(d, CHECKPOINTS)) for d in run_directories):
+        return
+    if not os.path.exists(source):
+        raise InvalidInputError(f"config.model.init_from: no such file or directory: {source}")
 
 
 def graft(fresh: Mapping, source: Mapping, num_classes: int) -> tuple[dict, str]:

@@ -18,7 +18,7 @@ from cnnjax.data.pipeline import HostShare, eval_batches, stacked_train_batches,
 from cnnjax.data.workers import resolve as resolve_parallelism
 from cnnjax.errors import DivergedError, RunWriteError
 from cnnjax.parallel import DevicePrefetch, initialize_distributed
-from cnnjax.pretrained.init_from import with_initial_weights
+from cnnjax.pretrained.init_from import check_source, with_initial_weights
 from cnnjax.reporting import MetricsLog, Progress, plot_training_curves, write_summary
 from cnnjax.train.divergence import (
     describe,
@@ -50,6 +50,8 @@ def run(config, workdir: str) -> dict:
     exp = prepare_experiment(config)
     check_workdir_path(workdir)
     members = plan_members(config, workdir)
+    if config.model.init_from:
+        check_source(config.model.init_from, [m.workdir for m in members])
     locks = []
     try:
         try:

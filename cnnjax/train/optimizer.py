@@ -48,7 +48,8 @@ def weight_decay_mask(params):
 
 def make_optimizer(config, layers: Sequence[str] = ()) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """SGD (momentum / Nesterov) or RMSProp (TensorFlow's: eps inside the root, momentum on the scaled
-    step), both with L2 added to the gradient as in PyTorch, or AdamW (decoupled decay); layer-wise rate
+    step), both with L2 added to the gradient as in PyTorch, or AdamW (decoupled decay); the gradient first
+    clipped to ``optimizer.clip_norm`` (global L2 norm) when set; layer-wise rate
     decay over ``layers`` (the model's, in call order: `cnnjax.train.layer_decay`, needed when
     ``optimizer.layer_decay`` < 1) and no updates for ``train.frozen`` parameters (`cnnjax.train.frozen`)."""
     c = config.optimizer
@@ -72,6 +73,8 @@ def make_optimizer(config, layers: Sequence[str] = ()) -> tuple[optax.GradientTr
         tx = optax.adamw(schedule, b1=c.b1, b2=c.b2, eps=c.eps, weight_decay=c.weight_decay, mask=mask)
     else:
         raise ValueError(f"unknown optimizer {c.name!r}")
+    if c.clip_norm:
+        tx = optax.chain(optax.clip_by_global_norm(c.clip_norm), tx)
     if c.layer_decay != 1.0:
         if not layers:
             raise ValueError("optimizer.layer_decay < 1 needs the layers of cnnjax.train.layer_decay.layer_order")

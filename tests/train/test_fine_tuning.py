@@ -1,6 +1,8 @@
 """Fine-tuning: frozen parameters and their BatchNorm statistics stay bit-identical through a run; a run starts from
 another run's weights (model.init_from); layer-wise rate decay scales each layer's updates."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -118,15 +120,19 @@ def test_graft_places_a_classifier_in_a_segmenter_backbone_and_leaves_other_head
 def test_frozen_batch_norm_normalises_with_running_statistics_and_keeps_them():
     model = create_model("simple_cnn", num_classes=4, batch_norm=True, in_channels=1)
     x = jax.random.normal(jax.random.key(0), (4, 16, 16, 1))
-    variables = model.init(jax.random.key(1), x, train=False)
+    variables = jax.jit(functools.partial(model.init, train=False))(jax.random.key(1), x)
     stats = jax.tree.map(lambda s: s + 0.3, variables["batch_stats"])  # not the identity
     variables = {"params": variables["params"], "batch_stats": stats}
-    evaluated = model.apply(variables, x, train=False)
+
+    def training():  # a fresh jit each time: the interceptor acts when the call is traced
+        return jax.jit(functools.partial(model.apply, train=True, mutable=["batch_stats"]))
+
+    evaluated = jax.jit(functools.partial(model.apply, train=False))(variables, x)
     with frozen_batch_norm(("*",)):
-        trained, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
+        trained, updates = training()(variables, x)
     np.testing.assert_array_equal(trained, evaluated)
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(updates["batch_stats"]), jax.tree.leaves(stats)))
-    partly, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
+    partly, updates = training()(variables, x)
     assert not np.array_equal(partly, evaluated)
 
 

@@ -3,7 +3,9 @@
 import json
 import os
 
+import jax
 import numpy as np
+import optax
 import pytest
 
 from cnnjax.checkpoint import claim_workdir, is_committed, quarantine_uncommitted_steps
@@ -50,6 +52,26 @@ def test_weight_decay_skips_biases_and_norms():
     updates, _ = tx.update(zero, tx.init(params), params)
     assert float(updates["conv"]["kernel"].max()) == pytest.approx(-0.1 * 0.5)  # -lr · wd · w
     assert float(np.abs(updates["norm"]["scale"]).max()) == 0.0 and float(np.abs(updates["bias"]).max()) == 0.0
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_clip_norm_scales_a_gradient_above_it_down_to_it_and_leaves_one_below_alone(optimizer):
+    c = base_config()
+    c.optimizer.update(name=optimizer, learning_rate=1.0, momentum=0.0, weight_decay=0.0, clip_norm=2.0)
+    tx, _ = make_optimizer(c)
+    params = {"w": np.zeros(2, np.float32), "b": np.zeros(3, np.float32)}
+    big = {"w": np.array([6.0, 0.0], np.float32), "b": np.array([0.0, 8.0, 0.0], np.float32)}  # norm 10
+    small = jax.tree.map(lambda g: g / 10, big)  # norm 1
+    clipped, _ = tx.update(big, tx.init(params), params)
+    unclipped, _ = tx.update(small, tx.init(params), params)
+    if optimizer == "sgd":  # the update is -lr x the (clipped) gradient
+        np.testing.assert_allclose(clipped["w"], [-1.2, 0.0], rtol=1e-6)
+        np.testing.assert_allclose(unclipped["b"], [0.0, -0.8, 0.0], rtol=1e-6)
+    else:  # Adam's first step is -lr x sign: clipping keeps it, the clipped moments are 1/5 of the raw ones
+        state = tx.update(big, tx.init(params), params)[1]
+        mu = jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState))
+        adam = next(s for s in mu if isinstance(s, optax.ScaleByAdamState))
+        np.testing.assert_allclose(adam.mu["w"], [0.1 * 1.2, 0.0], rtol=1e-6)
 
 
 def test_label_smoothing_cross_entropy_in_float32():
