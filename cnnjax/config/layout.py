@@ -47,6 +47,12 @@ def check_layout(config, num_devices: int, num_processes: int = 1) -> None:
             raise ConfigError(
                 f"config.train.{key}={batch} does not split over {num_devices} devices: use a multiple of {num_devices}"
             )
+    micro = config.train.accumulation_steps
+    if (config.train.batch_size // num_devices) % micro:
+        raise ConfigError(
+            f"config.train.accumulation_steps={micro} does not split the per-device batch of "
+            f"{config.train.batch_size // num_devices} ({num_devices} devices) into equal micro-batches"
+        )
     group = config.parallel.bn_group_size
     if group:
         try:

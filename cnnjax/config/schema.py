@@ -81,6 +81,11 @@ def base_config() -> ml_collections.ConfigDict:
     # no updates, no gradients, and their BatchNorm layers normalise with their fixed running statistics
     # (cnnjax.train.frozen). Every pattern must match some parameter.
     c.train.frozen = ()
+    # k > 1: each device's share of the batch runs as k equal micro-batches in one jitted step (lax.scan), their
+    # gradients averaged into one update: the step count, schedule, checkpoints and logs keep their meaning.
+    # BatchNorm statistics update once per micro-batch, in turn, each normalising with its own micro-batch's
+    # statistics (as PyTorch's accumulation loops do); the loss is the mean of the micro-batches' losses.
+    c.train.accumulation_steps = 1
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"
@@ -178,6 +183,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"config.{key} must be at least 1, got {value}")
     if data_seed(config) < 0 or config.seed < 0:
         raise ConfigError(f"config.seed and config.data_seed must be >= 0, got {config.seed} and {config.data_seed}")
+    if config.train.accumulation_steps < 1:
+        raise ConfigError(f"config.train.accumulation_steps must be at least 1, got {config.train.accumulation_steps}")
     if config.train.vmap_seeds < 0:
         raise ConfigError(f"config.train.vmap_seeds must be >= 0 (0: no vmapped seeds), got {config.train.vmap_seeds}")
     if config.parallel.bn_group_size < 0:

@@ -44,7 +44,15 @@ def map_steps(config, exp: Experiment, members: list[Member]) -> tuple[MappedSte
     layers = layer_order(exp.model, exp.image_shape) if config.optimizer.layer_decay != 1.0 else ()
     tx, schedule = make_optimizer(config, layers)
     layouts = state_layouts(per_device_batch_stats=not shares_batch_stats(config))
-    train_step = make_train_step(exp.model, tx, schedule, exp.task, exp.preprocess.on_device, frozen=frozen)
+    train_step = make_train_step(
+        exp.model,
+        tx,
+        schedule,
+        exp.task,
+        exp.preprocess.on_device,
+        frozen=frozen,
+        accumulation_steps=config.train.accumulation_steps,
+    )
     eval_step = make_eval_step(exp.model, exp.task, exp.preprocess.on_device)
     names = train_metric_names(exp.task)
 

@@ -31,22 +31,24 @@ def make_train_step(
     task: Task,
     on_device: Callable = as_is,
     frozen: Sequence[str] = (),
+    accumulation_steps: int = 1,
 ):
     """Returns `train_step(state, batch) -> (state, metrics)` for one device's share of the global batch;
     `task` gives the loss and the metrics (and, where it `wants_features`, gets the model's features dict:
     auxiliary heads). A non-finite step leaves params, optimizer state and
     BatchNorm statistics unchanged, counts itself in `skipped_steps` and says why in `metrics['nonfinite']`
     (`cnnjax.train.divergence`); the step counter advances either way. ``frozen`` parameters (patterns,
-    `cnnjax.train.frozen`) get no gradient and their BatchNorm layers use their running statistics."""
+    `cnnjax.train.frozen`) get no gradient and their BatchNorm layers use their running statistics.
+    ``accumulation_steps`` k > 1 splits the device's batch into k micro-batches (`_accumulate`)."""
 
     def train_step(state: TrainState, batch):
         batch = on_device(batch)
         rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), lax.axis_index(AXIS))
 
-        def loss_fn(params):
+        def loss_fn(params, batch_stats, batch, rng):
             with frozen_batch_norm(frozen):
                 output, updates = model.apply(
-                    {"params": stop_frozen_gradients(params, frozen), "batch_stats": state.batch_stats},
+                    {"params": stop_frozen_gradients(params, frozen), "batch_stats": batch_stats},
                     batch["image"],
                     train=True,
                     mutable=["batch_stats"],
@@ -54,14 +56,17 @@ def make_train_step(
                     **({"return_features": True} if task.wants_features else {}),
                 )
             logits, features = output if task.wants_features else (output, {})
-            return task.loss(logits, batch, features), (logits, updates)
+            return task.loss(logits, batch, features), (logits, updates.get("batch_stats", batch_stats))
 
-        (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        gradients = jax.value_and_grad(loss_fn, has_aux=True)
+        if accumulation_steps == 1:
+            (loss, (logits, batch_stats)), grads = gradients(state.params, state.batch_stats, batch, rng)
+        else:
+            loss, logits, batch_stats, grads = _accumulate(gradients, state, batch, rng, accumulation_steps)
         grads = lax.pmean(grads, AXIS)  # the 1-device gradient of the global batch (equal shards)
         loss = lax.pmean(loss, AXIS)
         param_updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, param_updates)
-        batch_stats = updates.get("batch_stats", state.batch_stats)
         code = lax.pmax(nonfinite_code(loss, grads, (params, batch_stats)), AXIS)  # per-device statistics too
         updated, kept = (params, batch_stats, opt_state), (state.params, state.batch_stats, state.opt_state)
         params, batch_stats, opt_state = jax.tree.map(lambda new, old: jnp.where(code == 0, new, old), updated, kept)
@@ -82,6 +87,26 @@ def make_train_step(
         return new_state, metrics
 
     return train_step
+
+
+def _accumulate(gradients: Callable, state: TrainState, batch: dict, rng, k: int):
+    """(mean loss, logits of the whole batch, BatchNorm statistics after the last micro-batch, mean gradient) of
+    ``batch`` split into k equal micro-batches, run in turn by ``lax.scan``: each normalises with its own
+    statistics and updates the running ones for the next, and draws dropout from ``fold_in(rng, i)``."""
+    micro_batches = jax.tree.map(lambda a: a.reshape(k, a.shape[0] // k, *a.shape[1:]), batch)
+
+    def micro_step(carry, inputs):
+        grads_sum, loss_sum, batch_stats = carry
+        micro_batch, index = inputs
+        (loss, (logits, batch_stats)), grads = gradients(
+            state.params, batch_stats, micro_batch, jax.random.fold_in(rng, index)
+        )
+        return (jax.tree.map(jnp.add, grads_sum, grads), loss_sum + loss, batch_stats), logits
+
+    start = (jax.tree.map(jnp.zeros_like, state.params), jnp.zeros((), jnp.float32), state.batch_stats)
+    (grads, loss, batch_stats), logits = lax.scan(micro_step, start, (micro_batches, jnp.arange(k)))
+    grads = jax.tree.map(lambda g: g / k, grads)
+    return loss / k, logits.reshape(-1, *logits.shape[2:]), batch_stats, grads
 
 
 def train_metric_names(task: Task) -> tuple[str, ...]:

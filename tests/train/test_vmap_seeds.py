@@ -135,8 +135,8 @@ def test_a_diverging_member_stops_there_and_the_others_go_on(tmp_path, batch_nor
     make_train_step = cnnjax.train.mapped_steps.make_train_step
     poisoned_rng = jax.random.fold_in(jax.random.PRNGKey(POISONED_SEED), 1)  # its state's key (cnnjax.train.state)
 
-    def poisoning(model, tx, schedule, task, on_device, frozen):
-        inner = make_train_step(model, tx, schedule, task, frozen=frozen)
+    def poisoning(model, tx, schedule, task, on_device, **options):
+        inner = make_train_step(model, tx, schedule, task, **options)
 
         def train_step(state, batch):  # NaN images for one seed's step POISONED_STEP
             batch = on_device(batch)
