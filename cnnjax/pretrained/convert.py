@@ -28,7 +28,7 @@ from cnnjax.errors import InvalidInputError
 from cnnjax.models import create_model
 from cnnjax.pretrained import families as _families  # noqa: F401  (registers the families)
 from cnnjax.pretrained.layouts import NUM_BATCHES_TRACKED, TORCH_LEAF, from_torch, to_torch
-from cnnjax.pretrained.mapping import Family, TorchModule, family_of
+from cnnjax.pretrained.mapping import Family, TorchModule, family_of, listed
 from cnnjax.pretrained.state_dict import StateDict, read_state_dict
 
 LISTED_KEYS = 5  # keys an error message names before "(+N more)"
@@ -58,14 +58,14 @@ def load_torch(
     """cnnjax variables of ``model_name`` from the torch state dict in ``source`` (module docstring)."""
     family = family_of(model_name)
     state_dict = {family.current_key(k): v for k, v in read_state_dict(source).items()}
-    slots = check_torch_shapes(
+    pairs = check_torch_shapes(
         model_name, {k: np.shape(v) for k, v in state_dict.items()}, num_classes=num_classes, **model_kwargs
     )
     converted = {
-        (slot.collection, *slot.path.split("/"), slot.leaf): from_torch(
-            np.asarray(state_dict[slot.torch_key]), slot.leaf, slot.module
-        ).astype(slot.dtype)
-        for slot in slots
+        (pair.collection, *pair.path.split("/"), pair.leaf): from_torch(
+            np.asarray(state_dict[pair.torch_key]), pair.leaf, pair.module
+        ).astype(pair.dtype)
+        for pair in pairs
     }
     return traverse_util.unflatten_dict(converted)
 
@@ -80,19 +80,19 @@ def check_torch_shapes(
     family = family_of(model_name)
     if num_classes is None:
         num_classes = _checkpoint_classes(model_name, family, shapes, model_kwargs)
-    slots = _slots(model_name, family, num_classes, model_kwargs)
-    missing = [s.torch_key for s in slots if s.torch_key not in shapes]
-    used = {s.torch_key for s in slots}
+    pairs = _pairs(model_name, family, num_classes, model_kwargs)
+    missing = [s.torch_key for s in pairs if s.torch_key not in shapes]
+    used = {s.torch_key for s in pairs}
     unused = [k for k in shapes if k not in used]
     dropped = [k for k in unused if family.is_dropped(k)]
     unexpected = [k for k in unused if not family.is_dropped(k)]
     misshaped = [
         f"{s.torch_key} {tuple(shapes[s.torch_key])} (cnnjax {s.shape})"
-        for s in slots
+        for s in pairs
         if s.torch_key in shapes and _cnnjax_shape(shapes[s.torch_key], s) != s.shape
     ]
     problems = [
-        f"{what}: {_listed(keys)}"
+        f"{what}: {listed(keys, LISTED_KEYS)}"
         for what, keys in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped))
         if keys
     ]
@@ -101,10 +101,10 @@ def check_torch_shapes(
     if dropped:
         counters = [k for k in dropped if k.endswith(f".{NUM_BATCHES_TRACKED}")]
         named = [k for k in dropped if k not in counters]
-        listed = [f"{len(named)} of {family.name}'s ({_listed(named)})"] if named else []
-        listed += [f"{len(counters)} BatchNorm {NUM_BATCHES_TRACKED}"] if counters else []
-        print(f"cnnjax: {model_name} has no place for torch keys, dropped: {' and '.join(listed)}", file=sys.stderr)
-    return slots
+        parts = [f"{len(named)} of {family.name}'s ({listed(named, LISTED_KEYS)})"] if named else []
+        parts += [f"{len(counters)} BatchNorm {NUM_BATCHES_TRACKED}"] if counters else []
+        print(f"cnnjax: {model_name} has no place for torch keys, dropped: {' and '.join(parts)}", file=sys.stderr)
+    return pairs
 
 
 def export_torch(model_name: str, variables: Mapping, **model_kwargs) -> StateDict:
@@ -112,15 +112,15 @@ def export_torch(model_name: str, variables: Mapping, **model_kwargs) -> StateDi
     flat = traverse_util.flatten_dict(jax.device_get(dict(variables)))
     num_classes = _head_classes(flat, family_of(model_name))
     state_dict: StateDict = {}
-    for slot in _slots(model_name, family_of(model_name), num_classes, model_kwargs):
-        array = np.asarray(flat[(slot.collection, *slot.path.split("/"), slot.leaf)])
-        state_dict[slot.torch_key] = np.ascontiguousarray(to_torch(array, slot.leaf, slot.module))
-        if slot.leaf == "mean":
-            state_dict[f"{slot.module.name}.{NUM_BATCHES_TRACKED}"] = np.zeros((), np.int64)
+    for pair in _pairs(model_name, family_of(model_name), num_classes, model_kwargs):
+        array = np.asarray(flat[(pair.collection, *pair.path.split("/"), pair.leaf)])
+        state_dict[pair.torch_key] = np.ascontiguousarray(to_torch(array, pair.leaf, pair.module))
+        if pair.leaf == "mean":
+            state_dict[f"{pair.module.name}.{NUM_BATCHES_TRACKED}"] = np.zeros((), np.int64)
     return state_dict
 
 
-def _slots(model_name: str, family: Family, num_classes: int, model_kwargs: Mapping) -> list[TensorPair]:
+def _pairs(model_name: str, family: Family, num_classes: int, model_kwargs: Mapping) -> list[TensorPair]:
     model = create_model(model_name, num_classes=num_classes, **model_kwargs)
     shapes = jax.eval_shape(
         lambda: model.init(jax.random.key(0), jnp.zeros((1, INIT_SIZE, INIT_SIZE, model.in_channels)), train=False)
@@ -136,25 +136,20 @@ def _slots(model_name: str, family: Family, num_classes: int, model_kwargs: Mapp
 
 def _checkpoint_classes(model_name: str, family: Family, shapes: Mapping, model_kwargs: Mapping) -> int:
     """The class count of the checkpoint's head (the rows of its weight)."""
-    head = next(s for s in _slots(model_name, family, 1, model_kwargs) if s.path == family.head and s.leaf == "kernel")
+    head = next(s for s in _pairs(model_name, family, 1, model_kwargs) if s.path == family.head and s.leaf == "kernel")
     if head.torch_key not in shapes:
         raise InvalidInputError(f"{family.name} checkpoint does not fit {model_name}: missing: {head.torch_key}")
     return int(shapes[head.torch_key][0])
 
 
-def _cnnjax_shape(torch_shape: tuple[int, ...], slot: TensorPair) -> tuple[int, ...] | None:
+def _cnnjax_shape(torch_shape: tuple[int, ...], pair: TensorPair) -> tuple[int, ...] | None:
     """The shape the torch tensor takes in cnnjax (``None`` where its layout cannot be converted), worked out on
     a zero-stride view: nothing is allocated."""
     try:
-        return from_torch(np.broadcast_to(np.zeros((), np.int8), torch_shape), slot.leaf, slot.module).shape
+        return from_torch(np.broadcast_to(np.zeros((), np.int8), torch_shape), pair.leaf, pair.module).shape
     except ValueError:  # a reshape that the element count does not allow
         return None
 
 
 def _head_classes(flat: Mapping, family: Family) -> int:
     return int(flat[("params", *family.head.split("/"), "kernel")].shape[-1])
-
-
-def _listed(keys: list[str]) -> str:
-    more = f" (+{len(keys) - LISTED_KEYS} more)" if len(keys) > LISTED_KEYS else ""
-    return ", ".join(keys[:LISTED_KEYS]) + more

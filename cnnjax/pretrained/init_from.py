@@ -28,7 +28,7 @@ from cnnjax.checkpoint.workdir import CONFIG_FILE
 from cnnjax.errors import InvalidInputError
 from cnnjax.models.segmenter import BackboneSegmenter
 from cnnjax.pretrained.convert import load_torch
-from cnnjax.pretrained.mapping import has_family
+from cnnjax.pretrained.mapping import has_family, listed
 from cnnjax.pretrained.state_dict import SAFETENSORS_SUFFIX, TORCH_SUFFIXES
 
 BACKBONE = "backbone"
@@ -93,17 +93,17 @@ def graft(fresh: Mapping, source: Mapping, num_classes: int) -> tuple[dict, str]
         else:
             misshaped.append(f"{path} {tuple(value.shape)} (model {tuple(array.shape)})")
     if misshaped:
-        raise InvalidInputError(f"config.model.init_from: arrays of another shape: {_listed(misshaped)}")
+        raise InvalidInputError(f"config.model.init_from: arrays of another shape: {listed(misshaped, LISTED)}")
     if not loaded:
         raise InvalidInputError(
             f"config.model.init_from: no array of the source fits the model (source paths e.g. "
-            f"{_listed(sorted(given))}; model paths e.g. {_listed(sorted(target))})"
+            f"{listed(sorted(given), LISTED)}; model paths e.g. {listed(sorted(target), LISTED)})"
         )
     left = [p for p in target if p not in loaded]
     unused = [p for p in given if p not in used]
     line = f"loaded {len(loaded)} of {len(target)} arrays"
-    line += f"; initialised fresh: {_listed(left)}" if left else ""
-    line += f"; not used from the source: {_listed(unused)}" if unused else ""
+    line += f"; initialised fresh: {listed(left, LISTED)}" if left else ""
+    line += f"; not used from the source: {listed(unused, LISTED)}" if unused else ""
     merged = {**target, **loaded}
     return traverse_util.unflatten_dict(merged, sep="/"), line
 
@@ -120,8 +120,3 @@ def with_initial_weights(config, model, states: list) -> list:
         result.append(state.replace(params=variables["params"], batch_stats=variables.get("batch_stats", {})))
     print(f"cnnjax: init_from {source}: {line}", file=sys.stderr)
     return result
-
-
-def _listed(paths: list[str]) -> str:
-    more = f" (+{len(paths) - LISTED} more)" if len(paths) > LISTED else ""
-    return ", ".join(paths[:LISTED]) + more

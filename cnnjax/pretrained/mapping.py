@@ -100,6 +100,12 @@ def renamed(path: str, rules: Iterable[tuple[str, str | Callable[[re.Match], str
     return None
 
 
+def listed(names: Sequence[str], limit: int) -> str:
+    """The first ``limit`` of ``names``, comma-separated, then ``(+N more)``: how messages name keys and arrays."""
+    more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 def minus_one(group: str) -> str:
     """A 1-based cnnjax index as torch's 0-based one: ``'3'`` -> ``'2'``."""
     return str(int(group) - 1)

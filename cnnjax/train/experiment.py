@@ -15,6 +15,7 @@ from cnnjax.data.preprocess import Preprocessing
 from cnnjax.models import create_model
 from cnnjax.parallel import AXIS, DataParallel, select_devices
 from cnnjax.tasks import PanelWriter, Task, make_task
+from cnnjax.train.frozen import check_patterns
 
 
 @dataclasses.dataclass
@@ -52,7 +53,8 @@ def build_model(config, num_classes: int, in_channels: int, platform: str) -> nn
 
 
 def prepare_experiment(config) -> Experiment:
-    """Checks everything checkable before any compile: values, data, batch split, task, model input."""
+    """Checks everything checkable before any compile: values, data, batch split, task, model input, the frozen
+    parameter patterns."""
     validate_config(config)
     dataset = open_dataset(config.dataset.name, config.dataset.data_dir)
     data_parallel = DataParallel(select_devices(config.parallel.num_devices))
@@ -62,7 +64,8 @@ def prepare_experiment(config) -> Experiment:
     size = config.dataset.image_size
     image_shape = (size, size, dataset.info.image_shape[-1])
     model = build_model(config, dataset.info.num_classes, image_shape[-1], data_parallel.devices[0].platform)
-    jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, *image_shape)), train=False))
+    variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, *image_shape)), train=False))
+    check_patterns(variables["params"], tuple(config.train.frozen))
     preprocess = task.preprocess(config, dataset)
     panels = task.panels(model, dataset, preprocess)
     return Experiment(dataset, task, model, image_shape, preprocess, panels, data_parallel)

@@ -35,13 +35,6 @@ def layer_order(model: nn.Module, image_shape: tuple[int, int, int]) -> list[str
     return [layer for layer in order if _owns_params(params, layer)]
 
 
-def abstract_params(model: nn.Module, image_shape: tuple[int, int, int]):
-    """The model's params as shapes (``jax.eval_shape``: nothing is compiled)."""
-    return jax.eval_shape(
-        lambda: model.init(jax.random.key(0), jnp.zeros((1, *image_shape), jnp.float32), train=False)
-    )["params"]
-
-
 def _owns_params(params, layer: str) -> bool:
     node = params
     for name in layer.split("/"):

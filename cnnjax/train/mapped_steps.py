@@ -10,8 +10,7 @@ from cnnjax.cpu_runtime import compiler_options
 from cnnjax.parallel import REPLICATED, SHARDED
 from cnnjax.train.evaluation import Evaluator
 from cnnjax.train.experiment import Experiment, shares_batch_stats
-from cnnjax.train.frozen import check_patterns
-from cnnjax.train.layer_decay import abstract_params, layer_order
+from cnnjax.train.layer_decay import layer_order
 from cnnjax.train.log_window import accumulate, empty_window
 from cnnjax.train.member_axis import stack_members, vmap_eval_step, vmap_train_step
 from cnnjax.train.members import Member, data_seeds
@@ -38,9 +37,7 @@ def map_steps(config, exp: Experiment, members: list[Member]) -> tuple[MappedSte
     """The config's mapped steps for `exp` and `members` (`cnnjax.train.members.plan_members`), and the initial
     host state (canonical layout; the member axis first in a group)."""
     dp = exp.data_parallel
-    frozen = tuple(config.train.frozen)
-    if frozen:
-        check_patterns(abstract_params(exp.model, exp.image_shape), frozen)
+    frozen = tuple(config.train.frozen)  # checked against the model by prepare_experiment
     layers = layer_order(exp.model, exp.image_shape) if config.optimizer.layer_decay != 1.0 else ()
     tx, schedule = make_optimizer(config, layers)
     layouts = state_layouts(per_device_batch_stats=not shares_batch_stats(config))
