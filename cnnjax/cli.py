@@ -83,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--dtype", help="compute dtype: float32 (default), bfloat16 or float16")
     bench.add_argument("--steps", type=int, help="timed steps, after the warm-up steps")
     bench.add_argument("--with_data", help="experiment config whose input pipeline feeds the steps")
+    bench.add_argument(
+        "--remat",
+        action="store_true",
+        default=None,
+        help="rematerialise the model's blocks; also reports the activation memory this saves",
+    )
     bench.add_argument("--json", default=None, help="also write the figures to this JSON file")
     summ = commands.add_parser(
         "summary",

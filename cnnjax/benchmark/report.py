@@ -29,6 +29,12 @@ def format_report(result: dict) -> str:
         + (f"{mfu:.1%} of {result['peak_flops_per_second'] / 1e12:.0f} TFLOP/s peak" if mfu is not None else "n/a")
         + ("" if mfu is not None else f" (no peak FLOP/s known for {result['device_kind']!r} in {result['dtype']})"),
     ]
+    if "backward_residual_bytes" in result:
+        kept = result["backward_residual_bytes"]
+        lines.append(
+            f"remat          {_size(kept['with'])} of activations kept for the backward pass vs "
+            f"{_size(kept['without'])} without: {1 - kept['with'] / kept['without']:.0%} saved (whole batch, traced)"
+        )
     if "with_data" in result:
         data = result["with_data"]
         lines += [

@@ -5,6 +5,8 @@ Step time: the median (and min, max) of ``spec.steps`` steps, each waited for, a
 ones, all on one batch already on the devices. With data: ``spec.steps`` steps as the train loop runs them
 (each batch read and placed while earlier steps run, no waiting in between); the data wait is the host time
 spent reading and placing a batch. The host keeps up when the step time with data matches the one without.
+With ``spec.remat``, also the activation memory the forward pass keeps for the backward pass with and without remat
+(``residuals``: traced, not compiled).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import jax.numpy as jnp
 from cnnjax.benchmark.input_data import config_batches
 from cnnjax.benchmark.model_flops import train_step_flops
 from cnnjax.benchmark.peak_flops import peak_flops
+from cnnjax.benchmark.residuals import backward_residual_bytes
 from cnnjax.benchmark.spec import DEFAULT_IMAGE_SIZE, DEFAULT_NUM_CLASSES, BenchmarkSpec, check_data_shape, check_spec
 from cnnjax.benchmark.train_setup import synthetic_batch, train_bench
 from cnnjax.compile_time import timed_compile
@@ -44,14 +47,13 @@ def run_benchmark(spec: BenchmarkSpec) -> dict:
         size = spec.image_size or DEFAULT_IMAGE_SIZE
         image_shape, num_classes = (size, size, RGB), spec.num_classes or DEFAULT_NUM_CLASSES
     platform = data_parallel.platform
-    model = create_model(
-        spec.model,
-        num_classes=num_classes,
-        in_channels=image_shape[-1],
-        dtype=compute_dtype(spec.dtype, platform),
-        platform=platform,
-        **spec.overrides,
-    )
+
+    def model_with(remat: bool):
+        dtype = compute_dtype(spec.dtype, platform)
+        options = {"in_channels": image_shape[-1], "dtype": dtype, "platform": platform, "remat": remat}
+        return create_model(spec.model, num_classes=num_classes, **options, **spec.overrides)
+
+    model = model_with(spec.remat)
     local_batch = next(batches) if batches else synthetic_batch(spec.batch, image_shape, num_classes)
 
     bench = train_bench(model, data_parallel, local_batch, compiler_options(platform), on_device)
@@ -88,6 +90,11 @@ def run_benchmark(spec: BenchmarkSpec) -> dict:
         "peak_flops_per_second": peak * data_parallel.num_devices if peak else None,
         "mfu": flops / median / (peak * data_parallel.num_devices) if peak else None,
     }
+    if spec.remat:
+        result["backward_residual_bytes"] = {
+            remat: backward_residual_bytes(model_with(remat == "with"), bench.variables, images, num_classes)
+            for remat in ("with", "without")
+        }
     if batches:
         result["with_data"] = _time_with_data(step, state, data_parallel, batches, spec)
     return result

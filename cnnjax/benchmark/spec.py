@@ -21,6 +21,7 @@ class BenchmarkSpec:
     num_classes: int | None = None  # None: DEFAULT_NUM_CLASSES, or the with_data config's dataset's
     overrides: dict = dataclasses.field(default_factory=dict)  # create_model keywords (width, stage_sizes, ...)
     with_data: str | None = None  # an experiment config whose input pipeline feeds the steps
+    remat: bool = False  # the model's blocks rematerialised; the report adds the activation memory this saves
 
 
 def check_spec(spec: BenchmarkSpec) -> None:
@@ -32,8 +33,9 @@ def check_spec(spec: BenchmarkSpec) -> None:
         raise InvalidInputError(f"--model {spec.model} is a {task} model; the benchmark trains classification models")
     if spec.dtype not in DTYPES:
         raise InvalidInputError(f"--dtype {spec.dtype!r} is not one of {', '.join(DTYPES)}")
-    if "dtype" in spec.overrides:
-        raise InvalidInputError("set the compute dtype with --dtype, not --override.dtype")
+    for option in ("dtype", "remat"):
+        if option in spec.overrides:
+            raise InvalidInputError(f"set {option} with --{option}, not --override.{option}")
     for flag in ("batch", "steps", "image_size", "num_classes"):
         value = getattr(spec, flag)
         if value is not None and value < 1:

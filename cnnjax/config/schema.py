@@ -10,6 +10,8 @@ from ml_collections.config_dict import placeholder
 
 from cnnjax.config.loading import ConfigError
 from cnnjax.data import workers
+from cnnjax.data.rand_augment import NUM_MAGNITUDE_BINS
+from cnnjax.data.rand_augment import POLICIES as AUTO_AUGMENT_POLICIES
 from cnnjax.data.segmentation_augment import IGNORE_INDEX
 
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
@@ -53,6 +55,17 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.num_workers = -1
     c.dataset.num_threads = -1
     c.dataset.scale_range = (0.5, 2.0)  # segmentation, counting, train: random rescale, crop image_size (hflip too)
+    # Classification, train: RandAugment / TrivialAugment-Wide on the host's uint8 image after its resize / crop and
+    # before the device's pad-crop and flip (cnnjax.data.rand_augment; ops and magnitudes as torchvision's).
+    c.dataset.auto_augment = "none"  # 'none', 'randaugment' or 'trivialaugment'
+    c.dataset.auto_augment_num_ops = 2  # randaugment: ops per image (N)
+    c.dataset.auto_augment_magnitude = 9  # randaugment: magnitude bin M of 31 (0-30)
+    # Classification, train: mixup / CutMix of each global batch with itself reversed (cnnjax.data.mixup, timm's
+    # Mixup in 'batch' mode); the loss takes the mixed, label-smoothed (loss.label_smoothing) soft targets.
+    c.dataset.mixup_alpha = 0.0  # > 0: mixup with λ ~ Beta(alpha, alpha)
+    c.dataset.cutmix_alpha = 0.0  # > 0: CutMix with λ ~ Beta(alpha, alpha)
+    c.dataset.mix_prob = 1.0  # probability that a batch is mixed at all
+    c.dataset.mix_switch_prob = 0.5  # with both alphas: probability of CutMix rather than mixup
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "lenet5"
@@ -62,6 +75,9 @@ def base_config() -> ml_collections.ConfigDict:
     # .pth / .pt / .safetensors file (torchvision / timm names, for this model or a segmenter's backbone); arrays
     # whose class axis differs are initialised fresh. None: random initialisation.
     c.model.init_from = placeholder(str)
+    # Rematerialise each residual / inverted-residual / dense block (nn.remat): its activations are recomputed in the
+    # backward pass instead of kept, for deep models and large batches; same loss and gradients.
+    c.model.remat = False
 
     c.train = ml_collections.ConfigDict()
     c.train.batch_size = 128  # global: split over all devices of all processes
@@ -86,6 +102,10 @@ def base_config() -> ml_collections.ConfigDict:
     # BatchNorm statistics update once per micro-batch, in turn, each normalising with its own micro-batch's
     # statistics (as PyTorch's accumulation loops do); the loss is the mean of the micro-batches' losses.
     c.train.accumulation_steps = 1
+    # > 0: an exponential moving average of the weights (params and BatchNorm statistics), updated after every step,
+    # checkpointed, and evaluated beside the raw weights (rows '<split>_ema', summary 'test_ema_*'; cnnjax.train.ema).
+    c.train.ema_decay = 0.0
+    c.train.ema_warmup_power = 0.0  # > 0: decay min(ema_decay, 1 - (1 + t)^-power) at update t (timm; 2/3 or 3/4)
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"
@@ -165,6 +185,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         "dataset.pad_mode": (config.dataset.pad_mode, PAD_MODES),
         "model.dtype": (config.model.dtype, DTYPES),
         "train.nonfinite": (config.train.nonfinite, NONFINITE_POLICIES),
+        "dataset.auto_augment": (config.dataset.auto_augment, AUTO_AUGMENT_POLICIES),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
@@ -195,6 +216,27 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.optimizer.clip_norm must be >= 0 (0: no clipping), got {config.optimizer.clip_norm}")
     if not 0 < config.optimizer.layer_decay <= 1:
         raise ConfigError(f"config.optimizer.layer_decay must be in (0, 1], got {config.optimizer.layer_decay}")
+    if not 0 <= config.train.ema_decay < 1 or config.train.ema_warmup_power < 0:
+        raise ConfigError(
+            "config.train.ema_decay must be in [0, 1) (0: no EMA) and ema_warmup_power >= 0, got "
+            f"{config.train.ema_decay} and {config.train.ema_warmup_power}"
+        )
+    d = config.dataset
+    if d.mixup_alpha < 0 or d.cutmix_alpha < 0 or not (0 <= d.mix_prob <= 1 and 0 <= d.mix_switch_prob <= 1):
+        raise ConfigError(
+            "config.dataset.mixup_alpha and cutmix_alpha must be >= 0, mix_prob and mix_switch_prob in [0, 1]; got "
+            f"{d.mixup_alpha}, {d.cutmix_alpha}, {d.mix_prob}, {d.mix_switch_prob}"
+        )
+    if (d.mixup_alpha or d.cutmix_alpha or d.auto_augment != "none") and config.task != "classification":
+        raise ConfigError(
+            f"config.dataset mixup / cutmix / auto_augment are for classification; this run's task is {config.task!r}"
+        )
+    if d.auto_augment_num_ops < 1 or not 0 <= d.auto_augment_magnitude < NUM_MAGNITUDE_BINS:
+        raise ConfigError(
+            "config.dataset.auto_augment_num_ops must be >= 1 and auto_augment_magnitude in "
+            f"0..{NUM_MAGNITUDE_BINS - 1}, "
+            f"got {d.auto_augment_num_ops} and {d.auto_augment_magnitude}"
+        )
     if config.loss.aux_weight < 0:
         raise ConfigError(f"config.loss.aux_weight must be >= 0, got {config.loss.aux_weight}")
     if config.loss.count_weight < 0:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from cnnjax.data import device_ops, image_io
+from cnnjax.data import device_ops, image_io, rand_augment
 
 
 class Preprocessing(Protocol):
@@ -41,7 +41,11 @@ class Preprocess:
 
     Train examples carry the host rng's decisions, drawn in this order: the Inception window, then
     'crop_offset' int32 (2,) (top, left in the padded image; with `pad_crop`), then 'flip' bool
-    (with `hflip`); `on_device` applies them.
+    (with `hflip`); `on_device` applies them. Last, `auto_augment` ('randaugment' with `auto_augment_num_ops` ops at
+    bin `auto_augment_magnitude`, or 'trivialaugment') transforms the host's uint8 image itself
+    (`cnnjax.data.rand_augment`): after the resize or Inception crop, before the device's pad-crop and flip
+    (torchvision's CIFAR recipes crop and flip first; the ops commute with a flip, and a translation's or rotation's
+    black fill then lies inside the padded border instead of beside it).
     """
 
     image_size: int
@@ -52,6 +56,9 @@ class Preprocess:
     pad_mode: str = "zeros"
     train_crop: str = "pad_crop"
     eval_resize: int = 0
+    auto_augment: str = "none"
+    auto_augment_num_ops: int = 2
+    auto_augment_magnitude: int = 9
 
     def apply(self, example, rng: np.random.Generator | None = None) -> dict:
         """One example -> {'image': uint8 (S, S, C), 'label': int32} (+ train decisions); augments only
@@ -68,6 +75,9 @@ class Preprocess:
             out["crop_offset"] = rng.integers(0, 2 * self.pad_crop + 1, size=2).astype(np.int32)
         if rng is not None and self.hflip:
             out["flip"] = np.bool_(rng.random() < 0.5)
+        if rng is not None and self.auto_augment != "none":
+            options = {"num_ops": self.auto_augment_num_ops, "magnitude": self.auto_augment_magnitude}
+            out["image"] = rand_augment.augment(pixels, rng, self.auto_augment, **options)
         return out
 
     def on_device(self, batch: dict) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -70,6 +71,8 @@ class CifarResNet(Classifier):
     ``stage1`` ... ``stage3``, ``pre_logits``.
     """
 
+    has_blocks: ClassVar[bool] = True
+
     stage_sizes: Sequence[int] = (3, 3, 3)
     depth: int | None = None
     width: int = 16
@@ -91,7 +94,8 @@ class CifarResNet(Classifier):
             for block in range(num_blocks):
                 strides = 2 if stage > 0 and block == 0 else 1
                 name = f"stage{stage + 1}_block{block + 1}"
-                x = BasicBlock(self.width * 2**stage, strides, layer, shortcut=shortcut, name=name)(x)
+                block_class = self.block_class(BasicBlock)
+                x = block_class(self.width * 2**stage, strides, layer, shortcut=shortcut, name=name)(x)
             features[f"stage{stage + 1}"] = x
         x = features["pre_logits"] = global_avg_pool(x)
         return self.head(x), features

@@ -36,9 +36,14 @@ class ImageModel(nn.Module, kw_only=True):
     ``platform`` (what the convs are traced for: ``'cpu'`` takes the CPU conv paths, any other
     platform and ``None`` XLA's convs) and ``conv_implementation`` (any of :data:`cnnjax.layers.NAMES`,
     in place of ``'auto'`` in every conv; ``'xla'``: every conv XLA's); see :mod:`cnnjax.layers.conv_target`.
+    ``remat`` recomputes each block's activations in the backward pass (``nn.remat``) instead of keeping them: same
+    outputs, gradients and parameter paths, less memory, more compute; it is for the families that build blocks
+    (``has_blocks``: residual, inverted-residual, MBConv and dense blocks, and segmenters on their backbones), and an
+    error elsewhere.
     """
 
     min_input_size: ClassVar[int] = 1
+    has_blocks: ClassVar[bool] = False  # whether `remat` applies (the family builds its blocks with `block_class`)
 
     num_classes: int
     in_channels: int = 3
@@ -48,10 +53,13 @@ class ImageModel(nn.Module, kw_only=True):
     bn_group_size: int = 0
     platform: str | None = None
     conv_implementation: str = "auto"
+    remat: bool = False
 
     @nn.compact
     def __call__(self, x, train: bool = False, return_features: bool = False):
         check_image_batch(x, in_channels=self.in_channels, min_size=self.min_input_size, model_name=type(self).__name__)
+        if self.remat and not self.has_blocks:
+            self.fail("remat=True needs blocks to rematerialise (ResNets, MobileNetV2, EfficientNet, DenseNet, ...)")
         with conv_target(self.platform, self.conv_implementation):
             logits, features = self.forward(x, train)
         return (logits, features) if return_features else logits
@@ -59,6 +67,11 @@ class ImageModel(nn.Module, kw_only=True):
     def forward(self, x, train: bool) -> tuple[jnp.ndarray, Features]:
         """Logits and the dict of named features; called inside the compact ``__call__``."""
         raise NotImplementedError
+
+    def block_class(self, block: type[nn.Module], static_argnums: tuple[int, ...] = ()) -> type[nn.Module]:
+        """``block`` (a module class) as the model builds its blocks: rematerialised with ``remat`` (``nn.remat``;
+        ``static_argnums`` counts ``self`` as 0, e.g. ``(2,)`` for ``__call__(self, x, train)``)."""
+        return nn.remat(block, static_argnums=static_argnums) if self.remat else block
 
     @property
     def dtypes(self) -> dict:

@@ -77,6 +77,7 @@ class DenseNet(Classifier):
     memory_efficient: bool = False
 
     min_input_size: ClassVar[int] = 29
+    has_blocks: ClassVar[bool] = True
 
     def forward(self, x, train):
         norm = self.norm(train)
@@ -85,7 +86,9 @@ class DenseNet(Classifier):
         x = ConvNormAct(self.num_init_features, 7, strides=2, padding=3, conv=conv, norm=norm, name="stem_conv")(x)
         x = max_pool(x, 3, strides=2, padding=1)
         features = {"stem": x}
-        layer = nn.remat(DenseLayer, static_argnums=(2,)) if self.memory_efficient else DenseLayer
+        layer = DenseLayer
+        if self.memory_efficient or self.remat:
+            layer = nn.remat(DenseLayer, static_argnums=(2,))
         for block, num_layers in enumerate(self.block_config, start=1):
             for i in range(num_layers):
                 name = f"block{block}_layer{i + 1}"

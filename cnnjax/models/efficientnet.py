@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import flax.linen as nn
 import jax
@@ -90,6 +91,8 @@ class EfficientNet(Classifier):
     to ceil(n / 2)).
     """
 
+    has_blocks: ClassVar[bool] = True
+
     width_mult: float = 1.0
     depth_mult: float = 1.0
     setting: Sequence[tuple[int, int, int, int, int, int]] = MBCONV_SETTING
@@ -110,7 +113,9 @@ class EfficientNet(Classifier):
         for stage, ((t, k, s, _, c, _), n) in enumerate(zip(self.setting, repeats), start=1):
             for i in range(n):
                 rate = self.drop_path_rate * block_id / total
-                block = MBConv(width(c), k, s if i == 0 else 1, t, rate, layer, se, name=f"stage{stage}_block{i + 1}")
+                block_class = self.block_class(MBConv, static_argnums=(2,))
+                name = f"stage{stage}_block{i + 1}"
+                block = block_class(width(c), k, s if i == 0 else 1, t, rate, layer, se, name=name)
                 x = block(x, train)
                 block_id += 1
             features[f"stage{stage}"] = x

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import ClassVar
 
 import flax.linen as nn
 
@@ -64,6 +65,8 @@ class MobileNetV2(Classifier):
     the net (tests).
     """
 
+    has_blocks: ClassVar[bool] = True
+
     width_multiplier: float = 1.0
     inverted_residual_setting: Sequence[tuple[int, int, int, int]] = INVERTED_RESIDUAL_SETTING
     dropout_rate: float = 0.2
@@ -76,7 +79,8 @@ class MobileNetV2(Classifier):
         for stage, (t, c, n, s) in enumerate(self.inverted_residual_setting, start=1):
             for i in range(n):
                 name = f"stage{stage}_block{i + 1}"
-                x = InvertedResidual(make_divisible(c * width), s if i == 0 else 1, t, layer, name=name)(x)
+                block = self.block_class(InvertedResidual)
+                x = block(make_divisible(c * width), s if i == 0 else 1, t, layer, name=name)(x)
             features[f"stage{stage}"] = x
         x = layer(make_divisible(1280 * max(1.0, width)), 1, padding=0, name="last_conv")(x)
         x = features["pre_logits"] = global_avg_pool(x)

@@ -111,9 +111,11 @@ class _PreActNet(Classifier):
 
     drop_path_rate: float = 0.0
 
+    has_blocks: ClassVar[bool] = True
+
     def _body(self, x, train, features, block, widths, **stage_options):
         norm = self.norm(train)
-        block = functools.partial(block, conv=self.conv, norm=norm, deterministic=not train)
+        block = functools.partial(self.block_class(block), conv=self.conv, norm=norm, deterministic=not train)
         x, stages = residual_stages(
             x, block, self.stage_sizes, widths, drop_path_rate=self.drop_path_rate, **stage_options
         )

@@ -219,8 +219,10 @@ class ResNet(Classifier):
     se_reduction: int | None = None
     drop_path_rate: float = 0.0
 
+    has_blocks: ClassVar[bool] = True
+
     def forward(self, x, train):
-        block = check_layout(self, BLOCKS)
+        block = self.block_class(check_layout(self, BLOCKS))
         norm = self.norm(train)
         x = ConvNormAct(self.width, 7, strides=2, padding=3, conv=self.conv, norm=norm, name="stem_conv")(x)
         features = {"stem": x}

@@ -9,7 +9,7 @@ per-pixel logits with exactly the input's height and width, for ANY ``H, W >= mi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from flax.core import FrozenDict
 
@@ -30,9 +30,11 @@ class BackboneSegmenter(Segmenter):
     submodule ``backbone``, so its parameters are the classifier's minus ``head`` and ImageNet
     weights load unchanged.  ``backbone_overrides`` reach its constructor (e.g. ``{'stage_sizes':
     (1, 1, 1, 1), 'width': 8}`` to shrink it); dtypes, ``in_channels``, ``bn_axis_name``, ``bn_group_size``,
-    ``platform`` and ``conv_implementation`` are the segmenter's.  Inputs below the backbone's ``min_input_size``
-    (1 for ResNets) fail its own check.
+    ``platform``, ``conv_implementation`` and ``remat`` are the segmenter's.  Inputs below the backbone's
+    ``min_input_size`` (1 for ResNets) fail its own check.
     """
+
+    has_blocks: ClassVar[bool] = True  # the backbone's, which checks `remat` itself
 
     backbone: str = "resnet18"
     backbone_overrides: Mapping[str, Any] = FrozenDict()
@@ -53,6 +55,7 @@ class BackboneSegmenter(Segmenter):
             bn_group_size=self.bn_group_size,
             platform=self.platform,
             conv_implementation=self.conv_implementation,
+            remat=self.remat,
             **self.dtypes,
             **self.backbone_overrides,
             **overrides,

@@ -28,7 +28,7 @@ def plot_training_curves(workdir: str, metrics: Sequence[str] = ("accuracy",)) -
                     continue
                 steps, values = zip(*points)
                 label = split if len(present) == 1 else f"{split} {name}"
-                if split == "test":
+                if split.startswith("test"):
                     ax.axhline(values[-1], color="tab:red", linestyle="--", linewidth=1)
                     ax.plot(steps, values, "o", color="tab:red", label=f"{label} ({values[-1]:.4g})")
                 else:

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from cnnjax.data.preprocess import Preprocess
 from cnnjax.errors import InvalidInputError
 from cnnjax.parallel import AXIS
-from cnnjax.tasks.losses import accuracy, cross_entropy, googlenet_loss
+from cnnjax.tasks.losses import accuracy, cross_entropy, googlenet_soft_loss, one_hot_targets, soft_cross_entropy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,15 +38,20 @@ class Classification:
         return self.aux_weight > 0
 
     def loss(self, logits, batch, features):
-        """This device's mean loss (equal shards: the mean over devices is the global batch's)."""
+        """This device's mean loss (equal shards: the mean over devices is the global batch's), against the batch's
+        soft 'target' where mixup / CutMix made one (smoothing already in it), else the smoothed one-hot labels."""
+        if "target" in batch:
+            targets = batch["target"]
+        else:
+            targets = one_hot_targets(batch["label"], logits.shape[-1], self.label_smoothing)
         if not self.wants_features:
-            return cross_entropy(logits, batch["label"], self.label_smoothing).mean()
+            return soft_cross_entropy(logits, targets).mean()
         if not any(name.startswith("aux") for name in features):
             raise InvalidInputError(
                 f"config.loss.aux_weight is {self.aux_weight} but the model has no auxiliary heads (its features: "
                 f"{', '.join(features)}); GoogLeNet builds them with --config.model.overrides.aux_logits=True"
             )
-        return googlenet_loss(logits, features, batch["label"], self.aux_weight, self.label_smoothing)
+        return googlenet_soft_loss(logits, features, targets, self.aux_weight)
 
     def train_metrics(self, logits, batch) -> dict:
         return {"accuracy": accuracy(logits, batch["label"], AXIS)}
@@ -85,6 +90,9 @@ class Classification:
             pad_mode=c.pad_mode,
             train_crop=c.train_crop,
             eval_resize=c.eval_resize,
+            auto_augment=c.auto_augment,
+            auto_augment_num_ops=c.auto_augment_num_ops,
+            auto_augment_magnitude=c.auto_augment_magnitude,
         )
 
     def panels(self, model, dataset, preprocess) -> None:

@@ -8,23 +8,35 @@ from jax import lax
 AUX_WEIGHT = 0.3  # GoogLeNet's weight of each auxiliary head's loss (Szegedy et al., 2014)
 
 
+def one_hot_targets(labels: jax.Array, num_classes: int, label_smoothing: float = 0.0) -> jax.Array:
+    """float32 targets (…, num_classes) of integer `labels`: one-hot, or label-smoothed (1-α)·onehot + α/K."""
+    targets = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
+    return optax.smooth_labels(targets, label_smoothing) if label_smoothing else targets
+
+
+def soft_cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    """Per-example softmax cross-entropy against float `targets` (rows summing to 1: mixup / CutMix, smoothing)."""
+    return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
+
+
 def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float = 0.0) -> jax.Array:
     """Per-example softmax cross-entropy with optional label smoothing (targets (1-α)·onehot + α/K)."""
-    logits = logits.astype(jnp.float32)
-    targets = jax.nn.one_hot(labels, logits.shape[-1], dtype=jnp.float32)
-    if label_smoothing:
-        targets = optax.smooth_labels(targets, label_smoothing)
-    return optax.softmax_cross_entropy(logits, targets)
+    return soft_cross_entropy(logits, one_hot_targets(labels, logits.shape[-1], label_smoothing))
 
 
 def googlenet_loss(logits, features, labels, aux_weight: float = AUX_WEIGHT, label_smoothing: float = 0.0):
-    """Mean cross-entropy of ``logits`` plus ``aux_weight`` times that of each auxiliary head's logits in
-    ``features`` (the entries named ``aux…``: GoogLeNet's ``aux1``, ``aux2`` in train mode with
+    """``googlenet_soft_loss`` of the (optionally smoothed) one-hot targets of ``labels``."""
+    return googlenet_soft_loss(logits, features, one_hot_targets(labels, logits.shape[-1], label_smoothing), aux_weight)
+
+
+def googlenet_soft_loss(logits, features, targets, aux_weight: float = AUX_WEIGHT):
+    """Mean cross-entropy of ``logits`` against ``targets`` plus ``aux_weight`` times that of each auxiliary head's
+    logits in ``features`` (the entries named ``aux…``: GoogLeNet's ``aux1``, ``aux2`` in train mode with
     ``aux_logits=True``; without them this is the plain loss)."""
-    loss = cross_entropy(logits, labels, label_smoothing).mean()
+    loss = soft_cross_entropy(logits, targets).mean()
     for name, aux in features.items():
         if name.startswith("aux"):
-            loss = loss + aux_weight * cross_entropy(aux, labels, label_smoothing).mean()
+            loss = loss + aux_weight * soft_cross_entropy(aux, targets).mean()
     return loss
 
 

@@ -39,7 +39,8 @@ def shares_batch_stats(config) -> bool:
 
 def build_model(config, num_classes: int, in_channels: int, platform: str) -> nn.Module:
     """The config's model for devices of `platform` (convs traced for it, `model.dtype='auto'` resolved), with
-    BatchNorm over groups of `parallel.bn_group_size` images, else synced when `parallel.sync_batch_stats`."""
+    BatchNorm over groups of `parallel.bn_group_size` images, else synced when `parallel.sync_batch_stats`, its blocks
+    rematerialised with `model.remat`."""
     kwargs = {
         "num_classes": num_classes,
         "in_channels": in_channels,
@@ -47,6 +48,7 @@ def build_model(config, num_classes: int, in_channels: int, platform: str) -> nn
         "bn_axis_name": AXIS if shares_batch_stats(config) else None,
         "bn_group_size": config.parallel.bn_group_size,
         "platform": platform,
+        "remat": config.model.remat,
     }
     kwargs.update(config.model.overrides.to_dict())
     return create_model(config.model.name, **kwargs)

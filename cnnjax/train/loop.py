@@ -31,6 +31,9 @@ from cnnjax.train.experiment import Experiment, prepare_experiment
 from cnnjax.train.log_window import window_means
 from cnnjax.train.mapped_steps import map_steps
 from cnnjax.train.members import Member, data_seeds, plan_members, restore_members
+from cnnjax.train.state import with_ema
+
+EMA = "ema"  # an evaluation result's entry holding the same metrics for the weights' moving average
 
 
 def run(config, workdir: str) -> dict:
@@ -183,13 +186,15 @@ class _Training:
             raise errors[0]
 
     def _initial_weights(self, state):
-        """``state`` (the run's, or the group's with the member axis first) from ``model.init_from``."""
+        """``state`` (the run's, or the group's with the member axis first) from ``model.init_from``; the weights'
+        moving average starts from them too."""
         if self.members[0].index is None:
-            return with_initial_weights(self.config, self.exp.model, [state])[0]
-        members = with_initial_weights(self.config, self.exp.model, [m.take(state) for m in self.members])
-        for member, member_state in zip(self.members, members, strict=True):
-            state = member.put(state, member_state)
-        return state
+            state = with_initial_weights(self.config, self.exp.model, [state])[0]
+        else:
+            members = with_initial_weights(self.config, self.exp.model, [m.take(state) for m in self.members])
+            for member, member_state in zip(self.members, members, strict=True):
+                state = member.put(state, member_state)
+        return with_ema(state) if self.steps.ema_evaluator is not None else state
 
     def _open_data(self, start_step: int) -> None:
         """Opens the train batches from `start_step` on (one stream, or the group's streams stacked), and the
@@ -216,6 +221,8 @@ class _Training:
         compiled, train_seconds = timed_compile(self.steps.train, self.state, window, self.batches.peek())
         eval_batch = next(iter(self._eval_batches(self.config.dataset.eval_split)))
         eval_seconds = self.steps.evaluator.compile(self.state, eval_batch)
+        if self.steps.ema_evaluator is not None:
+            eval_seconds += self.steps.ema_evaluator.compile(self.state, eval_batch)
         for member in self.live:
             member.log.write(
                 start_step, "compile", {"train_step_seconds": train_seconds, "eval_step_seconds": eval_seconds}
@@ -288,13 +295,17 @@ class _Training:
             member.checkpointer.save(step, member.take(state), member.take(window), config, progress)
 
     def _evaluate(self, split: str, step: int) -> list[dict] | None:
-        """The split's metrics at `step` for each member (and the live members' panels), or None when a SIGTERM
-        stopped it."""
+        """The split's metrics at `step` for each member, with those of the weights' moving average under `EMA`
+        (`train.ema_decay`), and the live members' panels; None when a SIGTERM stopped it."""
         batches = self._eval_batches(split)
-        result = self.steps.evaluator(self.state, batches, self.watcher.should_stop)
-        if result is None:
+        results = _per_member(self.steps.evaluator(self.state, batches, self.watcher.should_stop))
+        if results is None:
             return None
-        results = result if isinstance(result, list) else [result]
+        if self.steps.ema_evaluator is not None:
+            averaged = _per_member(self.steps.ema_evaluator(self.state, batches, self.watcher.should_stop))
+            if averaged is None:
+                return None
+            results = [{**result, EMA: ema} for result, ema in zip(results, averaged, strict=True)]
         if self.exp.panels is not None and self.is_primary and self.c.eval_panels:
             self._write_panels(split, step, next(iter(batches)))
         return results
@@ -326,8 +337,11 @@ class _Training:
         for member in self.live:
             result = results[member.index or 0]
             if not member.log.has(step, split):
-                member.log.write(step, split, _scalars(result))
-            self.progress.write(f"{member.label}step {step}: {split} {self.exp.task.describe(result)}")
+                _write_rows(member, step, split, result)
+            line = f"{member.label}step {step}: {split} {self.exp.task.describe(result)}"
+            if EMA in result:
+                line += f"; EMA weights {self.exp.task.describe(result[EMA])}"
+            self.progress.write(line)
         return True
 
     def _preempted(self, step: int) -> dict:
@@ -363,14 +377,16 @@ class _Training:
         dataset, task = self.config.dataset, self.exp.task
         for split, result in ((dataset.eval_split, validation), (dataset.test_split, test)):
             if not member.log.has(step, split):
-                member.log.write(step, split, _scalars(result))
+                _write_rows(member, step, split, result)
         summary = {
             "status": "completed",
             "experiment": member.config.name,
             "task": task.name,
-            **{f"test_{k}": v for k, v in test.items() if k != "count"},
+            **{f"test_{k}": v for k, v in test.items() if k not in ("count", EMA)},
+            **{f"test_{EMA}_{k}": v for k, v in test.get(EMA, {}).items() if k != "count"},
             "num_test_examples": test["count"],
             f"validation_{task.headline}": validation[task.headline],
+            **({f"validation_{EMA}_{task.headline}": validation[EMA][task.headline]} if EMA in validation else {}),
             "steps": step,
             "skipped_steps": skipped,
             "train_seconds": seconds,
@@ -378,10 +394,21 @@ class _Training:
         if self.is_primary:
             curves = tuple(dict.fromkeys((*task.train_metric_names, task.headline)))  # e.g. pixel_accuracy, miou
             plot_training_curves(member.workdir, curves)  # reads metrics.jsonl, which is flushed at every write
-            summary["line"] = write_summary(member.workdir, summary, task.headline_line(test))
+            headline = task.headline_line(test)
+            if EMA in test:
+                headline += f"; EMA weights: {task.headline_line(test[EMA])}"
+            summary["line"] = write_summary(member.workdir, summary, headline)
         return summary
 
 
-def _scalars(result: dict) -> dict[str, float]:
-    """The scalar metrics of an evaluation (per-class lists stay in the summary)."""
-    return {k: v for k, v in result.items() if not isinstance(v, list)}
+def _per_member(result: dict | list[dict] | None) -> list[dict] | None:
+    """An evaluator's result as one dict per member (one for a standalone run), or None."""
+    return None if result is None else result if isinstance(result, list) else [result]
+
+
+def _write_rows(member: Member, step: int, split: str, result: dict) -> None:
+    """Logs an evaluation's scalar metrics (per-class lists stay in the summary) as the `split` row, and those of the
+    weights' moving average, where evaluated, as the `<split>_ema` row."""
+    member.log.write(step, split, {k: v for k, v in result.items() if not isinstance(v, (list, dict))})
+    if EMA in result:
+        member.log.write(step, f"{split}_{EMA}", {k: v for k, v in result[EMA].items() if not isinstance(v, list)})

@@ -7,7 +7,9 @@ import functools
 from collections.abc import Callable
 
 from cnnjax.cpu_runtime import compiler_options
+from cnnjax.data.mixup import Mixup
 from cnnjax.parallel import REPLICATED, SHARDED
+from cnnjax.train.ema import Ema
 from cnnjax.train.evaluation import Evaluator
 from cnnjax.train.experiment import Experiment, shares_batch_stats
 from cnnjax.train.layer_decay import layer_order
@@ -27,6 +29,7 @@ class MappedSteps:
 
     train: Callable
     evaluator: Evaluator
+    ema_evaluator: Evaluator | None  # the same evaluation of the weights' moving average (`train.ema_decay`)
     canonical: Callable
     expand: Callable
     metric_names: tuple[str, ...]  # the keys of the window's metrics
@@ -40,7 +43,8 @@ def map_steps(config, exp: Experiment, members: list[Member]) -> tuple[MappedSte
     frozen = tuple(config.train.frozen)  # checked against the model by prepare_experiment
     layers = layer_order(exp.model, exp.image_shape) if config.optimizer.layer_decay != 1.0 else ()
     tx, schedule = make_optimizer(config, layers)
-    layouts = state_layouts(per_device_batch_stats=not shares_batch_stats(config))
+    ema = Ema.from_config(config)
+    layouts = state_layouts(per_device_batch_stats=not shares_batch_stats(config), ema=ema is not None)
     train_step = make_train_step(
         exp.model,
         tx,
@@ -49,8 +53,12 @@ def map_steps(config, exp: Experiment, members: list[Member]) -> tuple[MappedSte
         exp.preprocess.on_device,
         frozen=frozen,
         accumulation_steps=config.train.accumulation_steps,
+        ema=ema,
+        mixup=Mixup.from_config(config, exp.dataset.info.num_classes),
     )
-    eval_step = make_eval_step(exp.model, exp.task, exp.preprocess.on_device)
+    eval_steps = [make_eval_step(exp.model, exp.task, exp.preprocess.on_device)]
+    if ema is not None:
+        eval_steps.append(make_eval_step(exp.model, exp.task, exp.preprocess.on_device, use_ema=True))
     names = train_metric_names(exp.task)
 
     def windowed_step(state, window, batch):
@@ -58,13 +66,13 @@ def map_steps(config, exp: Experiment, members: list[Member]) -> tuple[MappedSte
         return state, accumulate(window, metrics, state.step, state.skipped_steps)
 
     if members[0].index is None:
-        state, group_size = create_train_state(exp.model, tx, exp.image_shape, config.seed), 0
+        state, group_size = create_train_state(exp.model, tx, exp.image_shape, config.seed, ema is not None), 0
     else:
-        init = state_initializer(exp.model, tx, exp.image_shape)
+        init = state_initializer(exp.model, tx, exp.image_shape, ema is not None)
         state, group_size = stack_members([init(m.config.seed) for m in members]), len(members)
         shared_data = len(data_seeds(config, members)) == 1
         windowed_step = vmap_train_step(windowed_step, shared_data, config.train.nonfinite == "stop")
-        eval_step = vmap_eval_step(eval_step)
+        eval_steps = [vmap_eval_step(step) for step in eval_steps]
 
     options = compiler_options(dp.platform, members=group_size > 0) if config.runtime.tune_cpu else {}
     step_fn = dp.map(
@@ -74,9 +82,17 @@ def map_steps(config, exp: Experiment, members: list[Member]) -> tuple[MappedSte
         donate_argnums=(0, 1),
         compiler_options=options,
     )
-    evaluator = Evaluator(dp, eval_step, layouts, exp.task, options, members=group_size)
+    evaluator, *ema_evaluator = (Evaluator(dp, s, layouts, exp.task, options, members=group_size) for s in eval_steps)
     new_window = functools.partial(_empty_window, names, group_size)
-    steps = MappedSteps(step_fn, evaluator, dp.canonicalizer(layouts), dp.expander(layouts), names, new_window)
+    steps = MappedSteps(
+        step_fn,
+        evaluator,
+        ema_evaluator[0] if ema_evaluator else None,
+        dp.canonicalizer(layouts),
+        dp.expander(layouts),
+        names,
+        new_window,
+    )
     return steps, state
 
 

@@ -12,11 +12,17 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from cnnjax.data.mixup import Mixup
 from cnnjax.parallel import AXIS
 from cnnjax.tasks.protocol import Task
 from cnnjax.train.divergence import nonfinite_code
+from cnnjax.train.ema import Ema
 from cnnjax.train.frozen import frozen_batch_norm, stop_frozen_gradients
-from cnnjax.train.state import TrainState
+from cnnjax.train.state import TrainState, variables_of
+
+# fold_in data of the step key that draws the mixup / CutMix decisions; the dropout keys fold in the device index,
+# which never reaches it, so the decisions are the same on every device and independent of dropout.
+MIX_STREAM = 2**31 - 1
 
 
 def as_is(batch: dict) -> dict:
@@ -32,6 +38,8 @@ def make_train_step(
     on_device: Callable = as_is,
     frozen: Sequence[str] = (),
     accumulation_steps: int = 1,
+    ema: Ema | None = None,
+    mixup: Mixup | None = None,
 ):
     """Returns `train_step(state, batch) -> (state, metrics)` for one device's share of the global batch;
     `task` gives the loss and the metrics (and, where it `wants_features`, gets the model's features dict:
@@ -39,11 +47,16 @@ def make_train_step(
     BatchNorm statistics unchanged, counts itself in `skipped_steps` and says why in `metrics['nonfinite']`
     (`cnnjax.train.divergence`); the step counter advances either way. ``frozen`` parameters (patterns,
     `cnnjax.train.frozen`) get no gradient and their BatchNorm layers use their running statistics.
-    ``accumulation_steps`` k > 1 splits the device's batch into k micro-batches (`_accumulate`)."""
+    ``accumulation_steps`` k > 1 splits the device's batch into k micro-batches (`_accumulate`). ``mixup`` mixes
+    the global batch (`cnnjax.data.mixup`) before it is split; ``ema`` updates the state's moving average of the
+    weights (an `EmaTrainState`) after the update (`cnnjax.train.ema`)."""
 
     def train_step(state: TrainState, batch):
         batch = on_device(batch)
-        rng = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), lax.axis_index(AXIS))
+        step_key = jax.random.fold_in(state.rng, state.step)
+        if mixup is not None:
+            batch = mixup(batch, jax.random.fold_in(step_key, MIX_STREAM))
+        rng = jax.random.fold_in(step_key, lax.axis_index(AXIS))
 
         def loss_fn(params, batch_stats, batch, rng):
             with frozen_batch_norm(frozen):
@@ -77,6 +90,8 @@ def make_train_step(
             opt_state=opt_state,
             skipped_steps=state.skipped_steps + (code != 0).astype(jnp.int32),
         )
+        if ema is not None:
+            new_state = new_state.replace(ema=ema.update(state.ema, variables_of(new_state), new_state.step))
         metrics = {
             "loss": loss,
             **task.train_metrics(logits, batch),
@@ -114,12 +129,13 @@ def train_metric_names(task: Task) -> tuple[str, ...]:
     return ("loss", *task.train_metric_names, "learning_rate", "grad_norm")
 
 
-def make_eval_step(model, task: Task, on_device: Callable = as_is):
-    """Returns `eval_step(state, batch) -> sums`: the task's sums over the real (mask 1) examples of all devices."""
+def make_eval_step(model, task: Task, on_device: Callable = as_is, use_ema: bool = False):
+    """Returns `eval_step(state, batch) -> sums`: the task's sums over the real (mask 1) examples of all devices, for
+    the state's weights or, with `use_ema`, their moving average."""
 
     def eval_step(state: TrainState, batch):
         batch = on_device(batch)
-        logits = model.apply({"params": state.params, "batch_stats": state.batch_stats}, batch["image"], train=False)
+        logits = model.apply(variables_of(state, use_ema), batch["image"], train=False)
         return jax.tree.map(lambda s: lax.psum(s, AXIS), task.eval_sums(logits, batch))
 
     return eval_step
