@@ -7,15 +7,16 @@ import jax
 import numpy as np
 import optax
 
-from cnnjax.data.mixup import Mixup
 from cnnjax.models import create_model
-from cnnjax.parallel import REPLICATED, SHARDED, DataParallel
+from cnnjax.parallel import AXIS, REPLICATED, SHARDED, DataParallel
 from cnnjax.tasks import Classification
+from cnnjax.train.mixup import Mixup
 from cnnjax.train.state import create_train_state, state_layouts
 from cnnjax.train.steps import make_train_step
 
 NUM_CLASSES, BATCH, SIZE = 5, 16, 8
 BOTH = Mixup(NUM_CLASSES, mixup_alpha=0.8, cutmix_alpha=1.0, label_smoothing=0.1)
+NEVER = Mixup(NUM_CLASSES, mixup_alpha=0.8, cutmix_alpha=1.0, prob=0.0, label_smoothing=0.1)
 
 
 def global_batch() -> dict:
@@ -52,13 +53,13 @@ def reference(mixup: Mixup, batch: dict, key) -> dict:
 
 def train_step_metrics(devices, mixup: Mixup, batch: dict) -> dict:
     """The metrics of one train step of a tiny classifier on the global `batch`, mixed, mapped over `devices`."""
-    model = create_model("lenet5", num_classes=NUM_CLASSES, in_channels=3, platform="cpu")
+    options = {"widths": (8, 16), "convs_per_stage": 1, "bn_axis_name": AXIS}  # BatchNorm over the global batch
+    model = create_model("simple_cnn", num_classes=NUM_CLASSES, platform="cpu", **options)
     tx = optax.sgd(0.1)
     step = make_train_step(model, tx, optax.constant_schedule(0.1), Classification(), mixup=mixup)
     dp = DataParallel(devices)
     layouts = state_layouts(per_device_batch_stats=False)
-    state = create_train_state(model, tx, (32, 32, 3), seed=0)
-    images = np.resize(batch["image"], (BATCH, 32, 32, 3))
+    state = create_train_state(model, tx, (SIZE, SIZE, 3), seed=0)
     mapped = dp.map(step, (layouts, SHARDED), (layouts, REPLICATED))
-    _, metrics = mapped(dp.put(state), dp.shard_batch({**batch, "image": images}))
+    _, metrics = mapped(dp.put(state), dp.shard_batch(batch))
     return dp.to_host(metrics)

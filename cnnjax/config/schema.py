@@ -60,7 +60,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.dataset.auto_augment = "none"  # 'none', 'randaugment' or 'trivialaugment'
     c.dataset.auto_augment_num_ops = 2  # randaugment: ops per image (N)
     c.dataset.auto_augment_magnitude = 9  # randaugment: magnitude bin M of 31 (0-30)
-    # Classification, train: mixup / CutMix of each global batch with itself reversed (cnnjax.data.mixup, timm's
+    # Classification, train: mixup / CutMix of each global batch with itself reversed (cnnjax.train.mixup, timm's
     # Mixup in 'batch' mode); the loss takes the mixed, label-smoothed (loss.label_smoothing) soft targets.
     c.dataset.mixup_alpha = 0.0  # > 0: mixup with λ ~ Beta(alpha, alpha)
     c.dataset.cutmix_alpha = 0.0  # > 0: CutMix with λ ~ Beta(alpha, alpha)
@@ -105,7 +105,7 @@ def base_config() -> ml_collections.ConfigDict:
     # > 0: an exponential moving average of the weights (params and BatchNorm statistics), updated after every step,
     # checkpointed, and evaluated beside the raw weights (rows '<split>_ema', summary 'test_ema_*'; cnnjax.train.ema).
     c.train.ema_decay = 0.0
-    c.train.ema_warmup_power = 0.0  # > 0: decay min(ema_decay, 1 - (1 + t)^-power) at update t (timm; 2/3 or 3/4)
+    c.train.ema_warmup_power = 0.0  # > 0: decay min(ema_decay, 1 - u^-power) at update u >= 2 (timm; 2/3 or 3/4)
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "sgd"

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable
 
 from cnnjax.cpu_runtime import compiler_options
-from cnnjax.data.mixup import Mixup
+from cnnjax.train.mixup import Mixup
 from cnnjax.parallel import REPLICATED, SHARDED
 from cnnjax.train.ema import Ema
 from cnnjax.train.evaluation import Evaluator

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from cnnjax.data.mixup import Mixup
+from cnnjax.train.mixup import Mixup
 from cnnjax.parallel import AXIS
 from cnnjax.tasks.protocol import Task
 from cnnjax.train.divergence import nonfinite_code
@@ -48,7 +48,7 @@ def make_train_step(
     (`cnnjax.train.divergence`); the step counter advances either way. ``frozen`` parameters (patterns,
     `cnnjax.train.frozen`) get no gradient and their BatchNorm layers use their running statistics.
     ``accumulation_steps`` k > 1 splits the device's batch into k micro-batches (`_accumulate`). ``mixup`` mixes
-    the global batch (`cnnjax.data.mixup`) before it is split; ``ema`` updates the state's moving average of the
+    the global batch (`cnnjax.train.mixup`) before it is split; ``ema`` updates the state's moving average of the
     weights (an `EmaTrainState`) after the update (`cnnjax.train.ema`)."""
 
     def train_step(state: TrainState, batch):

@@ -1,7 +1,9 @@
-"""Exact resume of a shrunk default run with data worker processes, stopped at 40 %: by SIGKILL after a
-checkpoint, by SIGTERM between log steps, by SIGTERM during an evaluation. The resumed run logs every value the
-uninterrupted run logs (timings apart) and ends in the same state, bitwise."""
+"""Exact resume of a shrunk default run with data worker processes, RandAugment, mixup / CutMix and a moving average of
+the weights, stopped at 40 %: by SIGKILL after a checkpoint, by SIGTERM between log steps, by SIGTERM during an
+evaluation. The resumed run logs every value the uninterrupted run logs (timings apart) and ends in the same state,
+bitwise, the moving average included."""
 
+import json
 import os
 import signal
 import time
@@ -27,6 +29,11 @@ OVERRIDES = (
     "train.checkpoint_every_steps=30",
     "dataset.num_workers=2",  # data worker processes on: the data position follows the step all the same
     "dataset.num_threads=1",
+    "dataset.auto_augment='randaugment'",  # drawn per example on the host: the same in every worker
+    "dataset.mixup_alpha=0.2",  # drawn per step on the device
+    "dataset.cutmix_alpha=1.0",
+    "train.ema_decay=0.9",  # in the state: saved and restored bitwise, evaluated beside the raw weights
+    "train.ema_warmup_power=0.75",
 )
 CONFIG = "experiments/digits_lenet5.py"
 TIMINGS = ("time", "images_per_sec")
@@ -93,7 +100,9 @@ def test_sigterm_at_40_percent_saves_mid_window_and_resumes_exactly(tmp_path, un
 
 def test_sigkill_at_40_percent_resumes_from_the_last_checkpoint_exactly(tmp_path, uninterrupted):
     process = start(train_command(tmp_path), stdout=-1, stderr=-1)
-    wait_for(lambda: is_committed(str(Path(tmp_path, "checkpoints", "30"))) and last_logged_step(tmp_path) >= 42, process)
+    wait_for(
+        lambda: is_committed(str(Path(tmp_path, "checkpoints", "30"))) and last_logged_step(tmp_path) >= 42, process
+    )
     process.kill()
     process.communicate(timeout=60)
     resumed = run(train_command(tmp_path))
@@ -102,8 +111,8 @@ def test_sigkill_at_40_percent_resumes_from_the_last_checkpoint_exactly(tmp_path
 
 
 def test_sigterm_during_an_evaluation_saves_and_redoes_it_on_resume(tmp_path, uninterrupted, monkeypatch, capsys):
-    """SIGTERM arrives after the 3rd batch of the evaluation at step 50; the run saves step 50 and exits; the
-    relaunch evaluates step 50 before training on."""
+    """SIGTERM arrives after the 3rd batch of the moving average's evaluation at step 50 (the raw weights' is done);
+    the run saves step 50 and exits, logging neither; the relaunch evaluates step 50 before training on."""
     evaluate = Evaluator.__call__
     evaluations = []
 
@@ -113,7 +122,7 @@ def test_sigterm_during_an_evaluation_saves_and_redoes_it_on_resume(tmp_path, un
 
         def stop_after_third_batch():
             batches_seen.append(0)
-            if len(evaluations) == 2 and len(batches_seen) == 3:
+            if len(evaluations) == 4 and len(batches_seen) == 3:  # raw, EMA at step 25; raw, EMA at step 50
                 os.kill(os.getpid(), signal.SIGTERM)
             return should_stop()
 
@@ -124,6 +133,22 @@ def test_sigterm_during_an_evaluation_saves_and_redoes_it_on_resume(tmp_path, un
         assert train(tmp_path, CONFIG, *OVERRIDES) == 0
     assert "stopped by SIGTERM at step 50" in capsys.readouterr().out
     assert [r["step"] for r in read_metrics(str(tmp_path), "validation")] == [25]
+    assert [r["step"] for r in read_metrics(str(tmp_path), "validation_ema")] == [25]
     assert is_committed(str(tmp_path / "checkpoints" / "50"))
     assert train(tmp_path, CONFIG, *OVERRIDES) == 0
     assert_same_run(tmp_path, uninterrupted)
+
+
+def test_the_run_logs_summarises_and_saves_the_moving_average(uninterrupted):
+    rows = read_metrics(str(uninterrupted))
+    evaluations = [(r["step"], r["split"]) for r in rows if r["split"] not in ("train", "compile")]
+    periodic = [(s, split) for s in (25, 50, 75) for split in ("validation", "validation_ema")]
+    final = [(STEPS, split) for split in ("validation", "validation_ema", "test", "test_ema")]
+    assert evaluations == periodic + final
+    summary = json.loads((uninterrupted / "summary.json").read_text())
+    assert {"test_ema_accuracy", "test_ema_loss", "validation_ema_accuracy"} <= set(summary)
+    assert "EMA weights: test accuracy" in summary["line"]
+    state = read_checkpoint_state(uninterrupted, STEPS)
+    assert jax.tree.structure(state["ema"]["params"]) == jax.tree.structure(state["params"])
+    pairs = zip(jax.tree.leaves(state["ema"]["params"]), jax.tree.leaves(state["params"]), strict=True)
+    assert max(np.max(np.abs(average - weight)) for average, weight in pairs) > 0
