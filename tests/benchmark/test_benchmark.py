@@ -17,7 +17,7 @@ TINY = [
     "--model", "cifar_resnet20", "--override.stage_sizes=(1, 1, 1)", "--override.width=4",
     "--batch", str(BATCH), "--image_size", str(SIZE), "--num_classes", str(CLASSES), "--steps", "2",
 ]  # fmt: skip
-LABELS = ("compile", "step", "throughput", "peak memory", "model FLOPs", "achieved", "MFU")
+LABELS = ("compile", "step", "throughput", "peak memory", "model FLOPs", "achieved", "MFU", "remat")
 
 
 def tiny_resnet_macs_per_image() -> int:
@@ -29,7 +29,7 @@ def tiny_resnet_macs_per_image() -> int:
 
 def test_benchmark_prints_and_writes_every_figure(tmp_path, capsys):
     path = tmp_path / "result.json"
-    assert main(["benchmark", *TINY, "--json", str(path)]) == 0
+    assert main(["benchmark", *TINY, "--remat", "--json", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("  ")[0] for line in lines[1:]] == list(LABELS)
     r = json.loads(path.read_text())
@@ -41,7 +41,9 @@ def test_benchmark_prints_and_writes_every_figure(tmp_path, capsys):
     all_taps = 3 * 2 * BATCH * tiny_resnet_macs_per_image()
     assert 0.8 * all_taps < r["model_flops_per_step"] < 1.1 * all_taps
     assert r["achieved_flops_per_second"] == pytest.approx(r["model_flops_per_step"] / r["step_seconds_median"])
-    assert r["mfu"] is None and lines[-1].startswith("MFU            n/a")  # no peak known for a CPU
+    assert r["mfu"] is None and lines[-2].startswith("MFU            n/a")  # no peak known for a CPU
+    kept = r["backward_residual_bytes"]  # remat: each block keeps only its input for the backward pass
+    assert 0 < kept["with"] < kept["without"] and f"{1 - kept['with'] / kept['without']:.0%} saved" in lines[-1]
 
 
 def test_benchmark_with_a_configs_input_pipeline(tmp_path, capsys):
@@ -64,6 +66,7 @@ def test_benchmark_with_a_configs_input_pipeline(tmp_path, capsys):
         (["--model", "resnet50", "--batch", "8", "--dtype", "bf16"], "--dtype 'bf16' is not one of"),
         (["--model", "resnet50", "--batch", "0"], "--batch must be a positive integer"),
         (["--model", "resnet50", "--batch", "8", "--override.widht=2"], "did you mean 'width'"),
+        (["--model", "resnet50", "--batch", "8", "--override.remat=True"], "set remat with --remat"),
         (["--model", "lenet5", "--batch", "8", "--image_size", "28", "--with_data", "experiments/digits_lenet5.py"],
          "--image_size 28 differs"),
     ],

@@ -1,9 +1,12 @@
 """cnnjax.data.rand_augment against torchvision 0.28's tensor RandAugment / TrivialAugmentWide (the comparisons skip
 without torch; the CPU torch needs torchvision's op schemas declared first: cnnjax.pretrained.torch_modules)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from cnnjax.data.preprocess import Preprocess
 from cnnjax.data.rand_augment import POLICIES, _augmentation_space, apply_op, augment
 
 GEOMETRIC = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
@@ -107,3 +110,23 @@ def test_augment_none_and_unknown_policy(images):
 def test_apply_op_rejects_unknown_op(images):
     with pytest.raises(ValueError, match="Equalize"):
         apply_op(images[0], "Invert", 0.0)
+
+
+def test_the_train_preprocessing_augments_after_its_other_draws_and_only_in_training():
+    """`dataset.auto_augment`: the crop offset and flip drawn before it are unchanged (runs without it keep their
+    streams), the image is `augment` of the resized pixels with the rng as those draws left it, eval is untouched."""
+    example = {"image": np.random.default_rng(1).integers(0, 256, (40, 48, 3), dtype=np.uint8), "label": 2}
+    plain = Preprocess(image_size=32, mean=(0.5,) * 3, std=(0.25,) * 3, pad_crop=4, hflip=True)
+    augmented = dataclasses.replace(plain, auto_augment="randaugment", auto_augment_num_ops=2, auto_augment_magnitude=9)
+    changed = 0
+    for position in range(16):
+        before, after = (p.apply(example, np.random.default_rng([0, position])) for p in (plain, augmented))
+        rng = np.random.default_rng([0, position])
+        rng.integers(0, 9, size=2), rng.random()  # the crop offset and flip, drawn first
+        expected = augment(before["image"], rng, "randaugment", num_ops=2, magnitude=9)
+        np.testing.assert_array_equal(after["image"], expected)
+        np.testing.assert_array_equal(after["crop_offset"], before["crop_offset"])
+        assert after["flip"] == before["flip"] and after["image"].dtype == np.uint8
+        changed += not np.array_equal(after["image"], before["image"])
+    assert changed >= 12  # two ops, rarely both the identity
+    np.testing.assert_array_equal(augmented.apply(example)["image"], plain.apply(example)["image"])
