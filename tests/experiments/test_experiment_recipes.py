@@ -21,6 +21,7 @@ from cnnjax.train.optimizer import make_optimizer, make_schedule
 
 VARIANTS = [
     *[("cifar10_resnet.py", f"{kind}{depth}") for kind in ("resnet", "plain") for depth in (20, 32, 44, 56, 110)],
+    *[("cifar10_resnet_modern.py", f"resnet{depth}") for depth in (20, 110)],
     *[("cifar10_preact_resnet.py", arg) for arg in ("110", "164", "1001")],
     ("cifar10_wrn.py", "wrn28_10"),
     ("cifar10_wrn.py", "wrn28_10_dropout"),

@@ -43,6 +43,11 @@ def accuracy_at_least(bar: float):
     return lambda result, train_rows: result["test_accuracy"] >= bar
 
 
+def accuracy_and_ema_accuracy_at_least(bar: float):
+    """Both the raw weights and their moving average (`train.ema_decay`) beat ``bar``."""
+    return lambda result, train_rows: min(result["test_accuracy"], result["test_ema_accuracy"]) >= bar
+
+
 def miou_at_least(bar: float):
     """A constant answer's mIoU is at most 1 / classes (one class's IoU, the others' 0): ``bar`` beats it."""
     return lambda result, train_rows: result["test_miou"] >= bar > 1 / len(result["test_per_class_iou"])
@@ -92,6 +97,12 @@ SHORT = ("train.num_steps=150", "train.batch_size=16", "train.eval_batch_size=64
 RUNS = {
     "digits_simple_cnn": Run("digits_simple_cnn.py", ("model.overrides.widths=(8, 16)",), ACCURACY),
     "cifar10_resnet": Run("cifar10_resnet.py:resnet20", CIFAR_SHRINK, ACCURACY, CIFAR),
+    "cifar10_resnet_modern": Run(
+        "cifar10_resnet_modern.py:resnet20",
+        (*CIFAR_SHRINK, "train.ema_decay=0.9"),
+        accuracy_and_ema_accuracy_at_least(0.3),
+        CIFAR,
+    ),
     "cifar10_preact_resnet": Run("cifar10_preact_resnet.py:110", CIFAR_SHRINK, ACCURACY, CIFAR),
     "cifar10_wrn": Run(
         "cifar10_wrn.py:wrn28_10_dropout", (*CIFAR_SHRINK, "model.overrides.widen_factor=1"), ACCURACY, CIFAR
