@@ -28,9 +28,10 @@ def plot_training_curves(workdir: str, metrics: Sequence[str] = ("accuracy",)) -
                     continue
                 steps, values = zip(*points)
                 label = split if len(present) == 1 else f"{split} {name}"
-                if split.startswith("test"):
-                    ax.axhline(values[-1], color="tab:red", linestyle="--", linewidth=1)
-                    ax.plot(steps, values, "o", color="tab:red", label=f"{label} ({values[-1]:.4g})")
+                if split.startswith("test"):  # test, and test_ema for the weights' moving average
+                    color = "tab:red" if split == "test" else "tab:purple"
+                    ax.axhline(values[-1], color=color, linestyle="--", linewidth=1)
+                    ax.plot(steps, values, "o", color=color, label=f"{label} ({values[-1]:.4g})")
                 else:
                     ax.plot(steps, values, label=label, marker="." if len(steps) < 30 else None)
         ax.set(title=title, xlabel="step")

@@ -7,7 +7,6 @@ import functools
 from collections.abc import Callable
 
 from cnnjax.cpu_runtime import compiler_options
-from cnnjax.train.mixup import Mixup
 from cnnjax.parallel import REPLICATED, SHARDED
 from cnnjax.train.ema import Ema
 from cnnjax.train.evaluation import Evaluator
@@ -16,6 +15,7 @@ from cnnjax.train.layer_decay import layer_order
 from cnnjax.train.log_window import accumulate, empty_window
 from cnnjax.train.member_axis import stack_members, vmap_eval_step, vmap_train_step
 from cnnjax.train.members import Member, data_seeds
+from cnnjax.train.mixup import Mixup
 from cnnjax.train.optimizer import make_optimizer
 from cnnjax.train.state import TrainState, create_train_state, state_initializer, state_layouts
 from cnnjax.train.steps import make_eval_step, make_train_step, train_metric_names

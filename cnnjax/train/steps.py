@@ -12,12 +12,12 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from cnnjax.train.mixup import Mixup
 from cnnjax.parallel import AXIS
 from cnnjax.tasks.protocol import Task
 from cnnjax.train.divergence import nonfinite_code
 from cnnjax.train.ema import Ema
 from cnnjax.train.frozen import frozen_batch_norm, stop_frozen_gradients
+from cnnjax.train.mixup import Mixup
 from cnnjax.train.state import TrainState, variables_of
 
 # fold_in data of the step key that draws the mixup / CutMix decisions; the dropout keys fold in the device index,
