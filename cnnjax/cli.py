@@ -9,7 +9,7 @@ cnnjax benchmark --model NAME --batch N [--image_size S] [--dtype D] [--override
 cnnjax summary MODEL|--config FILE.py[:arg]|--workdir DIR [--input HxWxC] [--batch N] [--dtype D] [--num_classes K]
                [--config.model.overrides.NAME=value ...] [--format table|json|csv]
 cnnjax predict --workdir DIR IMAGE... [--out DIR] [--top_k K] [--class_maps] [--step N]
-cnnjax visualize filters|features|maximize|saliency|adversarial|dream|style --workdir DIR --out FILE.png [options]
+cnnjax visualize filters|features|maximize|saliency|adversarial|dream|style|counts --workdir DIR --out FILE.png [opts]
 """
 
 import argparse
@@ -123,11 +123,11 @@ def _visualize_parser(commands) -> None:
     vis = commands.add_parser(
         "visualize",
         help="what a trained CNN learns, as a PNG: filters, feature maps, activation maximisation, saliency, "
-        "adversarial and fooling images, Deep Dream, style transfer",
+        "adversarial and fooling images, Deep Dream, style transfer; predicted vs true counts of a counting run",
         epilog="pixels are in [0, 1] units of the image the model is fed (before normalisation); "
         "lists are comma-separated (--channels 0,3,7)",
     )
-    vis.add_argument("kind", help="filters | features | maximize | saliency | adversarial | dream | style")
+    vis.add_argument("kind", help="filters | features | maximize | saliency | adversarial | dream | style | counts")
     vis.add_argument("--workdir", required=True, help="a cnnjax train run directory")
     vis.add_argument("--out", required=True, help="the PNG to write")
     vis.add_argument("--step", type=int, help="checkpoint step (default: the newest good one)")

@@ -17,12 +17,14 @@ from cnnjax.config import base_config, recipes
 
 
 def get_config(arg=None):
-    if arg:
-        raise ValueError(f"shapes_counting.py takes no arg, got {arg!r}")
+    if arg not in (None, "", "crowded"):
+        raise ValueError(f"shapes_counting.py takes no arg or 'crowded', got {arg!r}")
     c = base_config()
-    c.name = "shapes_counting_unet"
+    c.name = "shapes_counting_unet" + ("_crowded" if arg else "")
     c.task = "counting"
     recipes.shapes(c)
+    if arg:
+        c.dataset.name = "shapes_crowded"
     c.model.name = "unet_small"
     c.model.overrides.decoder = "upsample"
     c.optimizer.update(name="adamw", learning_rate=1e-3, weight_decay=0.0)  # weight decay 0: plain Adam

@@ -1,7 +1,7 @@
 """Which datasets cnnjax knows, where they live on disk, and how to prepare and open them.
 
 Every dataset is a TFDS dataset stored as `array_record` (random access, read without TensorFlow).
-Bundled datasets ('digits', 'shapes_segmentation', 'shapes_classification[/easy|/standard|/hard]') are
+Bundled datasets ('digits', 'shapes_segmentation', 'shapes_crowded', 'shapes_classification[/easy|/standard|/hard]') are
 generated offline on first use. Standard
 datasets (mnist, cifar10, cifar100, imagenet2012, oxford_iiit_pet, or any TFDS name) are prepared once
 with `cnnjax data prepare NAME`, which needs TensorFlow and network; `ensure_prepared` only looks at
@@ -25,6 +25,7 @@ from cnnjax.imagenet import IMAGENET_MEAN, IMAGENET_STD
 BUNDLED = {
     "digits": digits_builder.Digits,
     "shapes_segmentation": shapes_builder.ShapesSegmentation,
+    "shapes_crowded": shapes_builder.ShapesCrowded,
     "shapes_classification": shapes_classification_builder.ShapesClassification,
 }
 
@@ -38,6 +39,7 @@ STATS = {
     "imagenet2012": (IMAGENET_MEAN, IMAGENET_STD),
     "oxford_iiit_pet": (IMAGENET_MEAN, IMAGENET_STD),  # ImageNet's, as for pretrained backbones
     "shapes_segmentation": (shapes_builder.MEAN, shapes_builder.STD),
+    "shapes_crowded": (shapes_builder.CROWDED_MEAN, shapes_builder.CROWDED_STD),
     **{f"shapes_classification/{config}": stats for config, stats in shapes_classification_builder.STATS.items()},
 }
 # TFDS datasets without measured statistics are normalised to [-1, 1].
@@ -64,6 +66,7 @@ class PixelLabels:
 # Segmentation datasets; every other dataset is a classification one ('label' a ClassLabel).
 PIXEL_LABELS = {
     "shapes_segmentation": PixelLabels("label", shapes_builder.CLASS_NAMES),
+    "shapes_crowded": PixelLabels("label", shapes_builder.CLASS_NAMES),
     # The Oxford-IIIT Pet trimap stores 1 pet, 2 background, 3 border (unclassified).
     "oxford_iiit_pet": PixelLabels("segmentation_mask", ("pet", "background", "border"), offset=-1),
 }
@@ -85,7 +88,7 @@ class DensityTargets:
 
 
 # Datasets that also serve the 'counting' task (a density map whose sum is the object count).
-DENSITY = {"shapes_segmentation": DensityTargets()}
+DENSITY = {"shapes_segmentation": DensityTargets(), "shapes_crowded": DensityTargets(sigma=2.0)}  # half-size shapes
 
 
 class DatasetNotPreparedError(CnnjaxError, RuntimeError):

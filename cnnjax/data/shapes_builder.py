@@ -25,6 +25,9 @@ Version 1.1.0 added 'centres' and 'count'; images and labels are those of 1.0.0.
 
 Splits: train 2,000 / validation 300 / test 300 examples, stored in index order. `MEAN` and `STD` are the
 per-channel mean and (population) std over the train images in [0, 1] pixel units.
+
+`shapes_crowded` (`ShapesCrowded`, 1.0.0) is the same generator with the `CROWDED` layout, for counting: 0-15
+shapes per image (uniform), every size halved, centres in [3, 61] px, its own seed; 'centres' holds 15 rows.
 """
 
 import dataclasses
@@ -36,10 +39,28 @@ CLASS_NAMES = ("background", "circle", "rectangle", "triangle")
 IMAGE_SIZE = 64
 SPLIT_SIZES = {"train": 2000, "validation": 300, "test": 300}
 SPLIT_IDS = {"train": 0, "validation": 1, "test": 2}
-MAX_SHAPES = 3
 SEED = 20261
 MEAN = (0.4985, 0.4954, 0.4936)
 STD = (0.2502, 0.2494, 0.2482)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """How many shapes an image holds (uniform in [min_shapes, max_shapes]), their sizes (times `size_scale`) and
+    how close to the border their centres may lie (`margin` px)."""
+
+    min_shapes: int = 2
+    max_shapes: int = 3
+    size_scale: float = 1.0
+    margin: float = 6.0
+
+
+STANDARD = Layout()
+CROWDED = Layout(min_shapes=0, max_shapes=15, size_scale=0.5, margin=3.0)
+CROWDED_SEED = 20262
+CROWDED_MEAN = (0.5015, 0.4951, 0.4971)
+CROWDED_STD = (0.2413, 0.2409, 0.2403)
+MAX_SHAPES = STANDARD.max_shapes
 
 _SUBSAMPLES = (np.arange(3) + 0.5) / 3  # sub-pixel sample offsets; the middle one is the pixel centre
 _NOISE_STD = 0.03
@@ -70,14 +91,16 @@ def contains(shape: Shape, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (np.min(sides, axis=0) >= 0) | (np.max(sides, axis=0) <= 0)
 
 
-def generate_example(split: str, index: int) -> tuple[np.ndarray, np.ndarray, list[Shape]]:
+def generate_example(
+    split: str, index: int, layout: Layout = STANDARD, seed: int = SEED
+) -> tuple[np.ndarray, np.ndarray, list[Shape]]:
     """Example `index` of `split`: (image uint8 (64, 64, 3), label uint8 (64, 64), shapes in drawing order)."""
-    rng = np.random.default_rng([SEED, SPLIT_IDS[split], index])
+    rng = np.random.default_rng([seed, SPLIT_IDS[split], index])
     image = _background(rng)
     label = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     shapes = []
-    for _ in range(rng.integers(2, MAX_SHAPES + 1)):
-        shape = _random_shape(rng)
+    for _ in range(rng.integers(layout.min_shapes, layout.max_shapes + 1)):
+        shape = _random_shape(rng, layout)
         rows, cols = _pixel_box(shape)
         sub_y = (np.arange(rows.start, rows.stop)[:, None] + _SUBSAMPLES).reshape(-1, 1)
         sub_x = (np.arange(cols.start, cols.stop)[:, None] + _SUBSAMPLES).reshape(1, -1)
@@ -96,9 +119,9 @@ def generate_example(split: str, index: int) -> tuple[np.ndarray, np.ndarray, li
     return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), label, shapes
 
 
-def shape_centres(shapes: list[Shape]) -> np.ndarray:
-    """float32 (MAX_SHAPES, 2): each shape's (row, col) centre in pixels (module docstring), padded with -1."""
-    centres = np.full((MAX_SHAPES, 2), -1.0, np.float32)
+def shape_centres(shapes: list[Shape], max_shapes: int = MAX_SHAPES) -> np.ndarray:
+    """float32 (max_shapes, 2): each shape's (row, col) centre in pixels (module docstring), padded with -1."""
+    centres = np.full((max_shapes, 2), -1.0, np.float32)
     for i, shape in enumerate(shapes):
         if CLASS_NAMES[shape.label] == "triangle":
             centres[i] = np.mean(shape.params[1::2]), np.mean(shape.params[0::2])
@@ -149,19 +172,19 @@ def _background(rng: np.random.Generator) -> np.ndarray:
     return first + (second - first) * weight
 
 
-def _random_shape(rng: np.random.Generator) -> Shape:
+def _random_shape(rng: np.random.Generator, layout: Layout) -> Shape:
     label = int(rng.integers(1, len(CLASS_NAMES)))
-    cx, cy = rng.uniform(6, IMAGE_SIZE - 6, 2)
-    name = CLASS_NAMES[label]
+    cx, cy = rng.uniform(layout.margin, IMAGE_SIZE - layout.margin, 2)
+    name, scale = CLASS_NAMES[label], layout.size_scale
     if name == "circle":
-        params = (cx, cy, rng.uniform(7, 15))
+        params = (cx, cy, scale * rng.uniform(7, 15))
     elif name == "rectangle":
         half_width = rng.uniform(6, 14)
         half_height = np.clip(half_width * np.exp(rng.uniform(-np.log(2.2), np.log(2.2))), 6, 14)
-        params = (cx, cy, half_width, half_height, rng.uniform(0, np.pi / 2))
+        params = (cx, cy, scale * half_width, scale * half_height, rng.uniform(0, np.pi / 2))
     else:
         angles = rng.uniform(0, 2 * np.pi) + np.arange(3) * 2 * np.pi / 3 + rng.uniform(-0.4, 0.4, 3)
-        radii = rng.uniform(9, 17) * rng.uniform(0.8, 1.0, 3)
+        radii = scale * rng.uniform(9, 17) * rng.uniform(0.8, 1.0, 3)
         params = tuple(np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], 1).ravel())
     return Shape(label, tuple(float(v) for v in params), (0.0, 0.0, 0.0))
 
@@ -181,6 +204,7 @@ class ShapesSegmentation(tfds.core.GeneratorBasedBuilder):
 
     name = "shapes_segmentation"
     VERSION = tfds.core.Version("1.1.0")
+    LAYOUT, SEED = STANDARD, SEED
     RELEASE_NOTES = {
         "1.0.0": "Initial release.",
         "1.1.0": "Adds 'centres' and 'count' (object centres for counting); images and labels unchanged.",
@@ -200,7 +224,7 @@ class ShapesSegmentation(tfds.core.GeneratorBasedBuilder):
                         doc=f"Per-pixel class: {', '.join(f'{i} {n}' for i, n in enumerate(CLASS_NAMES))}.",
                     ),
                     "centres": tfds.features.Tensor(
-                        shape=(MAX_SHAPES, 2),
+                        shape=(self.LAYOUT.max_shapes, 2),
                         dtype=np.float32,
                         encoding="bytes",
                         doc="(row, col) of each shape's centre in pixels, padded with -1.",
@@ -219,5 +243,15 @@ class ShapesSegmentation(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, split, size):
         for index in range(size):
-            image, label, shapes = generate_example(split, index)
-            yield index, {"image": image, "label": label, "centres": shape_centres(shapes), "count": len(shapes)}
+            image, label, shapes = generate_example(split, index, self.LAYOUT, self.SEED)
+            centres = shape_centres(shapes, self.LAYOUT.max_shapes)
+            yield index, {"image": image, "label": label, "centres": centres, "count": len(shapes)}
+
+
+class ShapesCrowded(ShapesSegmentation):
+    """`ShapesSegmentation` with the `CROWDED` layout: 0-15 half-size shapes per image, for counting."""
+
+    name = "shapes_crowded"
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    LAYOUT, SEED = CROWDED, CROWDED_SEED

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from cnnjax.errors import InvalidInputError
-from cnnjax.inspect import adversarial, dream, examples, filters, maximize, saliency, style
+from cnnjax.inspect import adversarial, counts, dream, examples, filters, maximize, saliency, style
 from cnnjax.inspect.layers import LOGITS, PixelModel, check_layers, features_names
 from cnnjax.inspect.objectives import Objective
 from cnnjax.inspect.priors import Priors
@@ -296,6 +296,13 @@ def _style(run: TrainedRun, net: PixelModel, options: VisualizeOptions, out: str
     return f"wrote {out}: {title}"
 
 
+def _counts(run: TrainedRun, net: PixelModel, options: VisualizeOptions, out: str) -> str:
+    result = counts.split_counts(run, options.split)
+    title = f"{run.config.name}, {options.split} split, step {run.step}: {len(result.true)} images"
+    counts.write_count_scatter(out, result, title)
+    return f"wrote {out}: count MAE {result.mae:.3f}, best constant {result.constant_mae:.3f}"
+
+
 KIND_ACTIONS: dict[str, Callable[[TrainedRun, PixelModel, VisualizeOptions, str], str]] = {
     "filters": _filters,
     "features": _features,
@@ -304,4 +311,5 @@ KIND_ACTIONS: dict[str, Callable[[TrainedRun, PixelModel, VisualizeOptions, str]
     "adversarial": _adversarial,
     "dream": _dream,
     "style": _style,
+    "counts": _counts,
 }

@@ -50,6 +50,7 @@ TAKES = {  # the options each kind takes besides COMMON
     "saliency": {*EXAMPLES, "layer", "methods", "channels"},
     "adversarial": {*EXAMPLES, *ASCENT, "attack", "epsilon", "target"},
     "dream": {*EXAMPLES, *ASCENT, "layer", "octaves", "octave_scale", "jitter"},
+    "counts": set(),  # the whole `split`
     "style": {
         *EXAMPLES,
         *ASCENT,
