@@ -1,4 +1,5 @@
-"""`cnnjax predict` and `convolutionalize`: trained runs on images of any size, classifiers as heat-map models."""
+"""`cnnjax predict` and `convolutionalize`: trained runs on images of any size (the package's shared runs, conftest.py),
+classifiers as heat-map models."""
 
 import json
 
@@ -6,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from experiment_runs import experiment, train
+from experiment_runs import experiment
 from PIL import Image
 
 from cnnjax.cli import main
@@ -20,22 +21,6 @@ from cnnjax.models import create_model
 from cnnjax.train.experiment import prepare_experiment
 
 KEY = jax.random.key(0)
-SHORT = ("train.num_steps=4", "train.eval_every_steps=4", "train.checkpoint_every_steps=4", "train.log_every_steps=2")
-
-
-@pytest.fixture(scope="module")
-def digits_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("digits")
-    assert train(workdir, experiment("digits_lenet5.py"), *SHORT) == 0
-    return workdir
-
-
-@pytest.fixture(scope="module")
-def shapes_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("shapes")
-    overrides = ("model.overrides.width=4", "model.overrides.depth=2", "train.batch_size=4", "train.eval_batch_size=16")
-    assert train(workdir, experiment("shapes_segmentation.py"), *SHORT, *overrides) == 0
-    return workdir
 
 
 def image_file(path, height, width, channels, seed=0):
@@ -84,11 +69,11 @@ def test_a_globally_pooled_head_or_a_small_image_is_refused():
         scores(jnp.zeros((1, 31, 40, 1)))
 
 
-def test_predict_classifies_images_of_any_size_and_maps_classes(digits_run, tmp_path, capsys):
+def test_predict_classifies_images_of_any_size_and_maps_classes(digits_workdir, tmp_path, capsys):
     sizes = [(32, 32), (21, 17), (97, 64)]
     paths = [image_file(tmp_path / f"digit{h}x{w}.png", h, w, 1, seed=h) for h, w in sizes]
     out = tmp_path / "out"
-    assert main(["predict", "--workdir", str(digits_run), *paths, "--out", str(out), "--top_k", "3"]) == 0
+    assert main(["predict", "--workdir", str(digits_workdir), *paths, "--out", str(out), "--top_k", "3"]) == 0
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     saved = json.loads((out / "predictions.json").read_text())
     assert printed == saved and [r["size"] for r in saved] == [list(s) for s in sizes]
@@ -97,21 +82,21 @@ def test_predict_classifies_images_of_any_size_and_maps_classes(digits_run, tmp_
         assert len(probabilities) == 3 and probabilities == sorted(probabilities, reverse=True)
         assert sum(probabilities) <= 1 + 1e-6
         assert {entry["name"] for entry in record["top_k"]} <= {str(d) for d in range(10)}
-    assert main(["predict", "--workdir", str(digits_run), *paths, "--out", str(out), "--class_maps"]) == 2
+    assert main(["predict", "--workdir", str(digits_workdir), *paths, "--out", str(out), "--class_maps"]) == 2
     assert "--class_maps needs images of at least the training size 32x32; " in capsys.readouterr().err
     # LeNet's S4 map has jump 4: a 97x64 image gives (97 - 32) // 4 + 1 by (64 - 32) // 4 + 1 windows
     del paths[1]
-    assert main(["predict", "--workdir", str(digits_run), *paths, "--out", str(out), "--class_maps"]) == 0
+    assert main(["predict", "--workdir", str(digits_workdir), *paths, "--out", str(out), "--class_maps"]) == 0
     saved = json.loads((out / "predictions.json").read_text())
     assert [r["class_maps_size"] for r in saved] == [[1, 1], [17, 9]]
     assert Image.open(out / "digit97x64_class_maps.png").size[0] > 0
 
 
-def test_predict_segments_at_the_image_resolution(shapes_run, tmp_path, capsys):
+def test_predict_segments_at_the_image_resolution(shapes_workdir, tmp_path, capsys):
     sizes = [(64, 64), (45, 77), (31, 33)]
     paths = [image_file(tmp_path / f"shapes{h}x{w}.jpg", h, w, 3, seed=h) for h, w in sizes]
     out = tmp_path / "out"
-    assert main(["predict", "--workdir", str(shapes_run), *paths, "--out", str(out)]) == 0
+    assert main(["predict", "--workdir", str(shapes_workdir), *paths, "--out", str(out)]) == 0
     records = json.loads((out / "predictions.json").read_text())
     for (height, width), record in zip(sizes, records, strict=True):
         stem = out / f"shapes{height}x{width}"
@@ -135,14 +120,14 @@ def test_counting_gives_a_density_of_the_image_size_and_its_sum(tmp_path):
     assert Image.open(tmp_path / "image_density.png").size[0] > 0
 
 
-def test_bad_predict_inputs_fail_with_one_line(digits_run, tmp_path, capsys):
-    assert main(["predict", "--workdir", str(digits_run), str(tmp_path / "missing.png")]) == 2
+def test_bad_predict_inputs_fail_with_one_line(digits_workdir, tmp_path, capsys):
+    assert main(["predict", "--workdir", str(digits_workdir), str(tmp_path / "missing.png")]) == 2
     assert "no image file" in capsys.readouterr().err
     (tmp_path / "not_an_image.png").write_text("hello")
-    assert main(["predict", "--workdir", str(digits_run), str(tmp_path / "not_an_image.png")]) == 2
+    assert main(["predict", "--workdir", str(digits_workdir), str(tmp_path / "not_an_image.png")]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert main(["predict", "--workdir", str(tmp_path), image_file(tmp_path / "a.png", 8, 8, 1)]) == 2
     assert "holds no config.json" in capsys.readouterr().err
     png = image_file(tmp_path / "b.png", 40, 40, 1)
-    assert main(["predict", "--workdir", str(digits_run), png, "--step", "3"]) == 2
+    assert main(["predict", "--workdir", str(digits_workdir), png, "--step", "3"]) == 2
     assert "no intact checkpoint of step 3" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import time
 import jax
 import numpy as np
 import pytest
-from subprocesses import REPO, TINY_RUN, cnnjax_train_command, read_checkpoint_state, run, start
+from subprocesses import REPO, TINY_RUN, cnnjax_train_command, read_checkpoint_state, run, run_worker, start
 
 from cnnjax.checkpoint import is_committed
 from cnnjax.config import load_config
@@ -98,15 +98,29 @@ def stopped_at_half(finished, workdir):
     return workdir
 
 
-@pytest.mark.parametrize("num_devices", [2, 1])
+RESUME_DEVICES = (2, 1)
+
+
+@pytest.fixture(scope="module")
+def resumed_on_fewer_devices(tmp_path_factory, two_process_run) -> dict:
+    """The two-process run stopped at STEPS / 2, resumed in one 4-device process on 2 and on 1 of its devices
+    (both relaunches in one process: one start-up); the workdir by device count."""
+    workdirs, runs = {}, []
+    for num_devices in RESUME_DEVICES:
+        workdirs[num_devices] = stopped_at_half(two_process_run, tmp_path_factory.mktemp("resumed") / "run")
+        checkpoints = f"--config.train.checkpoint_every_steps={STEPS // 2}"
+        args = (*ARGS, checkpoints, f"--config.parallel.num_devices={num_devices}")
+        command = cnnjax_train_command("experiments/digits_simple_cnn.py", workdirs[num_devices], *args)
+        runs += ["--next", *command[command.index("train") + 1 :]]
+    run_worker("train_runs", 4, *runs[1:])
+    return workdirs
+
+
+@pytest.mark.parametrize("num_devices", RESUME_DEVICES)
 def test_a_two_process_run_resumes_in_one_process_on_fewer_devices_with_the_same_data(
-    tmp_path, two_process_run, num_devices
+    resumed_on_fewer_devices, two_process_run, num_devices
 ):
-    workdir = stopped_at_half(two_process_run, tmp_path / "run")
-    args = (*ARGS, f"--config.train.checkpoint_every_steps={STEPS // 2}", f"--config.parallel.num_devices={num_devices}")
-    done = run(cnnjax_train_command("experiments/digits_simple_cnn.py", workdir, *args), num_devices=4)
-    assert done.returncode == 0, done.stderr[-4000:]
-    assert_same_training(workdir, two_process_run, rtol=1e-5)
+    assert_same_training(resumed_on_fewer_devices[num_devices], two_process_run, rtol=1e-5)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

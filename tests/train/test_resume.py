@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 from experiment_runs import train
-from subprocesses import cnnjax_train_command, read_checkpoint_state, run, start
+from subprocesses import cnnjax_train_command, read_checkpoint_state, start
 
 from cnnjax.checkpoint import is_committed
 from cnnjax.reporting import read_metrics
@@ -67,9 +67,9 @@ def logged(workdir) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
+    """Trained in this process, as the relaunches are (no process start-up): the same run as `cnnjax train`'s."""
     workdir = tmp_path_factory.mktemp("uninterrupted")
-    done = run(train_command(workdir))
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert train(workdir, CONFIG, *OVERRIDES) == 0
     return workdir
 
 
@@ -93,8 +93,7 @@ def test_sigterm_at_40_percent_saves_mid_window_and_resumes_exactly(tmp_path, un
     stopped_at = int(stdout.split("stopped by SIGTERM at step")[1].split(";")[0])
     assert 35 <= stopped_at < STEPS and stopped_at % 30, "saved at the step boundary, not a periodic save"
     assert is_committed(str(Path(tmp_path, "checkpoints", str(stopped_at))))
-    resumed = run(train_command(tmp_path))
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert train(tmp_path, CONFIG, *OVERRIDES) == 0  # the relaunch
     assert_same_run(tmp_path, uninterrupted)
 
 
@@ -105,8 +104,7 @@ def test_sigkill_at_40_percent_resumes_from_the_last_checkpoint_exactly(tmp_path
     )
     process.kill()
     process.communicate(timeout=60)
-    resumed = run(train_command(tmp_path))
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert train(tmp_path, CONFIG, *OVERRIDES) == 0  # the relaunch
     assert_same_run(tmp_path, uninterrupted)
 
 

@@ -21,7 +21,7 @@ def test_initialisation_follows_seed_and_the_data_stream_data_seed(
     create_train_state, train_batches = cnnjax.train.mapped_steps.create_train_state, cnnjax.train.loop.train_batches
 
     def recording_state(*args):
-        seen["init"] = args[-1]
+        seen["init"] = args[3]
         return create_train_state(*args)
 
     def recording_batches(*args, **kwargs):

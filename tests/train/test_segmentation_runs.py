@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from experiment_runs import experiment, train
-from subprocesses import cnnjax_train_command, read_checkpoint_state, run, run_worker, start
+from subprocesses import cnnjax_train_command, read_checkpoint_state, run_worker, start
 from test_resume import wait_for
 
 from cnnjax.config import load_config
@@ -81,18 +81,20 @@ def test_four_device_evaluation_and_step_equal_one_device():
 
 
 def test_sigterm_resumes_a_segmentation_run_exactly(tmp_path):
-    args = (
-        *[f"--config.{o}" for o in SHRUNK["unet"]],
-        "--config.train.num_steps=30",
-        "--config.train.batch_size=8",
-        "--config.train.log_every_steps=1",
-        "--config.train.eval_every_steps=0",
-        "--config.train.checkpoint_every_steps=10",
-        "--config.train.eval_panels=0",
+    overrides = (
+        *SHRUNK["unet"],
+        "train.num_steps=30",
+        "train.batch_size=8",
+        "train.log_every_steps=1",
+        "train.eval_every_steps=0",
+        "train.checkpoint_every_steps=10",
+        "train.eval_panels=0",
     )
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
-    done = run(cnnjax_train_command("experiments/shapes_segmentation.py:unet", reference, *args))
-    assert done.returncode == 0, done.stderr[-3000:]
+    config = experiment("shapes_segmentation.py:unet")
+    # The uninterrupted run and the relaunch train in this process (no start-up); only the stopped run needs its own.
+    assert train(reference, config, *overrides) == 0
+    args = [f"--config.{o}" for o in overrides]
     process = start(
         cnnjax_train_command("experiments/shapes_segmentation.py:unet", interrupted, *args), stdout=-1, stderr=-1
     )
@@ -100,8 +102,7 @@ def test_sigterm_resumes_a_segmentation_run_exactly(tmp_path):
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=300)
     assert process.returncode == 0 and "stopped by SIGTERM at step" in stdout, stderr[-3000:]
-    resumed = run(cnnjax_train_command("experiments/shapes_segmentation.py:unet", interrupted, *args))
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert train(interrupted, config, *overrides) == 0
     losses = [(r["step"], r["loss"]) for r in read_metrics(str(interrupted), "train")]
     assert losses == [(r["step"], r["loss"]) for r in read_metrics(str(reference), "train")]
     assert [s for s, _ in losses] == list(range(1, 31))

@@ -3,7 +3,6 @@ runs — per-step losses within 1e-5 relative, parameters within 1e-4 (bitwise i
 model on distinct data streams and a dropout model on one shared stream; a member made to diverge stops there
 while the others go on."""
 
-import functools
 import json
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from experiment_runs import experiment, train
-from subprocesses import cnnjax_train_command, read_checkpoint_state, run
+from subprocesses import cnnjax_train_command, read_checkpoint_state, run_worker
 
 import cnnjax.train.loop
 import cnnjax.train.mapped_steps
@@ -165,11 +164,12 @@ def test_two_devices_with_per_device_batch_statistics(tmp_path):
     """The member axis inside the device axis: BatchNorm statistics kept per device (averaged before evaluations
     and saves) and a periodic evaluation, on 2 devices."""
     overrides = (*SHRUNK, "train.num_steps=20", "train.eval_every_steps=10", "parallel.sync_batch_stats=False")
-    command = functools.partial(cnnjax_train_command, "experiments/digits_simple_cnn.py")
-    arguments = [f"--config.{o}" for o in overrides]
+    runs = []  # both runs in one 2-device process (one start-up): the group, then seed 1 alone
     for workdir, extra in ((tmp_path / "group", "train.vmap_seeds=2"), (tmp_path / "seed1", "seed=1")):
-        done = run(command(workdir, *arguments, f"--config.{extra}"), num_devices=2)
-        assert done.returncode == 0, done.stderr[-3000:]
+        arguments = [f"--config.{o}" for o in (*overrides, extra)]
+        command = cnnjax_train_command("experiments/digits_simple_cnn.py", workdir, *arguments)
+        runs.append(command[command.index("train") + 1 :])  # `cnnjax train`'s arguments
+    run_worker("train_runs", 2, *runs[0], "--next", *runs[1])
     member, standalone = read_metrics(tmp_path / "group" / "seed1"), read_metrics(tmp_path / "seed1")
     assert [(r["step"], r["split"]) for r in member] == [(r["step"], r["split"]) for r in standalone]
     for a, b in zip(member, standalone):
