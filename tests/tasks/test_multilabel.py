@@ -1,6 +1,7 @@
 """Multi-label classification: AP and mAP from summed histograms equal scikit-learn's on the quantised scores (ties,
 masked examples, a class without positives), the F1-best validation thresholds and the test metrics at them on
-hand-made examples, train metrics over devices, and configs refused before anything compiles."""
+hand-made examples, train metrics and evaluation on 4 devices as on 1, and configs refused before anything
+compiles."""
 
 import os
 import re
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from experiment_runs import experiment, train
 from sklearn.metrics import average_precision_score
+from subprocesses import run_worker
 
 from cnnjax.config import base_config
 from cnnjax.data.dataset import open_dataset
@@ -101,6 +103,10 @@ def test_train_metrics_over_two_devices_are_the_global_batch_s():
     assert np.allclose(metrics["label_accuracy"], hits.mean())
     assert np.allclose(metrics["exact_match"], hits.all(-1).mean())
     assert float(metrics["exact_match"][0]) >= 1 / 8
+
+
+def test_four_device_train_step_and_evaluation_equal_one_device():
+    assert run_worker("multilabel_equivalence", num_devices=4).strip().endswith("OK")
 
 
 def config_for(dataset: str, **loss):
