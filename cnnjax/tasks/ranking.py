@@ -55,9 +55,8 @@ def average_precision(positives: np.ndarray, negatives: np.ndarray) -> np.ndarra
     """float64 (C,): each class's average precision (module docstring); NaN for a class without positives."""
     true, false = _from_the_top(positives)[:, :-1], _from_the_top(negatives)[:, :-1]
     total = true[:, 0].astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(positives > 0, true / np.maximum(true + false, 1), 0.0)
-        return (np.asarray(positives) * precision).sum(axis=1) / np.where(total > 0, total, np.nan)
+    precision = np.where(positives > 0, true / np.maximum(true + false, 1), 0.0)  # at each bin holding positives
+    return (np.asarray(positives) * precision).sum(axis=1) / np.where(total > 0, total, np.nan)
 
 
 def mean_average_precision(ap: np.ndarray) -> float:
