@@ -31,7 +31,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.name = "experiment"
     c.seed = 0  # parameter initialisation and dropout
     c.data_seed = placeholder(int)  # data order and augmentation; None: `seed` (`data_seed(config)`)
-    c.task = "classification"  # or 'segmentation': per-pixel labels, mIoU; or 'counting': density maps, count MAE
+    c.task = "classification"  # or 'multilabel': multi-hot labels, sigmoids, mAP (datasets in catalog.MULTILABEL);
+    # or 'segmentation': per-pixel labels, mIoU; or 'counting': density maps, count MAE
     # (segmentation models, datasets in cnnjax.data.catalog.DENSITY); must match the model and dataset
     # (cnnjax.tasks.make_task checks it)
 

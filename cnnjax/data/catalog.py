@@ -1,8 +1,8 @@
 """Which datasets cnnjax knows, where they live on disk, and how to prepare and open them.
 
 Every dataset is a TFDS dataset stored as `array_record` (random access, read without TensorFlow).
-Bundled datasets ('digits', 'shapes_segmentation', 'shapes_crowded', 'shapes_classification[/easy|/standard|/hard]') are
-generated offline on first use. Standard
+Bundled datasets ('digits', 'shapes_segmentation', 'shapes_crowded', 'shapes_classification[/easy|/standard|/hard]',
+'shapes_multilabel') are generated offline on first use. Standard
 datasets (mnist, cifar10, cifar100, imagenet2012, oxford_iiit_pet, or any TFDS name) are prepared once
 with `cnnjax data prepare NAME`, which needs TensorFlow and network; `ensure_prepared` only looks at
 the disk, so it never blocks on TFDS's download retries.
@@ -18,7 +18,13 @@ import tempfile
 import numpy as np
 import tensorflow_datasets as tfds
 
-from cnnjax.data import augment, digits_builder, shapes_builder, shapes_classification_builder
+from cnnjax.data import (
+    augment,
+    digits_builder,
+    shapes_builder,
+    shapes_classification_builder,
+    shapes_multilabel_builder,
+)
 from cnnjax.errors import CnnjaxError, InvalidInputError
 from cnnjax.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
@@ -27,6 +33,7 @@ BUNDLED = {
     "shapes_segmentation": shapes_builder.ShapesSegmentation,
     "shapes_crowded": shapes_builder.ShapesCrowded,
     "shapes_classification": shapes_classification_builder.ShapesClassification,
+    "shapes_multilabel": shapes_multilabel_builder.ShapesMultilabel,
 }
 
 # Per-channel mean and std in [0, 1] pixel units, by dataset name or `name/config` for a builder config.
@@ -40,6 +47,7 @@ STATS = {
     "oxford_iiit_pet": (IMAGENET_MEAN, IMAGENET_STD),  # ImageNet's, as for pretrained backbones
     "shapes_segmentation": (shapes_builder.MEAN, shapes_builder.STD),
     "shapes_crowded": (shapes_builder.CROWDED_MEAN, shapes_builder.CROWDED_STD),
+    "shapes_multilabel": (shapes_multilabel_builder.MEAN, shapes_multilabel_builder.STD),
     **{f"shapes_classification/{config}": stats for config, stats in shapes_classification_builder.STATS.items()},
 }
 # TFDS datasets without measured statistics are normalised to [-1, 1].
@@ -63,13 +71,17 @@ class PixelLabels:
         return label + self.offset
 
 
-# Segmentation datasets; every other dataset is a classification one ('label' a ClassLabel).
+# Segmentation datasets; with MULTILABEL's, the datasets that are not classification ones ('label' a ClassLabel).
 PIXEL_LABELS = {
     "shapes_segmentation": PixelLabels("label", shapes_builder.CLASS_NAMES),
     "shapes_crowded": PixelLabels("label", shapes_builder.CLASS_NAMES),
     # The Oxford-IIIT Pet trimap stores 1 pet, 2 background, 3 border (unclassified).
     "oxford_iiit_pet": PixelLabels("segmentation_mask", ("pet", "background", "border"), offset=-1),
 }
+
+
+# Multi-label datasets: their 'label' is a multi-hot (num_classes,) vector of the classes named here.
+MULTILABEL = {"shapes_multilabel": shapes_multilabel_builder.CLASS_NAMES}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +112,9 @@ class DatasetInfo:
     """What a training loop needs to know about a prepared dataset.
 
     `image_shape` is the stored (H, W, C); H and W are None where images vary in size (imagenet2012).
-    `task` is the use this info describes: 'classification' (one 'label' per image), 'segmentation' (a label
-    per pixel) or 'counting' (a density map, one output channel: num_classes 1); `tasks` lists every task
+    `task` is the use this info describes: 'classification' (one 'label' per image), 'multilabel' (a multi-hot
+    'label' (num_classes,) per image), 'segmentation' (a label per pixel) or 'counting' (a density map, one
+    output channel: num_classes 1); `tasks` lists every task
     the dataset serves, its own first (`for_task` switches); `class_names` name the outputs 0 .. num_classes - 1.
     """
 
@@ -197,9 +210,10 @@ def prepare(name: str, data_dir: str) -> DatasetInfo:
 
 def open_split(name: str, split: str, data_dir: str, task: str | None = None):
     """A random-access source (len, getitem) of `split` (TFDS slicing allowed: 'train[:2000]', 'train[:20%]')
-    of dicts with 'image' uint8 (H, W, C) and 'label': an int, or
-    for segmentation datasets the int32 (H, W) class map (see `PIXEL_LABELS`), or for `task='counting'` the
-    float32 (H, W) density map (see `DENSITY`, `density_map`). `task` None: the dataset's own.
+    of dicts with 'image' uint8 (H, W, C) and 'label': an int, for multi-label datasets (`MULTILABEL`) a
+    multi-hot uint8 (num_classes,), for segmentation datasets the int32 (H, W) class map (see `PIXEL_LABELS`),
+    or for `task='counting'` the float32 (H, W) density map (see `DENSITY`, `density_map`). `task` None: the
+    dataset's own.
 
     Raises:
       ValueError: unknown dataset or split, or a task the dataset does not serve.
@@ -318,10 +332,14 @@ def _info(name: str, builder: tfds.core.DatasetBuilder) -> DatasetInfo:
         raise InvalidInputError(
             f"Dataset '{name}' needs 'image' and '{label_key}' features; it has {', '.join(features)}."
         )
-    task = "classification" if pixel_labels is None else "segmentation"
+    multilabel = MULTILABEL.get(_base_name(name))
+    task = "segmentation" if pixel_labels else "multilabel" if multilabel else "classification"
     density = DENSITY.get(_base_name(name))
     if density is not None and density.key not in features:
         raise InvalidInputError(f"Dataset '{name}' needs a '{density.key}' feature for counting; prepare it again.")
+    class_names = tuple(
+        pixel_labels.class_names if pixel_labels else multilabel if multilabel else features["label"].names
+    )
     image_shape = tuple(features["image"].shape)
     channels = image_shape[-1]
     config = builder.builder_config
@@ -330,11 +348,11 @@ def _info(name: str, builder: tfds.core.DatasetBuilder) -> DatasetInfo:
     return DatasetInfo(
         name=name,
         image_shape=image_shape,
-        num_classes=features["label"].num_classes if pixel_labels is None else len(pixel_labels.class_names),
+        num_classes=len(class_names),
         split_sizes={split: info.num_examples for split, info in builder.info.splits.items()},
         mean=tuple(mean),
         std=tuple(std),
         task=task,
-        class_names=tuple(features["label"].names if pixel_labels is None else pixel_labels.class_names),
+        class_names=class_names,
         tasks=(task, "counting") if density is not None else (task,),
     )

@@ -8,13 +8,14 @@ from cnnjax.errors import InvalidInputError
 from cnnjax.models.registry import model_task
 from cnnjax.tasks.classification import Classification
 from cnnjax.tasks.counting import Counting
+from cnnjax.tasks.multilabel import Multilabel
 from cnnjax.tasks.protocol import Task
 from cnnjax.tasks.segmentation import Segmentation
 
 if TYPE_CHECKING:
     from cnnjax.data.dataset import Dataset
 
-TASKS = {task.name: task for task in (Classification, Segmentation, Counting)}
+TASKS = {task.name: task for task in (Classification, Multilabel, Segmentation, Counting)}
 
 
 def make_task(config, dataset: Dataset) -> Task:
