@@ -28,6 +28,7 @@ per-channel mean and (population) std over the train images in [0, 1] pixel unit
 """
 
 import dataclasses
+import functools
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -73,27 +74,43 @@ def contains(shape: Shape, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def generate_example(split: str, index: int) -> tuple[np.ndarray, np.ndarray, list[Shape]]:
     """Example `index` of `split`: (image uint8 (64, 64, 3), label uint8 (64, 64), shapes in drawing order)."""
     rng = np.random.default_rng([SEED, SPLIT_IDS[split], index])
-    image = _background(rng)
+    image = background(rng)
     label = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     shapes = []
     for _ in range(rng.integers(2, MAX_SHAPES + 1)):
         shape = _random_shape(rng)
         rows, cols = _pixel_box(shape)
-        sub_y = (np.arange(rows.start, rows.stop)[:, None] + _SUBSAMPLES).reshape(-1, 1)
-        sub_x = (np.arange(cols.start, cols.stop)[:, None] + _SUBSAMPLES).reshape(1, -1)
-        inside = contains(shape, sub_x, sub_y).reshape(sub_y.size // 3, 3, sub_x.size // 3, 3)
-        coverage = np.count_nonzero(inside, axis=(1, 3))[..., None] / 9
-        centre_inside = inside[:, 1, :, 1]  # never empty: every shape contains its centre (cx, cy)
-        window = image[rows, cols]  # a view: drawing below writes into `image`
-        colour = farthest_colour(rng.uniform(0, 1, (8, 3)), window[centre_inside][::4])  # of 8, every 4th pixel
-        direction = rng.normal(size=2)
-        ramp = (sub_x[:, 1::3] - shape.params[0]) * direction[0] + (sub_y[1::3] - shape.params[1]) * direction[1]
-        shading = 1 + 0.15 * ramp / max(np.abs(ramp[centre_inside]).max(), 1e-6)
-        window[:] = window * (1 - coverage) + np.clip(colour * shading[..., None], 0, 1) * coverage
+        centre_inside, colour = paint(image, functools.partial(contains, shape), rows, cols, shape.params[:2], rng)
         label[rows, cols][centre_inside] = shape.label
         shapes.append(dataclasses.replace(shape, colour=tuple(colour.tolist())))
+    return add_noise(image, rng), label, shapes
+
+
+def paint(image: np.ndarray, inside, rows: slice, cols: slice, origin, rng: np.random.Generator):
+    """Draws one shape into `image` (float (64, 64, 3), in place) as step 3 of the module docstring says, and
+    returns (the pixels of the window `rows` x `cols` whose centre it contains, its base colour (3,)).
+
+    `inside(x, y)` says which points the shape contains; the window must hold the whole shape and at least one
+    pixel centre inside it; the shading ramps along a random direction through `origin` (x, y). Draws from
+    `rng`: 8 candidate colours, then the shading direction."""
+    sub_y = (np.arange(rows.start, rows.stop)[:, None] + _SUBSAMPLES).reshape(-1, 1)
+    sub_x = (np.arange(cols.start, cols.stop)[:, None] + _SUBSAMPLES).reshape(1, -1)
+    covered = inside(sub_x, sub_y).reshape(sub_y.size // 3, 3, sub_x.size // 3, 3)
+    coverage = np.count_nonzero(covered, axis=(1, 3))[..., None] / 9
+    centre_inside = covered[:, 1, :, 1]
+    window = image[rows, cols]  # a view: drawing below writes into `image`
+    colour = farthest_colour(rng.uniform(0, 1, (8, 3)), window[centre_inside][::4])  # of 8, every 4th pixel
+    direction = rng.normal(size=2)
+    ramp = (sub_x[:, 1::3] - origin[0]) * direction[0] + (sub_y[1::3] - origin[1]) * direction[1]
+    shading = 1 + 0.15 * ramp / max(np.abs(ramp[centre_inside]).max(), 1e-6)
+    window[:] = window * (1 - coverage) + np.clip(colour * shading[..., None], 0, 1) * coverage
+    return centre_inside, colour
+
+
+def add_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The finished float image plus Gaussian noise (sigma `_NOISE_STD`), rounded to uint8."""
     image = image + rng.normal(0, _NOISE_STD, image.shape)
-    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), label, shapes
+    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
 def shape_centres(shapes: list[Shape]) -> np.ndarray:
@@ -123,7 +140,7 @@ def _pixel_box(shape: Shape) -> tuple[slice, slice]:
     return span(y0, y1), span(x0, x1)
 
 
-def _background(rng: np.random.Generator) -> np.ndarray:
+def background(rng: np.random.Generator) -> np.ndarray:
     """A (64, 64, 3) float background in [0, 1]: smooth noise, soft stripes or a gradient."""
     centres = np.arange(IMAGE_SIZE) + 0.5
     y, x = centres[:, None, None], centres[None, :, None]
