@@ -78,8 +78,8 @@ def generate_example(split: str, index: int) -> tuple[np.ndarray, np.ndarray, li
     label = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     shapes = []
     for _ in range(rng.integers(2, MAX_SHAPES + 1)):
-        shape = _random_shape(rng)
-        rows, cols = _pixel_box(shape)
+        shape = random_shape(rng)
+        rows, cols = pixel_box(shape)
         centre_inside, colour = paint(image, functools.partial(contains, shape), rows, cols, shape.params[:2], rng)
         label[rows, cols][centre_inside] = shape.label
         shapes.append(dataclasses.replace(shape, colour=tuple(colour.tolist())))
@@ -124,7 +124,7 @@ def shape_centres(shapes: list[Shape]) -> np.ndarray:
     return centres
 
 
-def _pixel_box(shape: Shape) -> tuple[slice, slice]:
+def pixel_box(shape: Shape) -> tuple[slice, slice]:
     """The rows and columns of the pixels that `shape` may touch."""
     p = shape.params
     if CLASS_NAMES[shape.label] == "triangle":
@@ -133,11 +133,12 @@ def _pixel_box(shape: Shape) -> tuple[slice, slice]:
     else:
         reach = p[2] if CLASS_NAMES[shape.label] == "circle" else np.hypot(p[2], p[3])
         x0, x1, y0, y1 = p[0] - reach, p[0] + reach, p[1] - reach, p[1] + reach
+    return pixel_span(y0, y1), pixel_span(x0, x1)
 
-    def span(low, high):
-        return slice(max(int(np.floor(low)), 0), min(int(np.ceil(high)), IMAGE_SIZE))
 
-    return span(y0, y1), span(x0, x1)
+def pixel_span(low: float, high: float) -> slice:
+    """The pixel indices, within the image, of the pixels that touch [low, high] (pixel coordinates)."""
+    return slice(max(int(np.floor(low)), 0), min(int(np.ceil(high)), IMAGE_SIZE))
 
 
 def background(rng: np.random.Generator) -> np.ndarray:
@@ -166,7 +167,8 @@ def background(rng: np.random.Generator) -> np.ndarray:
     return first + (second - first) * weight
 
 
-def _random_shape(rng: np.random.Generator) -> Shape:
+def random_shape(rng: np.random.Generator) -> Shape:
+    """A shape of uniformly random class, drawn as step 2 of the module docstring says (colour unset)."""
     label = int(rng.integers(1, len(CLASS_NAMES)))
     cx, cy = rng.uniform(6, IMAGE_SIZE - 6, 2)
     name = CLASS_NAMES[label]
