@@ -13,6 +13,7 @@ from cnnjax.data import workers
 from cnnjax.data.rand_augment import NUM_MAGNITUDE_BINS
 from cnnjax.data.rand_augment import POLICIES as AUTO_AUGMENT_POLICIES
 from cnnjax.data.segmentation_augment import IGNORE_INDEX
+from cnnjax.tasks.keypoint_metrics import LOSSES as HEATMAP_LOSSES
 
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 SCHEDULES = ("constant", "piecewise", "cosine", "exponential")
@@ -145,7 +146,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss.dice_weight = 0.0  # segmentation: loss = cross-entropy + dice_weight × soft Dice
     c.loss.density_scale = 100.0  # counting: the model predicts the density × this (pixel MSE on the scaled map)
     c.loss.count_weight = 0.0  # counting: + count_weight × (predicted count - true count)² per image
-    c.loss.heatmap_sigma = 2.0  # keypoints: std in pixels of each keypoint's Gaussian target (peak 1)
+    c.loss.heatmap_sigma = 2.0  # keypoints: std in pixels of each keypoint's Gaussian target
+    c.loss.heatmap_loss = "softmax"  # keypoints: 'softmax' cross-entropy over pixels, or 'mse' (peak 1 targets)
 
     c.parallel = ml_collections.ConfigDict()
     c.parallel.num_devices = 0  # 0: every device; n: the first n (single process only)
@@ -188,6 +190,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         "model.dtype": (config.model.dtype, DTYPES),
         "train.nonfinite": (config.train.nonfinite, NONFINITE_POLICIES),
         "dataset.auto_augment": (config.dataset.auto_augment, AUTO_AUGMENT_POLICIES),
+        "loss.heatmap_loss": (config.loss.heatmap_loss, HEATMAP_LOSSES),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

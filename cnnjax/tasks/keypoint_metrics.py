@@ -1,16 +1,20 @@
 """Heat-map targets, sub-pixel peak decoding and PCK sums of keypoint estimation, in float32.
 
 Keypoints are (..., K, 2) (row, col) in continuous pixel coordinates: pixel (r, c) covers [r, r+1) x [c, c+1), so
-its centre is (r + 0.5, c + 0.5). Heat maps are (B, H, W, K), one channel per keypoint.
+its centre is (r + 0.5, c + 0.5). Heat maps are (B, H, W, K), one channel per keypoint. Two losses (`LOSSES`):
+'mse', the squared error against Gaussians of peak 1 (`heatmaps`; SimpleBaseline, HRNet), and 'softmax', the
+cross-entropy of each channel's softmax over the pixels against the same Gaussian normalised to sum 1 (a heat map
+as a distribution over positions): its gradient, softmax - target, is as large at the start as at the end, where
+the squared error first spends hundreds of steps pulling every pixel of a fresh model's output to 0.
 
 Decoding takes each channel's argmax pixel and refines it along each axis with the vertex of the parabola through
-the logarithms of the peak and its two neighbours. The log of a sampled Gaussian exp(-d^2 / (2 sigma^2)) is
-exactly a parabola, so the targets `heatmaps` draws decode to their keypoints (to float precision) and a
-Gaussian-like prediction decodes to its centre with no grid bias, which the usual quarter-pixel shift towards
-the higher neighbour (error up to 0.25 px) and a soft-argmax (pulled towards the mean of the whole map) lack.
-Since the argmax is the largest of the three, the vertex lies within half a pixel of it; where a neighbour is
-not positive (no logarithm) the parabola goes through the values themselves, and at the border (one
-neighbour) the argmax's centre stays.
+the logarithms of the peak and its two neighbours (for 'softmax' logits, which are log-probabilities up to a
+constant: through the logits themselves). The log of a sampled Gaussian exp(-d^2 / (2 sigma^2)) is exactly a
+parabola, so the targets decode to their keypoints (to float precision) and a Gaussian-like prediction decodes to
+its centre with no grid bias, which the usual quarter-pixel shift towards the higher neighbour (error up to
+0.25 px) and a soft-argmax (pulled towards the mean of the whole map) lack. Since the argmax is the largest of the
+three, the vertex lies within half a pixel of it; where a neighbour is not positive (no logarithm) the parabola
+goes through the values themselves, and at the border (one neighbour) the argmax's centre stays.
 
 Metrics over a split are exact sums (`keypoint_sums`): per keypoint the number of visible instances, the number
 within `threshold` x the object size of the truth (PCK's hits) and the sum of the pixel distances; they add up
@@ -20,6 +24,8 @@ over devices and batches, and `keypoint_metrics` forms the ratios once, from the
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+LOSSES = ("softmax", "mse")
 
 
 def heatmaps(points: jax.Array, height: int, width: int, sigma: float) -> jax.Array:
@@ -33,9 +39,30 @@ def heatmaps(points: jax.Array, height: int, width: int, sigma: float) -> jax.Ar
     return along_rows[:, :, None, :] * along_cols[:, None, :, :]
 
 
-def decode(maps: jax.Array) -> jax.Array:
+def squared_errors(logits: jax.Array, points: jax.Array, visible: jax.Array, sigma: float) -> jax.Array:
+    """(B,): per example the mean over pixels and channels of (logits - `heatmaps`)^2, channels of keypoints not
+    `visible` (B, K) counting 0 (SimpleBaseline's JointsMSELoss with target weights)."""
+    _, height, width, _ = logits.shape
+    targets = heatmaps(points, height, width, sigma)
+    weights = visible.astype(jnp.float32)[:, None, None, :]
+    return (((logits.astype(jnp.float32) - targets) * weights) ** 2).mean((1, 2, 3))
+
+
+def cross_entropies(logits: jax.Array, points: jax.Array, visible: jax.Array, sigma: float) -> jax.Array:
+    """(B,): per example the mean over channels of -sum over pixels of t log softmax(logits), t the channel's
+    `heatmaps` divided by its sum, channels of keypoints not `visible` (B, K) counting 0."""
+    _, height, width, _ = logits.shape
+    targets = heatmaps(points, height, width, sigma)
+    mass = targets.sum((1, 2), keepdims=True)
+    targets = targets / jnp.where(mass > 0, mass, 1.0)
+    log_probabilities = jax.nn.log_softmax(logits.astype(jnp.float32), axis=(1, 2))
+    per_channel = -(targets * log_probabilities).sum((1, 2))  # (B, K)
+    return (per_channel * visible.astype(jnp.float32)).mean(1)
+
+
+def decode(maps: jax.Array, log_space: bool = False) -> jax.Array:
     """(B, K, 2) float32 (row, col): each channel's peak of `maps` (B, H, W, K), refined to sub-pixel precision
-    (module docstring)."""
+    (module docstring); `log_space`: the maps are log-probabilities up to a constant (softmax logits)."""
     batch, height, width, count = maps.shape
     flat = maps.astype(jnp.float32).transpose(0, 3, 1, 2).reshape(batch, count, height * width)
     index = jnp.argmax(flat, axis=-1)
@@ -46,22 +73,26 @@ def decode(maps: jax.Array) -> jax.Array:
         return jnp.take_along_axis(flat, (r * width + c)[..., None], axis=-1)[..., 0]
 
     peak = at(row, col)
-    row_offset = _vertex(at(row - 1, col), peak, at(row + 1, col)) * ((row > 0) & (row < height - 1))
-    col_offset = _vertex(at(row, col - 1), peak, at(row, col + 1)) * ((col > 0) & (col < width - 1))
+    vertex = _linear_vertex if log_space else _log_vertex
+    row_offset = vertex(at(row - 1, col), peak, at(row + 1, col)) * ((row > 0) & (row < height - 1))
+    col_offset = vertex(at(row, col - 1), peak, at(row, col + 1)) * ((col > 0) & (col < width - 1))
     return jnp.stack([row + 0.5 + row_offset, col + 0.5 + col_offset], axis=-1)
 
 
-def _vertex(before: jax.Array, peak: jax.Array, after: jax.Array) -> jax.Array:
-    """The offset in [-1/2, 1/2] of the vertex of the parabola through (-1, before), (0, peak), (1, after), in log
-    space where both neighbours are positive; `peak` is the largest of the three."""
+def _log_vertex(before: jax.Array, peak: jax.Array, after: jax.Array) -> jax.Array:
+    """`_linear_vertex` of the logarithms where both neighbours are positive, else of the values themselves."""
     positive = (before > 0) & (after > 0)
-    tiny = jnp.finfo(jnp.float32).tiny
 
     def log(v):
-        return jnp.log(jnp.maximum(v, tiny))
+        return jnp.where(positive, jnp.log(jnp.maximum(v, jnp.finfo(jnp.float32).tiny)), v)
 
-    rise_before = jnp.where(positive, log(peak) - log(before), peak - before)  # >= 0
-    rise_after = jnp.where(positive, log(peak) - log(after), peak - after)  # >= 0
+    return _linear_vertex(log(before), log(peak), log(after))
+
+
+def _linear_vertex(before: jax.Array, peak: jax.Array, after: jax.Array) -> jax.Array:
+    """The offset in [-1/2, 1/2] of the vertex of the parabola through (-1, before), (0, peak), (1, after); `peak`
+    is the largest of the three (0 when all are equal)."""
+    rise_before, rise_after = peak - before, peak - after  # >= 0
     total = rise_before + rise_after
     return jnp.where(total > 0, (rise_before - rise_after) / (2 * jnp.where(total > 0, total, 1.0)), 0.0)
 

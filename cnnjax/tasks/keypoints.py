@@ -14,7 +14,7 @@ from cnnjax.data.preprocess import Preprocessing, display_images
 from cnnjax.parallel import AXIS
 from cnnjax.reporting.keypoint_panels import write_keypoint_panels
 from cnnjax.tasks.dense import preprocess_settings
-from cnnjax.tasks.keypoint_metrics import decode, heatmaps, keypoint_metrics, keypoint_sums
+from cnnjax.tasks.keypoint_metrics import cross_entropies, decode, keypoint_metrics, keypoint_sums, squared_errors
 
 PCK_THRESHOLD = 0.1  # PCK@0.1: a keypoint is found within 0.1 x the object's size
 
@@ -25,16 +25,18 @@ class Keypoints:
     'visible' (B, K) (0: unlabelled or out of view), the object 'size' (B,) and, for evaluation, 'mask' (B,). It
     trains segmentation models built with one output channel per keypoint.
 
-    Target of channel k: a Gaussian of std ``sigma`` pixels and peak 1 at keypoint k (`keypoint_metrics.heatmaps`),
-    drawn on the device from the keypoints. Loss: the mean over every pixel of every channel of the squared error,
-    invisible keypoints' channels counting 0 (as SimpleBaseline's JointsMSELoss with target weights): equal
-    shares, so the device mean is the global batch's. Prediction: each channel's sub-pixel peak
+    Target of channel k: a Gaussian of std ``sigma`` pixels at keypoint k (`keypoint_metrics.heatmaps`), drawn on
+    the device from the keypoints. Loss (``heatmap_loss``, `keypoint_metrics` says why two): 'softmax', the
+    cross-entropy of the channel's softmax over pixels against the normalised Gaussian, or 'mse', the squared error
+    against the Gaussian of peak 1 over every pixel; both averaged over channels, invisible keypoints' counting 0:
+    equal shares, so the device mean is the global batch's. Prediction: each channel's sub-pixel peak
     (`keypoint_metrics.decode`). Metrics over visible keypoints of real examples (exact sums over the split):
     PCK@``threshold`` (the headline: the fraction within ``threshold`` x the object size), the mean pixel error,
     both per keypoint too.
     """
 
     sigma: float = 2.0
+    heatmap_loss: str = "softmax"
     threshold: float = PCK_THRESHOLD
 
     name = "keypoints"
@@ -46,20 +48,26 @@ class Keypoints:
 
     @classmethod
     def from_config(cls, config, dataset) -> Keypoints:
-        return cls(sigma=config.loss.heatmap_sigma)
+        return cls(sigma=config.loss.heatmap_sigma, heatmap_loss=config.loss.heatmap_loss)
 
-    def _squared_errors(self, logits, batch):
-        """(B,): per example the mean over pixels and channels of the masked squared heat-map error."""
-        _, height, width, _ = logits.shape
-        targets = heatmaps(batch["label"], height, width, self.sigma)
-        weights = batch["visible"].astype(jnp.float32)[:, None, None, :]
-        return (((logits.astype(jnp.float32) - targets) * weights) ** 2).mean((1, 2, 3))
+    def _losses(self, logits, batch):
+        """(B,): each example's loss."""
+        losses = cross_entropies if self.heatmap_loss == "softmax" else squared_errors
+        return losses(logits, batch["label"], batch["visible"], self.sigma)
 
     def loss(self, logits, batch, features):
-        return self._squared_errors(logits, batch).mean()
+        return self._losses(logits, batch).mean()
+
+    def predict(self, logits):
+        """(B, K, 2) keypoints (row, col) of the model's output (B, H, W, K)."""
+        return decode(logits, log_space=self.heatmap_loss == "softmax")
+
+    def heatmaps(self, logits):
+        """(B, H, W, K) the model's heat maps: for 'softmax', each channel's probabilities over the pixels."""
+        return jax.nn.softmax(logits, axis=(1, 2)) if self.heatmap_loss == "softmax" else logits
 
     def _sums(self, logits, batch, visible):
-        return keypoint_sums(decode(logits), batch["label"], visible, batch["size"], self.threshold)
+        return keypoint_sums(self.predict(logits), batch["label"], visible, batch["size"], self.threshold)
 
     def train_metrics(self, logits, batch) -> dict:
         sums = lax.psum(self._sums(logits, batch, batch["visible"]), AXIS)
@@ -68,7 +76,7 @@ class Keypoints:
     def eval_sums(self, logits, batch) -> dict:
         real = batch["mask"] > 0
         sums = self._sums(logits, batch, batch["visible"] * real[:, None])
-        loss_sum = jnp.where(real, self._squared_errors(logits, batch), 0.0).sum()
+        loss_sum = jnp.where(real, self._losses(logits, batch), 0.0).sum()
         return {**sums, "loss_sum": loss_sum, "count": real.sum(dtype=jnp.int32)}
 
     def summarize(self, totals: dict) -> dict:
@@ -93,7 +101,7 @@ class Keypoints:
         return KeypointPreprocess(**preprocess_settings(config, dataset), flip_pairs=dataset.info.flip_pairs)
 
     def panels(self, model, dataset, preprocess) -> KeypointPanels:
-        return KeypointPanels(model, preprocess, dataset.info.class_names)
+        return KeypointPanels(model, preprocess, self, dataset.info.class_names)
 
 
 def _sizes(result: dict) -> str:
@@ -104,12 +112,12 @@ class KeypointPanels:
     """A `PanelWriter`: the true and predicted keypoints over each image, and the predicted heat maps
     (`write_keypoint_panels`); the model's prediction is jitted once at construction."""
 
-    def __init__(self, model, preprocess: Preprocessing, names: tuple[str, ...]):
+    def __init__(self, model, preprocess: Preprocessing, task: Keypoints, names: tuple[str, ...]):
         self._on_device, self._names = preprocess.on_device, names
 
         def predict(variables, images):
-            maps = model.apply(variables, images, train=False)
-            return decode(maps), maps
+            logits = model.apply(variables, images, train=False)
+            return task.predict(logits), task.heatmaps(logits)
 
         self._predict = jax.jit(predict)
 

@@ -68,6 +68,13 @@ def learns_to_count(result, train_rows) -> bool:
     return consistent and last <= first / 2 and result["test_count_mae"] <= first / 2
 
 
+def finds_keypoints(result, train_rows) -> bool:
+    """Answering every image with each keypoint's mean position over the train split scores test PCK@0.1 0.87 %
+    (mean error 17.1 px): the test PCK beats that more than 5 times over (the shrunk run: ~10 %), and the train
+    PCK rises."""
+    return result["test_pck"] >= 0.05 and train_rows[-1]["pck"] > train_rows[0]["pck"]
+
+
 @dataclasses.dataclass(frozen=True)
 class Run:
     config: str  # experiments/FILE.py[:arg]
@@ -125,6 +132,12 @@ RUNS = {
     "shapes_classification": Run("shapes_classification.py:simple_cnn", SHAPES_CLASSIFICATION_SHRINK, ACCURACY),
     "shapes_segmentation": Run("shapes_segmentation.py:unet", UNET_SHRINK, learns_shapes),
     "shapes_counting": Run("shapes_counting.py", UNET_SHRINK, learns_to_count),
+    # No warm-up and 3x the rate: the recipe's 100 warm-up steps are most of a 150-step run.
+    "shapes_keypoints": Run(
+        "shapes_keypoints.py",
+        (*UNET_SHRINK, "schedule.warmup_steps=0", "optimizer.learning_rate=3e-3"),
+        finds_keypoints,
+    ),
 }
 
 

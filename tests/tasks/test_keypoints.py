@@ -1,12 +1,15 @@
 """Keypoints: the generated houses and their labels, sub-pixel decoding, PCK and pixel error against hand-computed
 values, augmentation that moves keypoints with the pixels (and swaps left and right on a flip), and configs that
-cannot train keypoints refused before anything compiles (the 4-device evaluation: test_keypoints_parallel.py; the
+cannot train keypoints refused before anything compiles; a train step and an evaluation on 4 devices equal 1 (the
 experiment's run: tests/experiments)."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.special
 from experiment_runs import experiment, train
+from subprocesses import run_worker
 
 from cnnjax.data import catalog
 from cnnjax.data import keypoint_augment as kp_aug
@@ -15,6 +18,17 @@ from cnnjax.tasks import Keypoints
 from cnnjax.tasks.keypoint_metrics import decode, heatmaps
 
 SIZE = houses.IMAGE_SIZE
+TASKS = {"softmax": Keypoints(heatmap_loss="softmax"), "mse": Keypoints(heatmap_loss="mse")}
+
+
+def perfect_logits(task: Keypoints, points: np.ndarray) -> np.ndarray:
+    """(B, 64, 64, K): the maps a perfect model outputs for `points` (B, K, 2): the targets for 'mse', their
+    logarithms -d^2 / (2 sigma^2) (log-probabilities up to a constant) for 'softmax'."""
+    centres = np.arange(SIZE) + 0.5
+    rows = (centres[None, :, None] - points[:, None, :, 0])[:, :, None, :]
+    cols = (centres[None, :, None] - points[:, None, :, 1])[:, None, :, :]
+    logs = -(rows**2 + cols**2) / (2 * task.sigma**2)
+    return (logs if task.heatmap_loss == "softmax" else np.exp(logs)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +64,11 @@ def test_decoding_finds_a_gaussian_peak_between_pixels():
     """The targets decode to their keypoints; a Gaussian integrated over each pixel's square (another renderer,
     `catalog.density_map`) within 0.01 px, where the argmax pixel's centre is off by up to 0.5 px per axis."""
     points = np.array([[[20.3, 31.77], [5.5, 5.5], [40.9, 10.02], [33.14, 50.61]]], np.float32)
-    np.testing.assert_allclose(decode(heatmaps(jnp.asarray(points), SIZE, SIZE, 2.0)), points, atol=1e-3)
+    np.testing.assert_allclose(jax.jit(decode)(heatmaps(jnp.asarray(points), SIZE, SIZE, 2.0)), points, atol=1e-3)
+    logs = perfect_logits(TASKS["softmax"], points)  # softmax logits: the parabola through the values
+    np.testing.assert_allclose(jax.jit(decode, static_argnums=1)(logs, True), points, atol=1e-3)
     integrated = np.stack([catalog.density_map(p[None], SIZE, SIZE, 2.0) for p in points[0]], axis=-1)[None]
-    decoded = np.asarray(decode(jnp.asarray(integrated)))
-    np.testing.assert_allclose(decoded, points, atol=0.01)
+    np.testing.assert_allclose(jax.jit(decode)(integrated), points, atol=0.01)
     argmax_centres = np.floor(points) + 0.5
     assert np.abs(argmax_centres - points).max() > 0.4  # what the refinement gains
     negative = -np.ones((1, 8, 8, 1), np.float32)  # no logarithm: the parabola through the values
@@ -79,22 +94,26 @@ BATCH = {
 
 
 def summary_of(task: Keypoints, predicted_points: np.ndarray) -> dict:
-    logits = heatmaps(jnp.asarray(predicted_points), SIZE, SIZE, task.sigma)
-    return task.summarize({k: np.asarray(v) for k, v in task.eval_sums(logits, BATCH).items()})
+    sums = jax.jit(task.eval_sums)(perfect_logits(task, predicted_points), BATCH)
+    return task.summarize({k: np.asarray(v) for k, v in sums.items()})
 
 
-def test_a_perfect_prediction_scores_pck_1_and_error_0():
-    result = summary_of(Keypoints(), POINTS)
-    assert result["pck"] == 1.0 and result["mean_error"] < 1e-3 and result["loss"] < 1e-10
+@pytest.mark.parametrize("loss", sorted(TASKS))
+def test_a_perfect_prediction_scores_pck_1_and_error_0(loss):
+    result = summary_of(TASKS[loss], POINTS)
+    assert result["pck"] == 1.0 and result["mean_error"] < 1e-3
     assert result["per_keypoint_pck"] == [1.0, 1.0, 1.0] and result["count"] == 2
     assert result["visible_keypoints"] == 5
+    if loss == "mse":
+        assert result["loss"] < 1e-10
 
 
-def test_a_shifted_prediction_scores_as_hand_computed():
+@pytest.mark.parametrize("loss", sorted(TASKS))
+def test_a_shifted_prediction_scores_as_hand_computed(loss):
     """Distances 1, 5, 2.5 px per keypoint. A (threshold 2 px): keypoint 0 only is a hit. B (threshold 3 px):
     keypoints 0 and 2 are hits, keypoint 1 is invisible. PCK = (1 + 2) / (3 + 2) = 0.6; mean error =
     (1 + 5 + 2.5 + 1 + 2.5) / 5 = 2.4 px; per keypoint PCK 2/2, 0/1, 1/2 and errors 1, 5, 2.5 px."""
-    result = summary_of(Keypoints(), POINTS + SHIFTS)
+    result = summary_of(TASKS[loss], POINTS + SHIFTS)
     assert result["pck"] == pytest.approx(0.6)
     assert result["mean_error"] == pytest.approx(2.4, abs=1e-3)
     assert result["per_keypoint_pck"] == pytest.approx([1.0, 0.0, 0.5])
@@ -102,15 +121,20 @@ def test_a_shifted_prediction_scores_as_hand_computed():
     assert "PCK@0.1 60.00% · mean error 2.40 px" in Keypoints().headline_line(result)
 
 
-def test_the_loss_is_the_pixel_mse_of_the_visible_keypoints_maps():
-    task = Keypoints(sigma=2.0)
-    rng = np.random.default_rng(0)
-    logits = rng.normal(0, 0.1, (3, SIZE, SIZE, 3)).astype(np.float32)
-    targets = np.asarray(heatmaps(jnp.asarray(POINTS), SIZE, SIZE, 2.0))
-    squared = (logits - targets) ** 2 * BATCH["visible"][:, None, None, :]
-    np.testing.assert_allclose(task.loss(jnp.asarray(logits), BATCH, {}), squared.mean(), rtol=1e-5)
-    expected_loss_sum = squared[:2].mean((1, 2, 3)).sum()
-    np.testing.assert_allclose(task.eval_sums(logits, BATCH)["loss_sum"], expected_loss_sum, rtol=1e-5)
+def test_the_losses_are_those_of_the_visible_keypoints_maps():
+    """'mse': the pixel mean of (output - Gaussian of peak 1)^2; 'softmax': -sum t log softmax, t the Gaussian
+    normalised to sum 1; both averaged over the channels, an invisible keypoint's counting 0."""
+    logits = np.random.default_rng(0).normal(0, 0.1, (3, SIZE, SIZE, 3)).astype(np.float32)
+    targets = perfect_logits(TASKS["mse"], POINTS)
+    weights = BATCH["visible"][:, None, None, :]
+    squared = ((logits - targets) ** 2 * weights).mean((1, 2, 3))
+    flat = logits.reshape(3, -1, 3).astype(np.float64)
+    normalised = targets.reshape(3, -1, 3) / targets.reshape(3, -1, 3).sum(1, keepdims=True)
+    cross_entropy = (-(normalised * scipy.special.log_softmax(flat, axis=1)).sum(1) * BATCH["visible"]).mean(1)
+    for loss, expected in (("mse", squared), ("softmax", cross_entropy)):
+        task = TASKS[loss]
+        np.testing.assert_allclose(jax.jit(task.loss)(logits, BATCH, {}), expected.mean(), rtol=1e-5)
+        np.testing.assert_allclose(jax.jit(task.eval_sums)(logits, BATCH)["loss_sum"], expected[:2].sum(), rtol=1e-5)
 
 
 def example_with_blobs(points: np.ndarray) -> dict:
@@ -172,6 +196,7 @@ def test_a_flipped_house_is_the_mirrored_house_with_left_and_right_swapped():
 @pytest.mark.parametrize(
     "overrides,message",
     [
+        (("loss.heatmap_loss='l1'",), "config.loss.heatmap_loss is 'l1'; choose one of softmax, mse"),
         (("dataset.name='shapes_segmentation'",), "dataset 'shapes_segmentation' serves segmentation and counting"),
         (("model.name='resnet18'",), "model 'resnet18' is a classification model (keypoints needs a dense output)"),
         (("loss.heatmap_sigma=0.0",), "config.loss.heatmap_sigma must be positive"),
@@ -182,3 +207,7 @@ def test_keypoints_need_a_dense_model_and_a_keypoints_dataset(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_four_devices_train_and_evaluate_as_one(data_dir):
+    assert "OK" in run_worker("keypoints_equivalence", num_devices=4)
