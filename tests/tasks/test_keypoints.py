@@ -14,6 +14,7 @@ from subprocesses import run_worker
 from cnnjax.data import catalog
 from cnnjax.data import keypoint_augment as kp_aug
 from cnnjax.data import shapes_keypoints_builder as houses
+from cnnjax.data.dataset import open_dataset
 from cnnjax.tasks import Keypoints
 from cnnjax.tasks.keypoint_metrics import decode, heatmaps
 
@@ -211,3 +212,25 @@ def test_keypoints_need_a_dense_model_and_a_keypoints_dataset(tmp_path, capsys, 
 
 def test_four_devices_train_and_evaluate_as_one(data_dir):
     assert "OK" in run_worker("keypoints_equivalence", num_devices=4)
+
+
+class _Linear:
+    """A stand-in model: per-pixel outputs x @ w."""
+
+    def apply(self, variables, images, train):
+        return images @ variables["params"]["w"]
+
+
+def test_panels_are_written_and_compiled_once(data_dir, tmp_path):
+    dataset = open_dataset("shapes_keypoints")
+    task = Keypoints()
+    preprocess = kp_aug.KeypointPreprocess(SIZE, houses.MEAN, houses.STD, houses.FLIP_PAIRS)
+    panels = task.panels(_Linear(), dataset, preprocess)
+    variables = {"params": {"w": jnp.ones((3, 6)) / 3}, "batch_stats": {}}
+    source = dataset.open("validation")
+    for step in (1, 2):
+        batch = [preprocess.apply(source[i]) for i in (step, step + 1)]
+        batch = {k: np.stack([example[k] for example in batch]) for k in batch[0]}
+        panels(str(tmp_path / f"step{step}.png"), variables, batch, f"step {step}")
+        assert (tmp_path / f"step{step}.png").read_bytes()[:4] == b"\x89PNG"
+    assert panels._predict._cache_size() == 1  # one compile for the run's panels
