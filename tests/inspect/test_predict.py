@@ -14,7 +14,7 @@ from cnnjax.config import load_config
 from cnnjax.errors import InvalidInputError
 from cnnjax.inspect.convolutionalize import convolutionalize
 from cnnjax.inspect.predict import dense_output
-from cnnjax.inspect.predict_command import counting
+from cnnjax.inspect.predict_command import counting, keypoints
 from cnnjax.inspect.trained_run import TrainedRun
 from cnnjax.models import create_model
 from cnnjax.train.experiment import prepare_experiment
@@ -133,6 +133,21 @@ def test_counting_gives_a_density_of_the_image_size_and_its_sum(tmp_path):
     record = counting(run, pixels, str(tmp_path / "image"))
     assert record["count"] == pytest.approx(float(density.sum()), rel=1e-5)
     assert Image.open(tmp_path / "image_density.png").size[0] > 0
+
+
+def test_keypoints_are_located_in_the_image_at_its_own_size(tmp_path):
+    exp = prepare_experiment(
+        load_config(experiment("shapes_keypoints.py"), ["model.overrides.width=4", "model.overrides.depth=2"])
+    )
+    variables = jax.jit(exp.model.init)(KEY, jnp.zeros((1, *exp.image_shape)))
+    run = TrainedRun("", None, 0, exp.model, variables, exp.preprocess, exp.dataset, exp.task, exp.image_shape)
+    pixels = np.random.default_rng(0).integers(0, 256, (45, 77, 3), dtype=np.uint8)
+    expected = np.asarray(exp.task.predict(dense_output(run, pixels)[None]))[0]
+    record = keypoints(run, pixels, str(tmp_path / "image"))
+    assert list(record["keypoints"]) == list(exp.dataset.info.class_names)
+    np.testing.assert_allclose(list(record["keypoints"].values()), expected, rtol=1e-6)
+    assert all(0 <= row <= 45 and 0 <= col <= 77 for row, col in record["keypoints"].values())
+    assert Image.open(tmp_path / "image_keypoints.png").size[0] > 0
 
 
 def test_bad_predict_inputs_fail_with_one_line(digits_run, tmp_path, capsys):
