@@ -1,6 +1,6 @@
 """Keypoints: the generated houses and their labels, sub-pixel decoding, PCK and pixel error against hand-computed
 values, augmentation that moves keypoints with the pixels (and swaps left and right on a flip), and configs that
-cannot train keypoints refused before anything compiles; a train step and an evaluation on 4 devices equal 1 (the
+cannot train keypoints refused before anything compiles; an evaluation on 4 devices equals 1 (the
 experiment's run: tests/experiments)."""
 
 import jax
