@@ -137,7 +137,7 @@ def test_counting_gives_a_density_of_the_image_size_and_its_sum(tmp_path):
 
 def test_keypoints_are_located_in_the_image_at_its_own_size(tmp_path):
     exp = prepare_experiment(
-        load_config(experiment("shapes_keypoints.py"), ["model.overrides.width=4", "model.overrides.depth=2"])
+        load_config(experiment("shapes_keypoints.py"), ["model.overrides.width=4", "model.overrides.depth=1"])
     )
     variables = jax.jit(exp.model.init)(KEY, jnp.zeros((1, *exp.image_shape)))
     run = TrainedRun("", None, 0, exp.model, variables, exp.preprocess, exp.dataset, exp.task, exp.image_shape)
