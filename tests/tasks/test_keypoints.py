@@ -51,6 +51,10 @@ def test_stored_labels_are_the_generated_ones_and_visible_means_inside(test_spli
         np.testing.assert_array_equal(example["visible"], inside.astype(np.float32))
         corners = example["label"][:5]
         assert example["size"] == pytest.approx((corners.max(0) - corners.min(0)).max())
+    train = catalog.open_split("shapes_keypoints", "train", data_dir)
+    images = np.stack([train[i]["image"] for i in range(len(train))]) / 255.0
+    np.testing.assert_allclose(images.mean((0, 1, 2)), houses.MEAN, atol=1e-4)  # the constants are measured
+    np.testing.assert_allclose(images.std((0, 1, 2)), houses.STD, atol=1e-4)
 
 
 def test_an_upright_house_has_its_left_keypoints_left_and_the_apex_on_top():
