@@ -4,8 +4,9 @@ Keypoints are (..., K, 2) (row, col) in continuous pixel coordinates: pixel (r, 
 its centre is (r + 0.5, c + 0.5). Heat maps are (B, H, W, K), one channel per keypoint. Two losses (`LOSSES`):
 'mse', the squared error against Gaussians of peak 1 (`heatmaps`; SimpleBaseline, HRNet), and 'softmax', the
 cross-entropy of each channel's softmax over the pixels against the same Gaussian normalised to sum 1 (a heat map
-as a distribution over positions): its gradient, softmax - target, is as large at the start as at the end, where
-the squared error first spends hundreds of steps pulling every pixel of a fresh model's output to 0.
+as a distribution over positions): its gradient, softmax - target, points at the keypoint from the first step
+whatever the scale of the output, where the squared error first spends hundreds of steps pulling every pixel of a
+fresh model's output to 0 (README, Keypoints: 2.5 % against 90.7 % validation PCK after 500 steps).
 
 Decoding takes each channel's argmax pixel and refines it along each axis with the vertex of the parabola through
 the logarithms of the peak and its two neighbours (for 'softmax' logits, which are log-probabilities up to a
