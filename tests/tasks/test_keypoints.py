@@ -214,7 +214,7 @@ def test_keypoints_need_a_dense_model_and_a_keypoints_dataset(tmp_path, capsys, 
     assert not (tmp_path / "run").exists()
 
 
-def test_four_devices_train_and_evaluate_as_one(data_dir):
+def test_four_devices_evaluate_as_one(data_dir):
     assert "OK" in run_worker("keypoints_equivalence", num_devices=4)
 
 
