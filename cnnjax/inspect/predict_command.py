@@ -12,7 +12,9 @@ One JSON object per image is printed (a line each) and all of them are written t
 - segmentation: ``OUT/<stem>_mask.png``, the class index of every pixel (8-bit, the image's H x W),
   ``OUT/<stem>_heatmaps.png`` (the image, the mask in class colours, one probability map per class) and
   ``"class_fractions"`` (each class's share of the pixels);
-- counting: ``{"count"}`` and ``OUT/<stem>_density.png``.
+- counting: ``{"count"}`` and ``OUT/<stem>_density.png``;
+- keypoints: ``{"keypoints": {name: [row, col]}}`` (pixels of the image at its own size, pixel (r, c) covering
+  [r, r+1) x [c, c+1)) and ``OUT/<stem>_keypoints.png`` (the points over the image, the heat maps).
 
 ``OUT`` defaults to ``DIR/predictions``.  Every image is read before anything is written or compiled, so a
 missing or unreadable file fails at once, naming it.
@@ -31,6 +33,7 @@ from PIL import Image
 from cnnjax.errors import InvalidInputError
 from cnnjax.inspect import predict, predict_plots
 from cnnjax.inspect.trained_run import load_run, run_config
+from cnnjax.reporting.keypoint_panels import write_keypoint_panels
 from cnnjax.reporting.summary import read_summary
 
 PREDICTIONS_FILE = "predictions.json"
@@ -126,9 +129,27 @@ def counting(run, image, stem: str, **_) -> dict:
     return {"count": count}
 
 
+def keypoints(run, image, stem: str, **_) -> dict:
+    """Each keypoint's (row, col) in one image and ``<stem>_keypoints.png``."""
+    logits = predict.dense_output(run, image)[None]
+    points = np.asarray(run.task.predict(logits))
+    write_keypoint_panels(
+        f"{stem}_keypoints.png",
+        images=image[None] / np.float32(255),
+        labels=points,
+        visible=np.zeros(points.shape[:2]),  # no truth to draw
+        predictions=points,
+        heatmaps=np.asarray(run.task.heatmaps(logits)),
+        names=run.class_names,
+        title=os.path.basename(stem),
+    )
+    return {"keypoints": {name: [float(r), float(c)] for name, (r, c) in zip(run.class_names, points[0], strict=True)}}
+
+
 _TASKS = {
     "classification": _classification,
     "multilabel": multilabel,
     "segmentation": _segmentation,
     "counting": counting,
+    "keypoints": keypoints,
 }

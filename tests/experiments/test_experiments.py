@@ -80,6 +80,13 @@ def map_at_least(bar: float):
     return passed
 
 
+def finds_keypoints(result, train_rows) -> bool:
+    """Answering every image with each keypoint's mean position over the train split scores test PCK@0.1 0.87 %
+    (mean error 17.1 px): the test PCK beats that more than 5 times over (the shrunk run: ~10 %), and the train
+    PCK rises."""
+    return result["test_pck"] >= 0.05 and train_rows[-1]["pck"] > train_rows[0]["pck"]
+
+
 @dataclasses.dataclass(frozen=True)
 class Run:
     config: str  # experiments/FILE.py[:arg]
@@ -146,6 +153,12 @@ RUNS = {
     "shapes_multilabel": Run("shapes_multilabel.py:simple_cnn", SHAPES_MULTILABEL_SHRINK, map_at_least(0.24)),
     "shapes_segmentation": Run("shapes_segmentation.py:unet", UNET_SHRINK, learns_shapes),
     "shapes_counting": Run("shapes_counting.py", UNET_SHRINK, learns_to_count),
+    # No warm-up and 3x the rate: the recipe's 100 warm-up steps are most of a 150-step run.
+    "shapes_keypoints": Run(
+        "shapes_keypoints.py",
+        (*UNET_SHRINK, "schedule.warmup_steps=0", "optimizer.learning_rate=3e-3"),
+        finds_keypoints,
+    ),
 }
 
 

@@ -16,7 +16,7 @@ from cnnjax.data.preprocess import Preprocess
 from cnnjax.errors import InvalidInputError
 from cnnjax.inspect.convolutionalize import convolutionalize
 from cnnjax.inspect.predict import dense_output
-from cnnjax.inspect.predict_command import counting, multilabel
+from cnnjax.inspect.predict_command import counting, keypoints, multilabel
 from cnnjax.inspect.trained_run import TrainedRun
 from cnnjax.models import create_model
 from cnnjax.reporting.summary import write_summary_json
@@ -156,6 +156,21 @@ def test_multilabel_gives_each_class_s_probability_and_presence_at_the_run_s_thr
     thresholds = [0.0, 1.0, float(expected[2])]  # always, never, at its own probability (inclusive)
     write_summary_json(str(tmp_path), {"test_thresholds": thresholds})
     assert [r["present"] for r in multilabel(run, pixels, str(tmp_path / "image"))["labels"]] == [True, False, True]
+
+
+def test_keypoints_are_located_in_the_image_at_its_own_size(tmp_path):
+    exp = prepare_experiment(
+        load_config(experiment("shapes_keypoints.py"), ["model.overrides.width=4", "model.overrides.depth=1"])
+    )
+    variables = jax.jit(exp.model.init)(KEY, jnp.zeros((1, *exp.image_shape)))
+    run = TrainedRun("", None, 0, exp.model, variables, exp.preprocess, exp.dataset, exp.task, exp.image_shape)
+    pixels = np.random.default_rng(0).integers(0, 256, (45, 77, 3), dtype=np.uint8)
+    expected = np.asarray(exp.task.predict(dense_output(run, pixels)[None]))[0]
+    record = keypoints(run, pixels, str(tmp_path / "image"))
+    assert list(record["keypoints"]) == list(exp.dataset.info.class_names)
+    np.testing.assert_allclose(list(record["keypoints"].values()), expected, rtol=1e-6)
+    assert all(0 <= row <= 45 and 0 <= col <= 77 for row, col in record["keypoints"].values())
+    assert Image.open(tmp_path / "image_keypoints.png").size[0] > 0
 
 
 def test_bad_predict_inputs_fail_with_one_line(digits_run, tmp_path, capsys):
