@@ -13,6 +13,7 @@ from cnnjax.data import workers
 from cnnjax.data.rand_augment import NUM_MAGNITUDE_BINS
 from cnnjax.data.rand_augment import POLICIES as AUTO_AUGMENT_POLICIES
 from cnnjax.data.segmentation_augment import IGNORE_INDEX
+from cnnjax.tasks.keypoint_metrics import LOSSES as HEATMAP_LOSSES
 
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 SCHEDULES = ("constant", "piecewise", "cosine", "exponential")
@@ -31,8 +32,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.name = "experiment"
     c.seed = 0  # parameter initialisation and dropout
     c.data_seed = placeholder(int)  # data order and augmentation; None: `seed` (`data_seed(config)`)
-    c.task = "classification"  # or 'segmentation': per-pixel labels, mIoU; or 'counting': density maps, count MAE
-    # (segmentation models, datasets in cnnjax.data.catalog.DENSITY); must match the model and dataset
+    c.task = "classification"  # or 'multilabel': multi-hot labels, sigmoids, mAP (datasets in catalog.MULTILABEL);
+    # or 'segmentation': per-pixel labels, mIoU; or 'counting': density maps, count MAE
+    # (segmentation models, datasets in cnnjax.data.catalog.DENSITY); or 'keypoints': a heat map per keypoint, PCK
+    # (segmentation models, datasets in cnnjax.data.catalog.KEYPOINTS); must match the model and dataset
     # (cnnjax.tasks.make_task checks it)
 
     c.dataset = ml_collections.ConfigDict()
@@ -54,7 +57,7 @@ def base_config() -> ml_collections.ConfigDict:
     # change on resume.
     c.dataset.num_workers = -1
     c.dataset.num_threads = -1
-    c.dataset.scale_range = (0.5, 2.0)  # segmentation, counting, train: random rescale, crop image_size (hflip too)
+    c.dataset.scale_range = (0.5, 2.0)  # dense tasks, train: random rescale, crop image_size (hflip too)
     # Classification, train: RandAugment / TrivialAugment-Wide on the host's uint8 image after its resize / crop and
     # before the device's pad-crop and flip (cnnjax.data.rand_augment; ops and magnitudes as torchvision's).
     c.dataset.auto_augment = "none"  # 'none', 'randaugment' or 'trivialaugment'
@@ -88,7 +91,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.checkpoint_every_steps = 500  # 0: checkpoint only at the end
     c.train.keep_checkpoints = 3
     c.train.nonfinite = "stop"  # a non-finite loss / gradient / update: 'stop' the run, or 'skip' the step
-    c.train.eval_panels = 8  # segmentation, counting: examples in the image / truth / prediction PNG of each eval
+    c.train.eval_panels = 8  # dense tasks: examples in the image / truth / prediction PNG of each eval
     # K >= 1: seeds seed..seed+K-1 trained as one vmapped program, seed s written to <workdir>/seed<s>/ exactly
     # as a standalone run of seed s (cnnjax.train.members); data_seed held fixed: one data stream for all,
     # None: each its own. 0: one run in <workdir>.
@@ -144,6 +147,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss.dice_weight = 0.0  # segmentation: loss = cross-entropy + dice_weight × soft Dice
     c.loss.density_scale = 100.0  # counting: the model predicts the density × this (pixel MSE on the scaled map)
     c.loss.count_weight = 0.0  # counting: + count_weight × (predicted count - true count)² per image
+    c.loss.heatmap_sigma = 2.0  # keypoints: std in pixels of each keypoint's Gaussian target
+    c.loss.heatmap_loss = "softmax"  # keypoints: 'softmax' cross-entropy over pixels, or 'mse' (peak 1 targets)
 
     c.parallel = ml_collections.ConfigDict()
     c.parallel.num_devices = 0  # 0: every device; n: the first n (single process only)
@@ -186,6 +191,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         "model.dtype": (config.model.dtype, DTYPES),
         "train.nonfinite": (config.train.nonfinite, NONFINITE_POLICIES),
         "dataset.auto_augment": (config.dataset.auto_augment, AUTO_AUGMENT_POLICIES),
+        "loss.heatmap_loss": (config.loss.heatmap_loss, HEATMAP_LOSSES),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
@@ -241,6 +247,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(f"config.loss.aux_weight must be >= 0, got {config.loss.aux_weight}")
     if config.loss.count_weight < 0:
         raise ConfigError(f"config.loss.count_weight must be >= 0, got {config.loss.count_weight}")
+    if config.loss.heatmap_sigma <= 0:
+        raise ConfigError(f"config.loss.heatmap_sigma must be positive, got {config.loss.heatmap_sigma}")
     if config.loss.density_scale <= 0:
         raise ConfigError(f"config.loss.density_scale must be positive, got {config.loss.density_scale}")
     low, high = config.dataset.scale_range

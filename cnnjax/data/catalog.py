@@ -1,8 +1,8 @@
 """Which datasets cnnjax knows, where they live on disk, and how to prepare and open them.
 
 Every dataset is a TFDS dataset stored as `array_record` (random access, read without TensorFlow).
-Bundled datasets ('digits', 'shapes_segmentation', 'shapes_crowded', 'shapes_classification[/easy|/standard|/hard]') are
-generated offline on first use. Standard
+Bundled datasets ('digits', 'shapes_segmentation', 'shapes_crowded', 'shapes_classification[/easy|/standard|/hard]',
+'shapes_multilabel', 'shapes_keypoints') are generated offline on first use. Standard
 datasets (mnist, cifar10, cifar100, imagenet2012, oxford_iiit_pet, or any TFDS name) are prepared once
 with `cnnjax data prepare NAME`, which needs TensorFlow and network; `ensure_prepared` only looks at
 the disk, so it never blocks on TFDS's download retries.
@@ -18,7 +18,14 @@ import tempfile
 import numpy as np
 import tensorflow_datasets as tfds
 
-from cnnjax.data import augment, digits_builder, shapes_builder, shapes_classification_builder
+from cnnjax.data import (
+    augment,
+    digits_builder,
+    shapes_builder,
+    shapes_classification_builder,
+    shapes_keypoints_builder,
+    shapes_multilabel_builder,
+)
 from cnnjax.errors import CnnjaxError, InvalidInputError
 from cnnjax.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
@@ -27,6 +34,8 @@ BUNDLED = {
     "shapes_segmentation": shapes_builder.ShapesSegmentation,
     "shapes_crowded": shapes_builder.ShapesCrowded,
     "shapes_classification": shapes_classification_builder.ShapesClassification,
+    "shapes_multilabel": shapes_multilabel_builder.ShapesMultilabel,
+    "shapes_keypoints": shapes_keypoints_builder.ShapesKeypoints,
 }
 
 # Per-channel mean and std in [0, 1] pixel units, by dataset name or `name/config` for a builder config.
@@ -40,6 +49,8 @@ STATS = {
     "oxford_iiit_pet": (IMAGENET_MEAN, IMAGENET_STD),  # ImageNet's, as for pretrained backbones
     "shapes_segmentation": (shapes_builder.MEAN, shapes_builder.STD),
     "shapes_crowded": (shapes_builder.CROWDED_MEAN, shapes_builder.CROWDED_STD),
+    "shapes_multilabel": (shapes_multilabel_builder.MEAN, shapes_multilabel_builder.STD),
+    "shapes_keypoints": (shapes_keypoints_builder.MEAN, shapes_keypoints_builder.STD),
     **{f"shapes_classification/{config}": stats for config, stats in shapes_classification_builder.STATS.items()},
 }
 # TFDS datasets without measured statistics are normalised to [-1, 1].
@@ -63,13 +74,17 @@ class PixelLabels:
         return label + self.offset
 
 
-# Segmentation datasets; every other dataset is a classification one ('label' a ClassLabel).
+# Segmentation datasets; with MULTILABEL's, the datasets that are not classification ones ('label' a ClassLabel).
 PIXEL_LABELS = {
     "shapes_segmentation": PixelLabels("label", shapes_builder.CLASS_NAMES),
     "shapes_crowded": PixelLabels("label", shapes_builder.CLASS_NAMES),
     # The Oxford-IIIT Pet trimap stores 1 pet, 2 background, 3 border (unclassified).
     "oxford_iiit_pet": PixelLabels("segmentation_mask", ("pet", "background", "border"), offset=-1),
 }
+
+
+# Multi-label datasets: their 'label' is a multi-hot (num_classes,) vector of the classes named here.
+MULTILABEL = {"shapes_multilabel": shapes_multilabel_builder.CLASS_NAMES}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +106,31 @@ class DensityTargets:
 DENSITY = {"shapes_segmentation": DensityTargets(), "shapes_crowded": DensityTargets(sigma=2.0)}  # half-size shapes
 
 
+@dataclasses.dataclass(frozen=True)
+class KeypointLabels:
+    """Where a keypoints dataset keeps its labels: features 'keypoints' float (K, 2), the (row, col) of each of
+    `names` in pixels (pixel (r, c) covers [r, r+1) x [c, c+1)); 'visible' bool (K,), whether it is labelled
+    and in view; 'size' float, the object's size in pixels (PCK's scale). A horizontal flip swaps the
+    keypoints of each of `flip_pairs` (left and right)."""
+
+    names: tuple[str, ...]
+    flip_pairs: tuple[tuple[int, int], ...]
+
+    def label(self, example: dict) -> dict:
+        """{'label': float32 (K, 2) keypoints, 'visible': float32 (K,) 0 / 1, 'size': float32}."""
+        return {
+            "label": np.asarray(example["keypoints"], np.float32),
+            "visible": np.asarray(example["visible"], np.float32),
+            "size": np.float32(example["size"]),
+        }
+
+
+# Keypoints datasets: their own task is 'keypoints', one output (a heat map) per keypoint.
+KEYPOINTS = {
+    "shapes_keypoints": KeypointLabels(shapes_keypoints_builder.KEYPOINT_NAMES, shapes_keypoints_builder.FLIP_PAIRS)
+}
+
+
 class DatasetNotPreparedError(CnnjaxError, RuntimeError):
     """A standard dataset is not on disk as array_record, or cannot be prepared here; says why."""
 
@@ -100,9 +140,11 @@ class DatasetInfo:
     """What a training loop needs to know about a prepared dataset.
 
     `image_shape` is the stored (H, W, C); H and W are None where images vary in size (imagenet2012).
-    `task` is the use this info describes: 'classification' (one 'label' per image), 'segmentation' (a label
-    per pixel) or 'counting' (a density map, one output channel: num_classes 1); `tasks` lists every task
-    the dataset serves, its own first (`for_task` switches); `class_names` name the outputs 0 .. num_classes - 1.
+    `task` is the use this info describes: 'classification' (one 'label' per image), 'multilabel' (a multi-hot
+    'label' (num_classes,) per image), 'segmentation' (a label per pixel), 'counting' (a density map, one output
+    channel: num_classes 1) or 'keypoints' (one output channel per keypoint, `KeypointLabels`); `tasks` lists every
+    task the dataset serves, its own first (`for_task` switches); `class_names` name the outputs 0 .. num_classes - 1;
+    `flip_pairs` are the outputs that a horizontal flip swaps (keypoints: left and right).
     """
 
     name: str
@@ -114,6 +156,7 @@ class DatasetInfo:
     task: str = "classification"
     class_names: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ("classification",)
+    flip_pairs: tuple[tuple[int, int], ...] = ()
 
 
 def for_task(info: DatasetInfo, task: str) -> DatasetInfo:
@@ -197,9 +240,10 @@ def prepare(name: str, data_dir: str) -> DatasetInfo:
 
 def open_split(name: str, split: str, data_dir: str, task: str | None = None):
     """A random-access source (len, getitem) of `split` (TFDS slicing allowed: 'train[:2000]', 'train[:20%]')
-    of dicts with 'image' uint8 (H, W, C) and 'label': an int, or
-    for segmentation datasets the int32 (H, W) class map (see `PIXEL_LABELS`), or for `task='counting'` the
-    float32 (H, W) density map (see `DENSITY`, `density_map`). `task` None: the dataset's own.
+    of dicts with 'image' uint8 (H, W, C) and 'label': an int, for multi-label datasets (`MULTILABEL`) a
+    multi-hot uint8 (num_classes,), for segmentation datasets the int32 (H, W) class map (see `PIXEL_LABELS`),
+    for `task='counting'` the float32 (H, W) density map (see `DENSITY`, `density_map`), or for keypoints datasets
+    the float32 (K, 2) keypoints beside 'visible' and 'size' (see `KEYPOINTS`). `task` None: the dataset's own.
 
     Raises:
       ValueError: unknown dataset or split, or a task the dataset does not serve.
@@ -212,6 +256,8 @@ def open_split(name: str, split: str, data_dir: str, task: str | None = None):
     source = _builder(name, data_dir).as_data_source(split)
     if task == "counting":
         return _LabelledSource(source, DENSITY[_base_name(name)])
+    if task == "keypoints":
+        return _LabelledSource(source, KEYPOINTS[_base_name(name)])
     pixel_labels = PIXEL_LABELS.get(_base_name(name))
     return source if pixel_labels is None else _LabelledSource(source, pixel_labels)
 
@@ -236,9 +282,10 @@ def density_map(centres: np.ndarray, height: int, width: int, sigma: float) -> n
 
 class _LabelledSource:
     """A source whose examples are {'image', 'label'}: the label is `labels.label` of the wrapped source's example
-    (`PixelLabels`: class indices; `DensityTargets`: a density map)."""
+    (`PixelLabels`: class indices; `DensityTargets`: a density map), or {'image', **`labels.label`}
+    (`KeypointLabels`: keypoints and more)."""
 
-    def __init__(self, source, labels: PixelLabels | DensityTargets):
+    def __init__(self, source, labels: PixelLabels | DensityTargets | KeypointLabels):
         self._source, self._labels = source, labels
 
     def __len__(self) -> int:
@@ -246,7 +293,8 @@ class _LabelledSource:
 
     def __getitem__(self, index):
         example = self._source[index]
-        return {"image": example["image"], "label": self._labels.label(example)}
+        label = self._labels.label(example)
+        return {"image": example["image"], **(label if isinstance(label, dict) else {"label": label})}
 
 
 def mean_image(name: str, split: str, data_dir: str, image_size: int) -> np.ndarray:
@@ -312,16 +360,34 @@ def _not_prepared_reason(builder: tfds.core.DatasetBuilder) -> str | None:
 
 def _info(name: str, builder: tfds.core.DatasetBuilder) -> DatasetInfo:
     features = builder.info.features
+    keypoints = KEYPOINTS.get(_base_name(name))
+    if keypoints is not None:
+        return DatasetInfo(
+            name=name,
+            image_shape=tuple(features["image"].shape),
+            num_classes=len(keypoints.names),
+            split_sizes={split: info.num_examples for split, info in builder.info.splits.items()},
+            mean=STATS[_base_name(name)][0],
+            std=STATS[_base_name(name)][1],
+            task="keypoints",
+            class_names=keypoints.names,
+            tasks=("keypoints",),
+            flip_pairs=keypoints.flip_pairs,
+        )
     pixel_labels = PIXEL_LABELS.get(_base_name(name))
     label_key = "label" if pixel_labels is None else pixel_labels.key
     if "image" not in features or label_key not in features:
         raise InvalidInputError(
             f"Dataset '{name}' needs 'image' and '{label_key}' features; it has {', '.join(features)}."
         )
-    task = "classification" if pixel_labels is None else "segmentation"
+    multilabel = MULTILABEL.get(_base_name(name))
+    task = "segmentation" if pixel_labels else "multilabel" if multilabel else "classification"
     density = DENSITY.get(_base_name(name))
     if density is not None and density.key not in features:
         raise InvalidInputError(f"Dataset '{name}' needs a '{density.key}' feature for counting; prepare it again.")
+    class_names = tuple(
+        pixel_labels.class_names if pixel_labels else multilabel if multilabel else features["label"].names
+    )
     image_shape = tuple(features["image"].shape)
     channels = image_shape[-1]
     config = builder.builder_config
@@ -330,11 +396,11 @@ def _info(name: str, builder: tfds.core.DatasetBuilder) -> DatasetInfo:
     return DatasetInfo(
         name=name,
         image_shape=image_shape,
-        num_classes=features["label"].num_classes if pixel_labels is None else len(pixel_labels.class_names),
+        num_classes=len(class_names),
         split_sizes={split: info.num_examples for split, info in builder.info.splits.items()},
         mean=tuple(mean),
         std=tuple(std),
         task=task,
-        class_names=tuple(features["label"].names if pixel_labels is None else pixel_labels.class_names),
+        class_names=class_names,
         tasks=(task, "counting") if density is not None else (task,),
     )

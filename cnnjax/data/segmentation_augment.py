@@ -33,14 +33,18 @@ def _nearest_index(size_in: int, size_out: int) -> np.ndarray:
     return np.minimum(((np.arange(size_out) + 0.5) * size_in / size_out).astype(int), size_in - 1)
 
 
+def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resizes a float (H, W, C) image bilinearly (half-pixel centres, edges clamped) to (height, width)."""
+    rows, cols = _bilinear_matrix(image.shape[0], height), _bilinear_matrix(image.shape[1], width)
+    return np.einsum("oh,hwc,pw->opc", rows, image, cols, optimize=True).astype(np.float32)
+
+
 def resize(image: np.ndarray, label: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Resizes the image bilinearly and the label map by nearest neighbour to (height, width)."""
     h, w = label.shape
     if (h, w) == (height, width):
         return image, label
-    rows, cols = _bilinear_matrix(h, height), _bilinear_matrix(w, width)
-    image = np.einsum("oh,hwc,pw->opc", rows, image, cols, optimize=True).astype(np.float32)
-    return image, label[np.ix_(_nearest_index(h, height), _nearest_index(w, width))]
+    return resize_image(image, height, width), label[np.ix_(_nearest_index(h, height), _nearest_index(w, width))]
 
 
 def random_scale(

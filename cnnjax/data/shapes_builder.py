@@ -31,6 +31,7 @@ shapes per image (uniform), every size halved, centres in [3, 61] px, its own se
 """
 
 import dataclasses
+import functools
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -96,27 +97,43 @@ def generate_example(
 ) -> tuple[np.ndarray, np.ndarray, list[Shape]]:
     """Example `index` of `split`: (image uint8 (64, 64, 3), label uint8 (64, 64), shapes in drawing order)."""
     rng = np.random.default_rng([seed, SPLIT_IDS[split], index])
-    image = _background(rng)
+    image = background(rng)
     label = np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.uint8)
     shapes = []
     for _ in range(rng.integers(layout.min_shapes, layout.max_shapes + 1)):
-        shape = _random_shape(rng, layout)
-        rows, cols = _pixel_box(shape)
-        sub_y = (np.arange(rows.start, rows.stop)[:, None] + _SUBSAMPLES).reshape(-1, 1)
-        sub_x = (np.arange(cols.start, cols.stop)[:, None] + _SUBSAMPLES).reshape(1, -1)
-        inside = contains(shape, sub_x, sub_y).reshape(sub_y.size // 3, 3, sub_x.size // 3, 3)
-        coverage = np.count_nonzero(inside, axis=(1, 3))[..., None] / 9
-        centre_inside = inside[:, 1, :, 1]  # never empty: every shape contains its centre (cx, cy)
-        window = image[rows, cols]  # a view: drawing below writes into `image`
-        colour = farthest_colour(rng.uniform(0, 1, (8, 3)), window[centre_inside][::4])  # of 8, every 4th pixel
-        direction = rng.normal(size=2)
-        ramp = (sub_x[:, 1::3] - shape.params[0]) * direction[0] + (sub_y[1::3] - shape.params[1]) * direction[1]
-        shading = 1 + 0.15 * ramp / max(np.abs(ramp[centre_inside]).max(), 1e-6)
-        window[:] = window * (1 - coverage) + np.clip(colour * shading[..., None], 0, 1) * coverage
+        shape = random_shape(rng, layout)
+        rows, cols = pixel_box(shape)
+        centre_inside, colour = paint(image, functools.partial(contains, shape), rows, cols, shape.params[:2], rng)
         label[rows, cols][centre_inside] = shape.label
         shapes.append(dataclasses.replace(shape, colour=tuple(colour.tolist())))
+    return add_noise(image, rng), label, shapes
+
+
+def paint(image: np.ndarray, inside, rows: slice, cols: slice, origin, rng: np.random.Generator):
+    """Draws one shape into `image` (float (64, 64, 3), in place) as step 3 of the module docstring says, and
+    returns (the pixels of the window `rows` x `cols` whose centre it contains, its base colour (3,)).
+
+    `inside(x, y)` says which points the shape contains; the window must hold the whole shape and at least one
+    pixel centre inside it; the shading ramps along a random direction through `origin` (x, y). Draws from
+    `rng`: 8 candidate colours, then the shading direction."""
+    sub_y = (np.arange(rows.start, rows.stop)[:, None] + _SUBSAMPLES).reshape(-1, 1)
+    sub_x = (np.arange(cols.start, cols.stop)[:, None] + _SUBSAMPLES).reshape(1, -1)
+    covered = inside(sub_x, sub_y).reshape(sub_y.size // 3, 3, sub_x.size // 3, 3)
+    coverage = np.count_nonzero(covered, axis=(1, 3))[..., None] / 9
+    centre_inside = covered[:, 1, :, 1]
+    window = image[rows, cols]  # a view: drawing below writes into `image`
+    colour = farthest_colour(rng.uniform(0, 1, (8, 3)), window[centre_inside][::4])  # of 8, every 4th pixel
+    direction = rng.normal(size=2)
+    ramp = (sub_x[:, 1::3] - origin[0]) * direction[0] + (sub_y[1::3] - origin[1]) * direction[1]
+    shading = 1 + 0.15 * ramp / max(np.abs(ramp[centre_inside]).max(), 1e-6)
+    window[:] = window * (1 - coverage) + np.clip(colour * shading[..., None], 0, 1) * coverage
+    return centre_inside, colour
+
+
+def add_noise(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The finished float image plus Gaussian noise (sigma `_NOISE_STD`), rounded to uint8."""
     image = image + rng.normal(0, _NOISE_STD, image.shape)
-    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), label, shapes
+    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
 def shape_centres(shapes: list[Shape], max_shapes: int = MAX_SHAPES) -> np.ndarray:
@@ -130,7 +147,7 @@ def shape_centres(shapes: list[Shape], max_shapes: int = MAX_SHAPES) -> np.ndarr
     return centres
 
 
-def _pixel_box(shape: Shape) -> tuple[slice, slice]:
+def pixel_box(shape: Shape) -> tuple[slice, slice]:
     """The rows and columns of the pixels that `shape` may touch."""
     p = shape.params
     if CLASS_NAMES[shape.label] == "triangle":
@@ -139,14 +156,15 @@ def _pixel_box(shape: Shape) -> tuple[slice, slice]:
     else:
         reach = p[2] if CLASS_NAMES[shape.label] == "circle" else np.hypot(p[2], p[3])
         x0, x1, y0, y1 = p[0] - reach, p[0] + reach, p[1] - reach, p[1] + reach
-
-    def span(low, high):
-        return slice(max(int(np.floor(low)), 0), min(int(np.ceil(high)), IMAGE_SIZE))
-
-    return span(y0, y1), span(x0, x1)
+    return pixel_span(y0, y1), pixel_span(x0, x1)
 
 
-def _background(rng: np.random.Generator) -> np.ndarray:
+def pixel_span(low: float, high: float) -> slice:
+    """The pixel indices, within the image, of the pixels that touch [low, high] (pixel coordinates)."""
+    return slice(max(int(np.floor(low)), 0), min(int(np.ceil(high)), IMAGE_SIZE))
+
+
+def background(rng: np.random.Generator) -> np.ndarray:
     """A (64, 64, 3) float background in [0, 1]: smooth noise, soft stripes or a gradient."""
     centres = np.arange(IMAGE_SIZE) + 0.5
     y, x = centres[:, None, None], centres[None, :, None]
@@ -172,7 +190,9 @@ def _background(rng: np.random.Generator) -> np.ndarray:
     return first + (second - first) * weight
 
 
-def _random_shape(rng: np.random.Generator, layout: Layout) -> Shape:
+def random_shape(rng: np.random.Generator, layout: Layout = STANDARD) -> Shape:
+    """A shape of uniformly random class, drawn as step 2 of the module docstring says (colour unset), at the
+    `layout`'s size and margin."""
     label = int(rng.integers(1, len(CLASS_NAMES)))
     cx, cy = rng.uniform(layout.margin, IMAGE_SIZE - layout.margin, 2)
     name, scale = CLASS_NAMES[label], layout.size_scale

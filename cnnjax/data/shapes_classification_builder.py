@@ -156,26 +156,39 @@ def generate_example(config: Difficulty, split: str, index: int) -> tuple[np.nda
     config_id = [d.name for d in DIFFICULTIES].index(config.name)
     rng = np.random.default_rng([SEED, config_id, SPLIT_IDS[split], index])
     label = index % len(CLASS_NAMES)
-    sub = (np.arange(IMAGE_SIZE)[:, None] + _SUBSAMPLES).reshape(-1)  # sample coordinates along one axis
-    x, y = sub[None, :], sub[:, None]
-    image = _background(rng, config.textured)
+    x, y = sample_grid()
+    image = background(rng, config.textured)
     for _ in range(rng.integers(config.clutter[0], config.clutter[1] + 1)):
-        _draw_clutter(rng, image, x, y)
+        draw_clutter(rng, image, x, y)
     radius = rng.uniform(*config.scale) * IMAGE_SIZE / 2
     margin = 0.8 * radius
-    cx, cy = rng.uniform(margin, IMAGE_SIZE - margin, 2)
+    centre = rng.uniform(margin, IMAGE_SIZE - margin, 2)
+    draw_object(rng, image, CLASS_NAMES[label], centre, radius, config)
+    for _ in range(rng.integers(config.occluders[0], config.occluders[1] + 1)):
+        draw_clutter(rng, image, x, y)
+    image = image + rng.normal(0, config.noise, image.shape)
+    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), label
+
+
+def sample_grid() -> tuple[np.ndarray, np.ndarray]:
+    """The sub-pixel sample coordinates (x (1, 96), y (96, 1)) of a 32x32 image, 3x3 samples a pixel."""
+    sub = (np.arange(IMAGE_SIZE)[:, None] + _SUBSAMPLES).reshape(-1)
+    return sub[None, :], sub[:, None]
+
+
+def draw_object(rng, image: np.ndarray, name: str, centre, radius: float, config: Difficulty) -> None:
+    """Paints the outline of class `name` at `centre` (x, y) px, `radius` px, over `image` (32, 32, 3): a rotation
+    uniform in [0, 2 pi), the farthest of `config.colour_candidates` random colours from the pixels it covers, and
+    a fill texture (`config.textured`); draws from `rng` in that order."""
+    x, y = sample_grid()
+    cx, cy = centre
     angle = rng.uniform(0, 2 * np.pi)
     cos, sin = np.cos(angle), np.sin(angle)
     u = ((x - cx) * cos + (y - cy) * sin) / radius
     v = (-(x - cx) * sin + (y - cy) * cos) / radius
-    inside = inside_outline(CLASS_NAMES[label], u, v)
+    inside = inside_outline(name, u, v)
     colour = farthest_colour(rng.uniform(0, 1, (config.colour_candidates, 3)), image[_pixels(inside)])
-    fill = _texture(rng, colour, config.textured, x, y)
-    _blend(image, inside, fill)
-    for _ in range(rng.integers(config.occluders[0], config.occluders[1] + 1)):
-        _draw_clutter(rng, image, x, y)
-    image = image + rng.normal(0, config.noise, image.shape)
-    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8), label
+    _blend(image, inside, _texture(rng, colour, config.textured, x, y))
 
 
 def _pixels(samples: np.ndarray) -> np.ndarray:
@@ -194,7 +207,7 @@ def _blend(image: np.ndarray, samples: np.ndarray, fill: np.ndarray) -> None:
     image += painted
 
 
-def _background(rng: np.random.Generator, textured: bool) -> np.ndarray:
+def background(rng: np.random.Generator, textured: bool) -> np.ndarray:
     """(32, 32, 3) in [0, 1]: flat, or one of smooth noise, soft stripes, a linear gradient."""
     first, second = rng.uniform(0, 1, (2, 3))
     if not textured:
@@ -233,7 +246,7 @@ def _texture(rng: np.random.Generator, colour: np.ndarray, textured: bool, x: np
     return np.where(odd[..., None] == 1, second, colour)
 
 
-def _draw_clutter(rng: np.random.Generator, image: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+def draw_clutter(rng: np.random.Generator, image: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
     """A small random polygon (3-5 jittered vertices, radius 2-5 px) or a thin bar, in a random colour."""
     cx, cy = rng.uniform(0, IMAGE_SIZE, 2)
     if rng.integers(2):

@@ -7,6 +7,7 @@ run's evaluation normalises them ((x / 255 - mean) / std per channel):
   cropped, to the training size, as the validation images were), then softmax; :func:`classify` gives the top
   k.  :func:`class_maps` gives, for a classifier with a dense head (:mod:`cnnjax.inspect.convolutionalize`),
   the class probabilities at every position of the image at its own size.
+- multi-label: the same preprocessing, then a sigmoid per class (:func:`image_logits`).
 - segmentation and counting (dense outputs) run on the image at its own size: a segmenter's output has its
   input's H x W whatever the size (:mod:`cnnjax.models.segmenter`), so the mask / density map is the image's.
   The count is the density map's sum (`cnnjax.tasks.counting`).
@@ -50,11 +51,16 @@ class Classified:
     top_k: list[tuple[int, str, float]]  # (class, name, probability), most probable first
 
 
-def classify(run: TrainedRun, pixels: np.ndarray, k: int) -> Classified:
-    """The ``k`` most probable classes of one image, preprocessed as the run's evaluation does."""
+def image_logits(run: TrainedRun, pixels: np.ndarray) -> jax.Array:
+    """The model's logits (num_classes,) for one image, preprocessed as the run's evaluation does."""
     example = run.preprocess.apply({"image": pixels, "label": 0})
     batch = run.preprocess.on_device({"image": example["image"][None]})
-    probabilities = np.asarray(jax.nn.softmax(run.apply(batch["image"])[0]))
+    return run.apply(batch["image"])[0]
+
+
+def classify(run: TrainedRun, pixels: np.ndarray, k: int) -> Classified:
+    """The ``k`` most probable classes of one image, preprocessed as the run's evaluation does."""
+    probabilities = np.asarray(jax.nn.softmax(image_logits(run, pixels)))
     order = np.argsort(-probabilities, kind="stable")[:k]
     return Classified([(int(c), run.class_names[c], float(probabilities[c])) for c in order])
 

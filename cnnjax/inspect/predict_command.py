@@ -6,10 +6,15 @@ One JSON object per image is printed (a line each) and all of them are written t
 - classification: ``{"image", "size": [H, W], "top_k": [{"class", "name", "probability"}, ...]}``; with
   ``--class_maps`` (a classifier with a dense head) also ``OUT/<stem>_class_maps.png``, the probability of each
   class at every position of the image at its own size, and ``"class_maps_size": [H', W']``;
+- multi-label: ``{"labels": [{"class", "name", "probability", "present"}, ...]}`` for every class, ``present``
+  when the probability reaches the class's threshold chosen on the validation split (the run's summary
+  ``test_thresholds``; 0.5 before the run has finished);
 - segmentation: ``OUT/<stem>_mask.png``, the class index of every pixel (8-bit, the image's H x W),
   ``OUT/<stem>_heatmaps.png`` (the image, the mask in class colours, one probability map per class) and
   ``"class_fractions"`` (each class's share of the pixels);
-- counting: ``{"count"}`` and ``OUT/<stem>_density.png``.
+- counting: ``{"count"}`` and ``OUT/<stem>_density.png``;
+- keypoints: ``{"keypoints": {name: [row, col]}}`` (pixels of the image at its own size, pixel (r, c) covering
+  [r, r+1) x [c, c+1)) and ``OUT/<stem>_keypoints.png`` (the points over the image, the heat maps).
 
 ``OUT`` defaults to ``DIR/predictions``.  Every image is read before anything is written or compiled, so a
 missing or unreadable file fails at once, naming it.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 
+import jax
 import numpy as np
 import scipy.special
 from PIL import Image
@@ -27,8 +33,11 @@ from PIL import Image
 from cnnjax.errors import InvalidInputError
 from cnnjax.inspect import predict, predict_plots
 from cnnjax.inspect.trained_run import load_run, run_config
+from cnnjax.reporting.keypoint_panels import write_keypoint_panels
+from cnnjax.reporting.summary import read_summary
 
 PREDICTIONS_FILE = "predictions.json"
+UNTUNED_THRESHOLD = 0.5  # a multi-label class's decision threshold before the validation split has chosen one
 
 
 def predict_command(
@@ -87,6 +96,20 @@ def _classification(run, image, stem, *, top_k, class_maps) -> dict:
     return record
 
 
+def multilabel(run, image, stem, **_) -> dict:
+    """Each class's probability for one image and whether it is present (module docstring)."""
+    probabilities = np.asarray(jax.nn.sigmoid(predict.image_logits(run, image)))
+    summary = read_summary(run.workdir) or {}
+    thresholds = summary.get("test_thresholds", [UNTUNED_THRESHOLD] * len(probabilities))
+    labels = zip(run.class_names, probabilities, thresholds, strict=True)
+    return {
+        "labels": [
+            {"class": c, "name": name, "probability": float(p), "present": bool(p >= threshold)}
+            for c, (name, p, threshold) in enumerate(labels)
+        ]
+    }
+
+
 def _segmentation(run, image, stem, **_) -> dict:
     probabilities = scipy.special.softmax(predict.dense_output(run, image), axis=-1)
     mask = probabilities.argmax(-1).astype(np.uint8)
@@ -106,4 +129,27 @@ def counting(run, image, stem: str, **_) -> dict:
     return {"count": count}
 
 
-_TASKS = {"classification": _classification, "segmentation": _segmentation, "counting": counting}
+def keypoints(run, image, stem: str, **_) -> dict:
+    """Each keypoint's (row, col) in one image and ``<stem>_keypoints.png``."""
+    logits = predict.dense_output(run, image)[None]
+    points = np.asarray(run.task.predict(logits))
+    write_keypoint_panels(
+        f"{stem}_keypoints.png",
+        images=image[None] / np.float32(255),
+        labels=points,
+        visible=np.zeros(points.shape[:2]),  # no truth to draw
+        predictions=points,
+        heatmaps=np.asarray(run.task.heatmaps(logits)),
+        names=run.class_names,
+        title=os.path.basename(stem),
+    )
+    return {"keypoints": {name: [float(r), float(c)] for name, (r, c) in zip(run.class_names, points[0], strict=True)}}
+
+
+_TASKS = {
+    "classification": _classification,
+    "multilabel": multilabel,
+    "segmentation": _segmentation,
+    "counting": counting,
+    "keypoints": keypoints,
+}

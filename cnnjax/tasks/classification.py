@@ -76,25 +76,30 @@ class Classification:
         return f"test accuracy {result['accuracy']:.2%} ({result['count']} examples)"
 
     def preprocess(self, config, dataset) -> Preprocess:
-        """'per_pixel_mean' subtracts the train split's mean image (cached on disk), else per-channel statistics."""
-        c, info = config.dataset, dataset.info
-        mean, std = info.mean, info.std
-        if c.normalization == "per_pixel_mean":
-            mean, std = dataset.mean_image(c.train_split, c.image_size), (1.0,) * len(info.std)
-        return Preprocess(
-            image_size=c.image_size,
-            mean=mean,
-            std=std,
-            pad_crop=c.pad_crop,
-            hflip=c.hflip,
-            pad_mode=c.pad_mode,
-            train_crop=c.train_crop,
-            eval_resize=c.eval_resize,
-            auto_augment=c.auto_augment,
-            auto_augment_num_ops=c.auto_augment_num_ops,
-            auto_augment_magnitude=c.auto_augment_magnitude,
-        )
+        return image_preprocess(config, dataset)
 
     def panels(self, model, dataset, preprocess) -> None:
         """No panels: a class label has no picture."""
         return None
+
+
+def image_preprocess(config, dataset) -> Preprocess:
+    """The preprocessing of a task with a label per image (classification, multi-label) for the config's `dataset`
+    section: 'per_pixel_mean' subtracts the train split's mean image (cached on disk), else per-channel statistics."""
+    c, info = config.dataset, dataset.info
+    mean, std = info.mean, info.std
+    if c.normalization == "per_pixel_mean":
+        mean, std = dataset.mean_image(c.train_split, c.image_size), (1.0,) * len(info.std)
+    return Preprocess(
+        image_size=c.image_size,
+        mean=mean,
+        std=std,
+        pad_crop=c.pad_crop,
+        hflip=c.hflip,
+        pad_mode=c.pad_mode,
+        train_crop=c.train_crop,
+        eval_resize=c.eval_resize,
+        auto_augment=c.auto_augment,
+        auto_augment_num_ops=c.auto_augment_num_ops,
+        auto_augment_magnitude=c.auto_augment_magnitude,
+    )

@@ -1,5 +1,6 @@
-"""What the dense tasks (segmentation, counting) share: their preprocessing settings, and evaluation panels of
-a model's per-pixel prediction for the first examples of a split beside the image and the ground truth."""
+"""What the dense tasks share: their preprocessing settings (segmentation, counting, keypoints), and evaluation
+panels of a model's per-pixel prediction for the first examples of a split beside the image and the ground truth
+(segmentation, counting)."""
 
 from collections.abc import Callable
 
@@ -10,8 +11,8 @@ from cnnjax.data.preprocess import Preprocessing, display_images
 
 
 def preprocess_settings(config, dataset) -> dict:
-    """The keyword arguments that `SegmentationPreprocess` and `DensityPreprocess` take from the config's
-    `dataset` section and the dataset's statistics."""
+    """The keyword arguments that `SegmentationPreprocess`, `DensityPreprocess` and `KeypointPreprocess` take from
+    the config's `dataset` section and the dataset's statistics."""
     c, info = config.dataset, dataset.info
     return {
         "image_size": c.image_size,

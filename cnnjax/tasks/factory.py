@@ -8,13 +8,15 @@ from cnnjax.errors import InvalidInputError
 from cnnjax.models.registry import model_task
 from cnnjax.tasks.classification import Classification
 from cnnjax.tasks.counting import Counting
+from cnnjax.tasks.keypoints import Keypoints
+from cnnjax.tasks.multilabel import Multilabel
 from cnnjax.tasks.protocol import Task
 from cnnjax.tasks.segmentation import Segmentation
 
 if TYPE_CHECKING:
     from cnnjax.data.dataset import Dataset
 
-TASKS = {task.name: task for task in (Classification, Segmentation, Counting)}
+TASKS = {task.name: task for task in (Classification, Multilabel, Segmentation, Counting, Keypoints)}
 
 
 def make_task(config, dataset: Dataset) -> Task:
@@ -33,7 +35,8 @@ def make_task(config, dataset: Dataset) -> Task:
 
 def check_task(config, task: type[Task], dataset: Dataset) -> None:
     """`task` must be one that `dataset` serves, and the config's model one of the registry's `task.model_task`
-    models (counting takes a segmentation model: a dense output, built with one channel, the density)."""
+    models (counting takes a segmentation model: a dense output, built with one channel, the density; keypoints
+    one built with a heat map per keypoint)."""
     if task.name not in dataset.info.tasks:
         raise InvalidInputError(
             f"config.task is {task.name!r} but dataset {config.dataset.name!r} serves "

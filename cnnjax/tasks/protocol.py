@@ -3,13 +3,14 @@
 The train loop and the steps use a task only through `Task`. Inside the mapped per-device steps: `loss`,
 `train_metrics` and `eval_sums`, with collectives over `cnnjax.parallel.AXIS`; `eval_sums` returns per-device
 sums that the eval step adds over devices (`lax.psum`) and the evaluation over batches, so the metrics of a
-split are exact. On the host: `summarize`, `describe`, `preprocess` and `panels`.
+split are exact. On the host: `summarize`, `describe`, `preprocess` and `panels`. A task that chooses something
+on the validation split for the test split (multi-label: decision thresholds) is also a `ValidationTuned`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 import jax
 
@@ -25,7 +26,7 @@ class PanelWriter(Protocol):
 
 
 class Task(Protocol):
-    """A task: classification, segmentation or counting (`make_task` builds the config's).
+    """A task: classification, segmentation, counting or keypoints (`make_task` builds the config's).
 
     Batches hold 'image', 'label' (the task's) and, for evaluation, 'mask' (B,) (1 = a real example)."""
 
@@ -76,4 +77,15 @@ class Task(Protocol):
 
     def panels(self, model, dataset: Dataset, preprocess: Preprocessing) -> PanelWriter | None:
         """The writer of evaluation panels for `model` (its prediction jitted once), or None: no panels."""
+        ...
+
+
+@runtime_checkable
+class ValidationTuned(Protocol):
+    """A task whose test metrics use choices made on the validation split (multi-label: per-class thresholds)."""
+
+    def tune(self, test: dict, validation: dict) -> dict:
+        """The test split's `summarize` result with the choices made on the validation split's applied (a new dict;
+        neither argument changes). The train loop calls it once both splits are evaluated, before it logs the test
+        split and writes the summary; with the test split the validation one, on that split's own result."""
         ...

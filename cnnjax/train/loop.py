@@ -20,6 +20,7 @@ from cnnjax.errors import DivergedError, RunWriteError
 from cnnjax.parallel import DevicePrefetch, initialize_distributed
 from cnnjax.pretrained.init_from import check_source, with_initial_weights
 from cnnjax.reporting import MetricsLog, Progress, plot_training_curves, write_summary
+from cnnjax.tasks import ValidationTuned
 from cnnjax.train.divergence import (
     describe,
     diverged_message,
@@ -359,6 +360,8 @@ class _Training:
         test = validation if same or validation is None else self._evaluate(dataset.test_split, step)
         if test is None:
             return self._preempted(step)
+        if isinstance(self.exp.task, ValidationTuned):
+            test = [_tuned(self.exp.task, t, v) for t, v in zip(test, validation, strict=True)]
         summaries = [
             self._summarize(m, step, validation[m.index or 0], test[m.index or 0], int(m.take(skipped)), train_seconds)
             for m in self.live
@@ -399,6 +402,14 @@ class _Training:
                 headline += f"; EMA weights: {task.headline_line(test[EMA])}"
             summary["line"] = write_summary(member.workdir, summary, headline)
         return summary
+
+
+def _tuned(task: ValidationTuned, test: dict, validation: dict) -> dict:
+    """`task.tune` of the test result against the validation one, for the weights and their moving average."""
+    tuned = task.tune(test, validation)
+    if EMA in test:
+        tuned[EMA] = task.tune(test[EMA], validation[EMA])
+    return tuned
 
 
 def _per_member(result: dict | list[dict] | None) -> list[dict] | None:

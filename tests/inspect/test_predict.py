@@ -2,6 +2,7 @@
 classifiers as heat-map models."""
 
 import json
+import types
 
 import jax
 import jax.numpy as jnp
@@ -12,12 +13,15 @@ from PIL import Image
 
 from cnnjax.cli import main
 from cnnjax.config import load_config
+from cnnjax.data.preprocess import Preprocess
 from cnnjax.errors import InvalidInputError
 from cnnjax.inspect.convolutionalize import convolutionalize
 from cnnjax.inspect.predict import dense_output
-from cnnjax.inspect.predict_command import counting
+from cnnjax.inspect.predict_command import counting, keypoints, multilabel
 from cnnjax.inspect.trained_run import TrainedRun
 from cnnjax.models import create_model
+from cnnjax.reporting.summary import write_summary_json
+from cnnjax.tasks import Multilabel
 from cnnjax.train.experiment import prepare_experiment
 
 KEY = jax.random.key(0)
@@ -118,6 +122,40 @@ def test_counting_gives_a_density_of_the_image_size_and_its_sum(tmp_path):
     record = counting(run, pixels, str(tmp_path / "image"))
     assert record["count"] == pytest.approx(float(density.sum()), rel=1e-5)
     assert Image.open(tmp_path / "image_density.png").size[0] > 0
+
+
+def test_multilabel_gives_each_class_s_probability_and_presence_at_the_run_s_thresholds(tmp_path):
+    model = create_model("lenet5", num_classes=3, in_channels=3)
+    variables = jax.jit(model.init)(KEY, jnp.zeros((1, 32, 32, 3)))
+    names = ("circle", "ring", "star")
+    dataset = types.SimpleNamespace(info=types.SimpleNamespace(class_names=names))
+    preprocess = Preprocess(image_size=32, mean=(0.5,) * 3, std=(0.25,) * 3)
+    run = TrainedRun(str(tmp_path), None, 0, model, variables, preprocess, dataset, Multilabel(), (32, 32, 3))
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    batch = preprocess.on_device({"image": preprocess.apply({"image": pixels, "label": 0})["image"][None]})
+    expected = np.asarray(jax.nn.sigmoid(run.apply(batch["image"])[0]))  # the evaluation's preprocessing
+    untuned = multilabel(run, pixels, str(tmp_path / "image"))["labels"]
+    assert [r["name"] for r in untuned] == list(names)
+    assert np.allclose([r["probability"] for r in untuned], expected, atol=1e-6)
+    assert [r["present"] for r in untuned] == list(expected >= 0.5)
+    thresholds = [0.0, 1.0, float(expected[2])]  # always, never, at its own probability (inclusive)
+    write_summary_json(str(tmp_path), {"test_thresholds": thresholds})
+    assert [r["present"] for r in multilabel(run, pixels, str(tmp_path / "image"))["labels"]] == [True, False, True]
+
+
+def test_keypoints_are_located_in_the_image_at_its_own_size(tmp_path):
+    exp = prepare_experiment(
+        load_config(experiment("shapes_keypoints.py"), ["model.overrides.width=4", "model.overrides.depth=1"])
+    )
+    variables = jax.jit(exp.model.init)(KEY, jnp.zeros((1, *exp.image_shape)))
+    run = TrainedRun("", None, 0, exp.model, variables, exp.preprocess, exp.dataset, exp.task, exp.image_shape)
+    pixels = np.random.default_rng(0).integers(0, 256, (45, 77, 3), dtype=np.uint8)
+    expected = np.asarray(exp.task.predict(dense_output(run, pixels)[None]))[0]
+    record = keypoints(run, pixels, str(tmp_path / "image"))
+    assert list(record["keypoints"]) == list(exp.dataset.info.class_names)
+    np.testing.assert_allclose(list(record["keypoints"].values()), expected, rtol=1e-6)
+    assert all(0 <= row <= 45 and 0 <= col <= 77 for row, col in record["keypoints"].values())
+    assert Image.open(tmp_path / "image_keypoints.png").size[0] > 0
 
 
 def test_bad_predict_inputs_fail_with_one_line(digits_workdir, tmp_path, capsys):
