@@ -1,12 +1,13 @@
 """Gradient accumulation (train.accumulation_steps): k micro-batches in one step equal one step on the whole batch
-for a model without BatchNorm or dropout; with BatchNorm, the running statistics are updated once per micro-batch,
-in turn, from that micro-batch's statistics."""
+for a model without BatchNorm or dropout (to float32's order noise; within 1e-6 in float64 arithmetic); with
+BatchNorm, the running statistics are updated once per micro-batch, in turn, from that micro-batch's statistics."""
 
 import jax
 import numpy as np
 import optax
 import pytest
 from one_step import train_one_step
+from subprocesses import run_worker
 
 from cnnjax.config import base_config
 from cnnjax.config.layout import check_layout
@@ -52,6 +53,12 @@ def test_four_micro_batches_of_32_equal_one_step_of_128_without_batch_norm():
     assert deviation < 1e-5 and deviation <= 1.5 * order_noise, (deviation, order_noise)
     assert micro_metrics["loss"] == pytest.approx(whole_metrics["loss"], rel=1e-6)
     assert micro_metrics["accuracy"] == whole_metrics["accuracy"]  # the logits of every micro-batch counted
+
+
+def test_in_float64_four_micro_batches_equal_one_step_within_1e_6():
+    output = run_worker("accumulation_float64", num_devices=1)
+    print(output)
+    assert output.strip().endswith("OK")
 
 
 def test_with_batch_norm_the_statistics_update_once_per_micro_batch_in_turn():
