@@ -23,7 +23,7 @@ def get_config(arg=None):
     c.task = "multilabel"
     c.dataset.update(name="shapes_multilabel", image_size=32, pad_crop=2, hflip=True)
     c.model.name = recipes.SHAPES_CLASSIFICATION_MODELS[arg]
-    c.train.update(batch_size=128, eval_batch_size=500, num_steps=1200, log_every_steps=50)
+    c.train.update(batch_size=128, eval_batch_size=256, num_steps=1200, log_every_steps=50)
     c.train.update(eval_every_steps=400, checkpoint_every_steps=400)
     c.optimizer.update(name="sgd", learning_rate=0.1, momentum=0.9, weight_decay=5e-4)
     c.schedule.update(name="cosine", warmup_steps=50)
