@@ -12,8 +12,6 @@ validation and test: train 1,257 / validation 270 / test 270 examples.
 
 import numpy as np
 import tensorflow_datasets as tfds
-from sklearn import datasets as sk_datasets
-from sklearn import model_selection
 
 SPLIT_SIZES = {"train": 1257, "validation": 270, "test": 270}
 
@@ -25,6 +23,9 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
 
 def split_indices() -> dict[str, np.ndarray]:
     """The fixed stratified split: example indices into `load_digits()` for each split."""
+    from sklearn import datasets as sk_datasets  # a slow import that only preparing the data needs
+    from sklearn import model_selection
+
     labels = sk_datasets.load_digits().target
     index = np.arange(len(labels))
     train, rest = model_selection.train_test_split(index, test_size=0.3, stratify=labels, random_state=0)
@@ -58,6 +59,8 @@ class Digits(tfds.core.GeneratorBasedBuilder):
         return {split: self._generate_examples(index) for split, index in split_indices().items()}
 
     def _generate_examples(self, index):
+        from sklearn import datasets as sk_datasets
+
         digits = sk_datasets.load_digits()
         images = to_uint8(digits.images)[..., None]
         for i in index:

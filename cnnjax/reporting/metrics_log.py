@@ -5,12 +5,31 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Mapping
 
-from tensorboardX import SummaryWriter
-
 from cnnjax.reporting import strict_json
+
+
+def _import_summary_writer():
+    """tensorboardX's `SummaryWriter`, imported with torch hidden unless torch is loaded already.
+
+    tensorboardX's writer imports torch whenever it is installed, only to accept torch tensors (a second of
+    start-up in every run); cnnjax logs Python floats.
+    """
+    hide = "torch" not in sys.modules
+    if hide:
+        sys.modules["torch"] = None  # makes `import torch` raise ImportError
+    try:
+        from tensorboardX import SummaryWriter
+    finally:
+        if hide:
+            del sys.modules["torch"]
+    return SummaryWriter
+
+
+SummaryWriter = _import_summary_writer()
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"

@@ -13,10 +13,10 @@ def test_full_size_model_gives_logits_at_two_input_sizes(name):
     model = create_model(name, num_classes=7, in_channels=3)
     smallest = max(model.min_input_size, 32)
     for size in (smallest, smallest + 17):  # initialised per size: LeNet-5's dense layer fixes its input size
-        variables = jax.eval_shape(
-            lambda s=size: model.init(jax.random.key(0, impl="rbg"), jnp.zeros((1, s, s, 3)), train=False)
+        # init_with_output: the initialisation's own forward pass gives the logits (one trace, not two)
+        logits, _ = jax.eval_shape(
+            lambda s=size: model.init_with_output(jax.random.key(0, impl="rbg"), jnp.zeros((2, s, s, 3)), train=False)
         )
-        logits = jax.eval_shape(lambda v, s=size: model.apply(v, jnp.zeros((2, s, s, 3)), train=False), variables)
         assert logits.shape == (2, 7), (name, size)
 
 
@@ -24,10 +24,14 @@ def test_full_size_model_gives_logits_at_two_input_sizes(name):
 def test_full_size_segmenter_gives_per_pixel_logits_at_two_input_sizes(name):
     model = create_model(name, num_classes=7, in_channels=3)
     smallest = max(model.min_input_size, 32)
-    variables = jax.eval_shape(lambda: model.init(jax.random.key(0, impl="rbg"), jnp.zeros((1, 32, 32, 3))))
-    for size in ((smallest, smallest), (smallest + 17, smallest + 4)):  # parameters do not depend on the size
-        logits = jax.eval_shape(lambda v, s=size: model.apply(v, jnp.zeros((2, *s, 3)), train=False), variables)
-        assert logits.shape == (2, *size, 7), (name, size)
+    first, second = (smallest, smallest), (smallest + 17, smallest + 4)
+    logits, variables = jax.eval_shape(
+        lambda: model.init_with_output(jax.random.key(0, impl="rbg"), jnp.zeros((2, *first, 3)), train=False)
+    )
+    assert logits.shape == (2, *first, 7), (name, first)
+    # parameters do not depend on the size: those of the first size at the second
+    logits = jax.eval_shape(lambda v: model.apply(v, jnp.zeros((2, *second, 3)), train=False), variables)
+    assert logits.shape == (2, *second, 7), (name, second)
 
 
 def test_list_models_takes_shell_wildcards():
