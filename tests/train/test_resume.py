@@ -13,6 +13,7 @@ import jax
 import numpy as np
 import pytest
 from experiment_runs import train
+from in_process_stop import sigterm_when
 from subprocesses import cnnjax_train_command, read_checkpoint_state, start
 
 from cnnjax.checkpoint import is_committed
@@ -84,12 +85,12 @@ def assert_same_run(workdir, reference):
         np.testing.assert_array_equal(a, b)  # bitwise
 
 
-def test_sigterm_at_40_percent_saves_mid_window_and_resumes_exactly(tmp_path, uninterrupted):
-    process = start(train_command(tmp_path), stdout=-1, stderr=-1)
-    wait_for(lambda: last_logged_step(tmp_path) >= 35, process)
-    process.send_signal(signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0, stderr[-3000:]
+def test_sigterm_at_40_percent_saves_mid_window_and_resumes_exactly(tmp_path, uninterrupted, capsys):
+    """The run trains in this process (no start-up) and is stopped as a launched one is: a SIGTERM to the process."""
+    with sigterm_when(lambda: last_logged_step(tmp_path) >= 35) as caught:
+        assert train(tmp_path, CONFIG, *OVERRIDES) == 0
+    assert not caught, "the run ended before the stop"
+    stdout = capsys.readouterr().out
     stopped_at = int(stdout.split("stopped by SIGTERM at step")[1].split(";")[0])
     assert 35 <= stopped_at < STEPS and stopped_at % 30, "saved at the step boundary, not a periodic save"
     assert is_committed(str(Path(tmp_path, "checkpoints", str(stopped_at))))

@@ -1,17 +1,16 @@
-"""Segmentation end to end through `cnnjax train` (the pets run: tests/experiments): every shapes config trains, periodic evaluation uses the
-validation split and writes PNG panels, trained parameters segment inputs of any size, multi-device
-evaluation equals one device, and a SIGTERM-stopped run resumes exactly."""
+"""Segmentation end to end through `cnnjax train` (the pets run: tests/experiments): every shapes config
+trains, periodic evaluation uses the validation split and writes PNG panels, trained parameters segment inputs of
+any size, multi-device evaluation equals one device, and a SIGTERM-stopped run resumes exactly."""
 
 import json
-import signal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from experiment_runs import experiment, train
-from subprocesses import cnnjax_train_command, read_checkpoint_state, run_worker, start
-from test_resume import wait_for
+from in_process_stop import sigterm_when, train_rows_at_least
+from subprocesses import read_checkpoint_state, run_worker
 
 from cnnjax.config import load_config
 from cnnjax.models import create_model
@@ -80,7 +79,7 @@ def test_four_device_evaluation_and_step_equal_one_device():
     assert output.strip().endswith("OK")
 
 
-def test_sigterm_resumes_a_segmentation_run_exactly(tmp_path):
+def test_sigterm_resumes_a_segmentation_run_exactly(tmp_path, capsys):
     overrides = (
         *SHRUNK["unet"],
         "train.num_steps=30",
@@ -92,16 +91,11 @@ def test_sigterm_resumes_a_segmentation_run_exactly(tmp_path):
     )
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     config = experiment("shapes_segmentation.py:unet")
-    # The uninterrupted run and the relaunch train in this process (no start-up); only the stopped run needs its own.
+    # Every run trains in this process (no start-up); the stop is a SIGTERM to the process, as for a launched run.
     assert train(reference, config, *overrides) == 0
-    args = [f"--config.{o}" for o in overrides]
-    process = start(
-        cnnjax_train_command("experiments/shapes_segmentation.py:unet", interrupted, *args), stdout=-1, stderr=-1
-    )
-    wait_for(lambda: len(read_metrics(str(interrupted), "train")) >= 12, process)
-    process.send_signal(signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0 and "stopped by SIGTERM at step" in stdout, stderr[-3000:]
+    with sigterm_when(train_rows_at_least(interrupted, 12)) as caught:
+        assert train(interrupted, config, *overrides) == 0
+    assert not caught and "stopped by SIGTERM at step" in capsys.readouterr().out
     assert train(interrupted, config, *overrides) == 0
     losses = [(r["step"], r["loss"]) for r in read_metrics(str(interrupted), "train")]
     assert losses == [(r["step"], r["loss"]) for r in read_metrics(str(reference), "train")]
