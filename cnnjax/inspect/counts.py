@@ -15,6 +15,7 @@ import jax
 import numpy as np
 from matplotlib.figure import Figure
 
+from cnnjax.data.pipeline import eval_batches
 from cnnjax.errors import InvalidInputError
 from cnnjax.inspect.trained_run import TrainedRun
 from cnnjax.tasks.counting import Counting
@@ -41,14 +42,16 @@ def split_counts(run: TrainedRun, split: str) -> SplitCounts:
     """True and predicted counts of every example of ``split`` (module docstring)."""
     if not isinstance(run.task, Counting):
         raise InvalidInputError(f"counts needs a counting run; {run.workdir} trains {run.task.name}")
-    source = run.dataset.open(split)
-    density = jax.jit(lambda images: run.task.density(run.model.apply(run.variables, images, train=False)))
+    density = jax.jit(
+        lambda batch: run.task.density(
+            run.model.apply(run.variables, run.preprocess.on_device(batch)["image"], train=False)
+        )
+    )
     true, predicted = [], []
-    for start in range(0, len(source), BATCH):
-        examples = [run.preprocess.apply(source[i]) for i in range(start, min(start + BATCH, len(source)))]
-        batch = run.preprocess.on_device({k: np.stack([e[k] for e in examples]) for k in examples[0]})
-        predicted.append(np.asarray(density(batch["image"])).sum((1, 2)))
-        true.append(np.stack([e["label"] for e in examples]).sum((1, 2)))
+    for batch in eval_batches(run.dataset.open(split), preprocess=run.preprocess, global_batch_size=BATCH):
+        real = batch["mask"] > 0  # the last batch is padded with repeated examples
+        predicted.append(np.asarray(density(batch)).sum((1, 2))[real])
+        true.append(np.asarray(batch["label"]).sum((1, 2))[real])
     return SplitCounts(np.concatenate(true).astype(np.float64), np.concatenate(predicted).astype(np.float64))
 
 
