@@ -17,6 +17,7 @@ from cnnjax.data import shapes_keypoints_builder as houses
 from cnnjax.data.dataset import open_dataset
 from cnnjax.tasks import Keypoints
 from cnnjax.tasks.keypoint_metrics import decode, heatmaps
+from tests.tasks.panel_checks import assert_panels_written_and_compiled_once
 
 SIZE = houses.IMAGE_SIZE
 TASKS = {"softmax": Keypoints(heatmap_loss="softmax"), "mse": Keypoints(heatmap_loss="mse")}
@@ -218,23 +219,6 @@ def test_four_devices_evaluate_as_one(data_dir):
     assert "OK" in run_worker("keypoints_equivalence", num_devices=4)
 
 
-class _Linear:
-    """A stand-in model: per-pixel outputs x @ w."""
-
-    def apply(self, variables, images, train):
-        return images @ variables["params"]["w"]
-
-
 def test_panels_are_written_and_compiled_once(data_dir, tmp_path):
-    dataset = open_dataset("shapes_keypoints")
-    task = Keypoints()
     preprocess = kp_aug.KeypointPreprocess(SIZE, houses.MEAN, houses.STD, houses.FLIP_PAIRS)
-    panels = task.panels(_Linear(), dataset, preprocess)
-    variables = {"params": {"w": jnp.ones((3, 6)) / 3}, "batch_stats": {}}
-    source = dataset.open("validation")
-    for step in (1, 2):
-        batch = [preprocess.apply(source[i]) for i in (step, step + 1)]
-        batch = {k: np.stack([example[k] for example in batch]) for k in batch[0]}
-        panels(str(tmp_path / f"step{step}.png"), variables, batch, f"step {step}")
-        assert (tmp_path / f"step{step}.png").read_bytes()[:4] == b"\x89PNG"
-    assert panels._predict._cache_size() == 1  # one compile for the run's panels
+    assert_panels_written_and_compiled_once(Keypoints(), open_dataset("shapes_keypoints"), preprocess, 6, tmp_path)

@@ -2,13 +2,12 @@
 
 import re
 
-import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from cnnjax.config import base_config
 from cnnjax.data.dataset import open_dataset
 from cnnjax.tasks import Classification, Counting, Segmentation, make_task
+from tests.tasks.panel_checks import LinearPixels, assert_panels_written_and_compiled_once
 
 SHAPES = "shapes_segmentation"
 
@@ -45,13 +44,6 @@ def test_make_task_refuses_what_the_dataset_or_model_cannot_do(data_dir, task, d
         make_task(config_for(task, dataset, model, **loss), open_dataset(dataset))
 
 
-class _Linear:
-    """A stand-in model: per-pixel logits x @ w."""
-
-    def apply(self, variables, images, train):
-        return images @ variables["params"]["w"]
-
-
 @pytest.mark.parametrize("task", ["segmentation", "counting"])
 def test_dense_panels_are_written_and_compiled_once(data_dir, tmp_path, task):
     config = config_for(task, "shapes_segmentation", "unet")
@@ -59,23 +51,14 @@ def test_dense_panels_are_written_and_compiled_once(data_dir, tmp_path, task):
     task = make_task(config, dataset)
     dataset = dataset.for_task(task.name)
     preprocess = task.preprocess(config, dataset)
-    panels = task.panels(_Linear(), dataset, preprocess)
-    outputs = dataset.info.num_classes
-    variables = {"params": {"w": jnp.ones((3, outputs)) / 3}, "batch_stats": {}}
-    source = dataset.open("validation")
-    for step in (1, 2):
-        batch = [preprocess.apply(source[i]) for i in (step, step + 1)]
-        batch = {k: np.stack([example[k] for example in batch]) for k in batch[0]}
-        panels(str(tmp_path / f"step{step}.png"), variables, batch, f"step {step}")
-        assert (tmp_path / f"step{step}.png").read_bytes()[:4] == b"\x89PNG"
-    assert panels._predict._cache_size() == 1  # one compile for the run's panels
+    assert_panels_written_and_compiled_once(task, dataset, preprocess, dataset.info.num_classes, tmp_path)
 
 
 def test_classification_has_no_panels(data_dir):
     config = config_for("classification", "digits", "lenet5")
     dataset = open_dataset("digits")
     task = make_task(config, dataset)
-    assert task.panels(_Linear(), dataset, task.preprocess(config, dataset)) is None
+    assert task.panels(LinearPixels(), dataset, task.preprocess(config, dataset)) is None
 
 
 @pytest.mark.parametrize(
