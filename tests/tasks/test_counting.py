@@ -2,7 +2,6 @@
 Counting task's loss and metrics against NumPy, and the refusals of experiments/shapes_counting.py (its run:
 tests/experiments)."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
