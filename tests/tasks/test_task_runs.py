@@ -17,6 +17,7 @@ from cnnjax.reporting import read_metrics
 from cnnjax.tasks import TASKS
 
 STEPS = 24
+EVAL_SPLIT = "validation[:64]"  # rows are logged under the split's name
 SHORT = (
     f"train.num_steps={STEPS}",
     "train.batch_size=8",
@@ -24,6 +25,8 @@ SHORT = (
     "train.eval_every_steps=12",  # an evaluation (validation thresholds, PCK) before and after the stop
     "train.checkpoint_every_steps=12",
     "train.eval_panels=0",
+    f"dataset.eval_split='{EVAL_SPLIT}'",
+    "dataset.test_split='test[:64]'",
 )
 RUNS = {  # task: (experiment, shrunk model and data)
     "keypoints": ("shapes_keypoints.py", ("model.overrides.width=4", "model.overrides.depth=2")),
@@ -76,7 +79,7 @@ def test_a_stopped_run_resumes_to_the_same_values_and_state(task, standalone, tm
     assert "stopped by SIGTERM at step 1" in capsys.readouterr().out  # at a step in 17..19
     assert train(stopped, config, *overrides) == 0
     assert logged(stopped) == logged(reference)
-    assert [r["step"] for r in read_metrics(str(stopped), "validation")] == [12, 24]
+    assert [r["step"] for r in read_metrics(str(stopped), EVAL_SPLIT)] == [12, 24]
     assert results(stopped) == results(reference)
     assert results(reference)[f"test_{TASKS[task].headline}"] > 0
     for a, b in zip(
