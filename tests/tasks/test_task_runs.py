@@ -98,6 +98,7 @@ def sweep_file(path, config: str) -> str:
     return str(path)
 
 
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # the sweep's children: fork and exec at once
 @pytest.mark.parametrize("task", sorted(RUNS))
 def test_a_sweeps_seed_group_trains_each_seed_as_its_own_run_and_reports_the_tasks_metric(
     task, standalone, tmp_path, capsys
