@@ -15,6 +15,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+EMA = "ema"  # an evaluation result's entry (and its sums') holding the same metrics for the moving average
+
 
 @dataclasses.dataclass(frozen=True)
 class Ema:

@@ -16,13 +16,16 @@ from cnnjax.compile_time import timed_compile
 from cnnjax.errors import InvalidInputError
 from cnnjax.parallel import REPLICATED, SHARDED, DataParallel
 from cnnjax.tasks.protocol import Task
+from cnnjax.train.ema import EMA
 
 INT32_LIMIT = 2**31 - 1
 
 
 class Evaluator:
     """Runs a per-device `eval_step(state, batch) -> sums` over a split and summarises the task's sums; with
-    `members=K` (a seed group's vmapped step: sums with a leading member axis) one summary per member."""
+    `members=K` (a seed group's vmapped step: sums with a leading member axis) one summary per member. Sums that
+    hold the moving average's under `EMA` (`make_eval_step(with_ema=True)`) give a summary with its summary
+    under `EMA`."""
 
     def __init__(
         self,
@@ -78,11 +81,15 @@ class Evaluator:
         if int(np.max(host_totals["count"])) == 0:
             raise InvalidInputError("the evaluation split is empty")
         if not self._members:
-            return self._task.summarize(host_totals)
-        return [self._task.summarize({k: v[i] for k, v in host_totals.items()}) for i in range(self._members)]
+            return self._summarize(host_totals)
+        return [self._summarize(jax.tree.map(lambda v, i=i: v[i], host_totals)) for i in range(self._members)]
+
+    def _summarize(self, totals: dict) -> dict:
+        result = self._task.summarize({k: v for k, v in totals.items() if k != EMA})
+        return {**result, EMA: self._task.summarize(totals[EMA])} if EMA in totals else result
 
 
 def _add_host(host_totals: dict | None, sums: dict) -> dict:
     """Host running totals: integer sums in int64, the others in float64."""
-    sums = {k: np.asarray(v, np.int64 if np.issubdtype(v.dtype, np.integer) else np.float64) for k, v in sums.items()}
-    return sums if host_totals is None else {k: host_totals[k] + v for k, v in sums.items()}
+    sums = jax.tree.map(lambda v: np.asarray(v, np.int64 if np.issubdtype(v.dtype, np.integer) else np.float64), sums)
+    return sums if host_totals is None else jax.tree.map(np.add, host_totals, sums)

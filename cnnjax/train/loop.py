@@ -28,13 +28,12 @@ from cnnjax.train.divergence import (
     recorded_divergence,
     refuse_if_diverged,
 )
+from cnnjax.train.ema import EMA
 from cnnjax.train.experiment import Experiment, prepare_experiment
 from cnnjax.train.log_window import window_means
 from cnnjax.train.mapped_steps import map_steps
 from cnnjax.train.members import Member, data_seeds, plan_members, restore_members
 from cnnjax.train.state import with_ema
-
-EMA = "ema"  # an evaluation result's entry holding the same metrics for the weights' moving average
 
 
 def run(config, workdir: str) -> dict:
@@ -195,7 +194,7 @@ class _Training:
             members = with_initial_weights(self.config, self.exp.model, [m.take(state) for m in self.members])
             for member, member_state in zip(self.members, members, strict=True):
                 state = member.put(state, member_state)
-        return with_ema(state) if self.steps.ema_evaluator is not None else state
+        return with_ema(state) if self.steps.ema else state
 
     def _open_data(self, start_step: int) -> None:
         """Opens the train batches from `start_step` on (one stream, or the group's streams stacked), and the
@@ -222,8 +221,6 @@ class _Training:
         compiled, train_seconds = timed_compile(self.steps.train, self.state, window, self.batches.peek())
         eval_batch = next(iter(self._eval_batches(self.config.dataset.eval_split)))
         eval_seconds = self.steps.evaluator.compile(self.state, eval_batch)
-        if self.steps.ema_evaluator is not None:
-            eval_seconds += self.steps.ema_evaluator.compile(self.state, eval_batch)
         for member in self.live:
             member.log.write(
                 start_step, "compile", {"train_step_seconds": train_seconds, "eval_step_seconds": eval_seconds}
@@ -302,11 +299,6 @@ class _Training:
         results = _per_member(self.steps.evaluator(self.state, batches, self.watcher.should_stop))
         if results is None:
             return None
-        if self.steps.ema_evaluator is not None:
-            averaged = _per_member(self.steps.ema_evaluator(self.state, batches, self.watcher.should_stop))
-            if averaged is None:
-                return None
-            results = [{**result, EMA: ema} for result, ema in zip(results, averaged, strict=True)]
         if self.exp.panels is not None and self.is_primary and self.c.eval_panels:
             self._write_panels(split, step, next(iter(batches)))
         return results

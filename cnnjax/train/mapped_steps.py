@@ -28,8 +28,8 @@ class MappedSteps:
     state's layouts (BatchNorm statistics kept per device are averaged by `canonical`)."""
 
     train: Callable
-    evaluator: Evaluator
-    ema_evaluator: Evaluator | None  # the same evaluation of the weights' moving average (`train.ema_decay`)
+    evaluator: Evaluator  # with `ema`, each result holds the moving average's metrics under `EMA` too
+    ema: bool  # the state keeps a moving average of the weights (`train.ema_decay`)
     canonical: Callable
     expand: Callable
     metric_names: tuple[str, ...]  # the keys of the window's metrics
@@ -56,9 +56,7 @@ def map_steps(config, exp: Experiment, members: list[Member]) -> tuple[MappedSte
         ema=ema,
         mixup=Mixup.from_config(config, exp.dataset.info.num_classes),
     )
-    eval_steps = [make_eval_step(exp.model, exp.task, exp.preprocess.on_device)]
-    if ema is not None:
-        eval_steps.append(make_eval_step(exp.model, exp.task, exp.preprocess.on_device, use_ema=True))
+    eval_step = make_eval_step(exp.model, exp.task, exp.preprocess.on_device, with_ema=ema is not None)
     names = train_metric_names(exp.task)
 
     def windowed_step(state, window, batch):
@@ -72,7 +70,7 @@ def map_steps(config, exp: Experiment, members: list[Member]) -> tuple[MappedSte
         state, group_size = stack_members([init(m.config.seed) for m in members]), len(members)
         shared_data = len(data_seeds(config, members)) == 1
         windowed_step = vmap_train_step(windowed_step, shared_data, config.train.nonfinite == "stop")
-        eval_steps = [vmap_eval_step(step) for step in eval_steps]
+        eval_step = vmap_eval_step(eval_step)
 
     options = compiler_options(dp.platform, members=group_size > 0) if config.runtime.tune_cpu else {}
     step_fn = dp.map(
@@ -82,12 +80,12 @@ def map_steps(config, exp: Experiment, members: list[Member]) -> tuple[MappedSte
         donate_argnums=(0, 1),
         compiler_options=options,
     )
-    evaluator, *ema_evaluator = (Evaluator(dp, s, layouts, exp.task, options, members=group_size) for s in eval_steps)
+    evaluator = Evaluator(dp, eval_step, layouts, exp.task, options, members=group_size)
     new_window = functools.partial(_empty_window, names, group_size)
     steps = MappedSteps(
         step_fn,
         evaluator,
-        ema_evaluator[0] if ema_evaluator else None,
+        ema is not None,
         dp.canonicalizer(layouts),
         dp.expander(layouts),
         names,

@@ -15,7 +15,7 @@ from jax import lax
 from cnnjax.parallel import AXIS
 from cnnjax.tasks.protocol import Task
 from cnnjax.train.divergence import nonfinite_code
-from cnnjax.train.ema import Ema
+from cnnjax.train.ema import EMA, Ema
 from cnnjax.train.frozen import frozen_batch_norm, stop_frozen_gradients
 from cnnjax.train.mixup import Mixup
 from cnnjax.train.state import TrainState, variables_of
@@ -129,13 +129,19 @@ def train_metric_names(task: Task) -> tuple[str, ...]:
     return ("loss", *task.train_metric_names, "learning_rate", "grad_norm")
 
 
-def make_eval_step(model, task: Task, on_device: Callable = as_is, use_ema: bool = False):
+def make_eval_step(model, task: Task, on_device: Callable = as_is, with_ema: bool = False):
     """Returns `eval_step(state, batch) -> sums`: the task's sums over the real (mask 1) examples of all devices, for
-    the state's weights or, with `use_ema`, their moving average."""
+    the state's weights; `with_ema` adds, under the key `EMA`, the same sums for their moving average, from the
+    same batch in the same program (one pass over the split evaluates both)."""
 
     def eval_step(state: TrainState, batch):
         batch = on_device(batch)
-        logits = model.apply(variables_of(state, use_ema), batch["image"], train=False)
-        return jax.tree.map(lambda s: lax.psum(s, AXIS), task.eval_sums(logits, batch))
+
+        def sums(use_ema: bool) -> dict:
+            logits = model.apply(variables_of(state, use_ema), batch["image"], train=False)
+            return task.eval_sums(logits, batch)
+
+        totals = {**sums(False), EMA: sums(True)} if with_ema else sums(False)
+        return jax.tree.map(lambda s: lax.psum(s, AXIS), totals)
 
     return eval_step

@@ -110,8 +110,8 @@ def test_sigkill_at_40_percent_resumes_from_the_last_checkpoint_exactly(tmp_path
 
 
 def test_sigterm_during_an_evaluation_saves_and_redoes_it_on_resume(tmp_path, uninterrupted, monkeypatch, capsys):
-    """SIGTERM arrives after the 3rd batch of the moving average's evaluation at step 50 (the raw weights' is done);
-    the run saves step 50 and exits, logging neither; the relaunch evaluates step 50 before training on."""
+    """SIGTERM arrives after the 3rd batch of the evaluation at step 50 (the raw weights and their moving average in
+    one pass); the run saves step 50 and exits, logging neither; the relaunch evaluates step 50 before training on."""
     evaluate = Evaluator.__call__
     evaluations = []
 
@@ -121,7 +121,7 @@ def test_sigterm_during_an_evaluation_saves_and_redoes_it_on_resume(tmp_path, un
 
         def stop_after_third_batch():
             batches_seen.append(0)
-            if len(evaluations) == 4 and len(batches_seen) == 3:  # raw, EMA at step 25; raw, EMA at step 50
+            if len(evaluations) == 2 and len(batches_seen) == 3:  # the evaluations at steps 25 and 50
                 os.kill(os.getpid(), signal.SIGTERM)
             return should_stop()
 
