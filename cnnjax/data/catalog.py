@@ -246,14 +246,17 @@ def open_split(name: str, split: str, data_dir: str, task: str | None = None):
     the float32 (K, 2) keypoints beside 'visible' and 'size' (see `KEYPOINTS`). `task` None: the dataset's own.
 
     Raises:
-      ValueError: unknown dataset or split, or a task the dataset does not serve.
+      ValueError: unknown dataset or split, a slice that selects no examples, or a task the dataset does not serve.
       DatasetNotPreparedError: see `ensure_prepared`.
     """
     info = ensure_prepared(name, data_dir)
     if split.partition("[")[0] not in info.split_sizes:
         raise InvalidInputError(f"Dataset '{name}' has no split '{split}'; available: {', '.join(info.split_sizes)}.")
     task = for_task(info, task or info.task).task
-    source = _builder(name, data_dir).as_data_source(split)
+    builder = _builder(name, data_dir)
+    if builder.info.splits[split].num_examples == 0:
+        raise InvalidInputError(f"split '{split}' of {name} selects no examples")
+    source = builder.as_data_source(split)
     if task == "counting":
         return _LabelledSource(source, DENSITY[_base_name(name)])
     if task == "keypoints":

@@ -42,15 +42,16 @@ def split_counts(run: TrainedRun, split: str) -> SplitCounts:
     """True and predicted counts of every example of ``split`` (module docstring)."""
     if not isinstance(run.task, Counting):
         raise InvalidInputError(f"counts needs a counting run; {run.workdir} trains {run.task.name}")
-    density = jax.jit(
-        lambda batch: run.task.density(
-            run.model.apply(run.variables, run.preprocess.on_device(batch)["image"], train=False)
+    source = run.dataset.open(split)
+    density = jax.jit(  # the weights an argument, not constants folded into the program
+        lambda variables, batch: run.task.density(
+            run.model.apply(variables, run.preprocess.on_device(batch)["image"], train=False)
         )
     )
     true, predicted = [], []
-    for batch in eval_batches(run.dataset.open(split), preprocess=run.preprocess, global_batch_size=BATCH):
+    for batch in eval_batches(source, preprocess=run.preprocess, global_batch_size=BATCH):
         real = batch["mask"] > 0  # the last batch is padded with repeated examples
-        predicted.append(np.asarray(density(batch)).sum((1, 2))[real])
+        predicted.append(np.asarray(density(run.variables, batch)).sum((1, 2))[real])
         true.append(np.asarray(batch["label"]).sum((1, 2))[real])
     return SplitCounts(np.concatenate(true).astype(np.float64), np.concatenate(predicted).astype(np.float64))
 
@@ -61,11 +62,12 @@ def write_count_scatter(path: str, counts: SplitCounts, title: str) -> str:
     the path. Uses Agg, never opens a window."""
     jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(counts.true))
     top = max(float(counts.true.max()), float(counts.predicted.max()), 1.0) + 0.5
+    bottom = min(float(counts.predicted.min()), 0.0) - 0.5  # a negative predicted count stays in view
     fig = Figure(figsize=(4.8, 4.8), layout="constrained")
     ax = fig.subplots()
     ax.plot([0, top], [0, top], color="tab:grey", linewidth=1, label="predicted = true")
     ax.scatter(counts.true + jitter, counts.predicted, s=8, alpha=0.5, color="tab:blue", label="example")
-    ax.set(xlim=(-0.5, top), ylim=(-0.5, top), xlabel="true count", ylabel="predicted count (map sum)")
+    ax.set(xlim=(-0.5, top), ylim=(bottom, top), xlabel="true count", ylabel="predicted count (map sum)")
     ax.set_aspect("equal")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")

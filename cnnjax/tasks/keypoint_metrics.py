@@ -40,11 +40,17 @@ def heatmaps(points: jax.Array, height: int, width: int, sigma: float) -> jax.Ar
     return along_rows[:, :, None, :] * along_cols[:, None, :, :]
 
 
+def _visible_or_origin(points: jax.Array, visible: jax.Array) -> jax.Array:
+    """`points` with the keypoints not `visible` at (0, 0): an unlabelled keypoint's stored coordinates (NaN in some
+    datasets) never reach a loss, where a NaN times its zero weight would still be NaN."""
+    return jnp.where(visible[..., None] > 0, points, 0.0)
+
+
 def squared_errors(logits: jax.Array, points: jax.Array, visible: jax.Array, sigma: float) -> jax.Array:
     """(B,): per example the mean over pixels and channels of (logits - `heatmaps`)^2, channels of keypoints not
     `visible` (B, K) counting 0 (SimpleBaseline's JointsMSELoss with target weights)."""
     _, height, width, _ = logits.shape
-    targets = heatmaps(points, height, width, sigma)
+    targets = heatmaps(_visible_or_origin(points, visible), height, width, sigma)
     weights = visible.astype(jnp.float32)[:, None, None, :]
     return (((logits.astype(jnp.float32) - targets) * weights) ** 2).mean((1, 2, 3))
 
@@ -53,7 +59,7 @@ def cross_entropies(logits: jax.Array, points: jax.Array, visible: jax.Array, si
     """(B,): per example the mean over channels of -sum over pixels of t log softmax(logits), t the channel's
     `heatmaps` divided by its sum, channels of keypoints not `visible` (B, K) counting 0."""
     _, height, width, _ = logits.shape
-    targets = heatmaps(points, height, width, sigma)
+    targets = heatmaps(_visible_or_origin(points, visible), height, width, sigma)
     mass = targets.sum((1, 2), keepdims=True)
     targets = targets / jnp.where(mass > 0, mass, 1.0)
     log_probabilities = jax.nn.log_softmax(logits.astype(jnp.float32), axis=(1, 2))

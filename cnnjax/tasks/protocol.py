@@ -26,7 +26,8 @@ class PanelWriter(Protocol):
 
 
 class Task(Protocol):
-    """A task: classification, segmentation, counting or keypoints (`make_task` builds the config's).
+    """A task: classification, multi-label classification, segmentation, counting or keypoints (`make_task` builds
+    the config's).
 
     Batches hold 'image', 'label' (the task's) and, for evaluation, 'mask' (B,) (1 = a real example)."""
 

@@ -2,9 +2,9 @@
 
 Quantisation: a class's score is its logit z, put in one of `NUM_BINS` equal bins of
 [-`LOGIT_RANGE`, `LOGIT_RANGE`]: bin floor((z + LOGIT_RANGE) · NUM_BINS / (2 · LOGIT_RANGE)), logits beyond
-the range in the end bins (width 1/128 in logit; float32's sigmoid is 1 from z ≈ 16.6 on, so the probability
-cannot order what the clip ties). Binning the logit orders examples as binning the sigmoid probability would,
-with finer bins where the probability saturates.
+the range in the end bins (width 1/128 in logit). The range is a choice: scores above 16 (probability beyond
+1 - 1.1e-7, where float32's sigmoid reaches 1 at z ≈ 16.6) or below -16 are tied. Binning the logit orders
+examples as binning the sigmoid probability would, with finer bins where the probability saturates.
 
 The device side (`histograms`) counts, per class and bin, the positive and the negative examples: sums, so the
 counts of a split add over devices and batches. The host side reads everything off them:
@@ -87,8 +87,10 @@ def f1_thresholds(positives: np.ndarray, negatives: np.ndarray) -> np.ndarray:
 
 
 def threshold_probability(thresholds: np.ndarray) -> np.ndarray:
-    """The sigmoid probability at each threshold bin's lower edge: a score is positive iff its probability is at
-    least this (bin 0, which holds every logit below the range: 0.0; NUM_BINS, which no score reaches: 1.0)."""
+    """The sigmoid probability at each threshold bin's lower edge: a score is positive iff the exact (float64)
+    sigmoid of its logit is at least this (bin 0, which holds every logit below the range: 0.0; NUM_BINS, which no
+    score reaches: 1.0). float32's sigmoid rounds near 1 (to 1.0 from z ≈ 16.6): compare logits with the bin edges,
+    or float64 probabilities, to reproduce the decisions exactly."""
     thresholds = np.asarray(thresholds)
     edges = -LOGIT_RANGE + thresholds * (2 * LOGIT_RANGE / NUM_BINS)
     probability = 1 / (1 + np.exp(-edges))

@@ -13,6 +13,7 @@ from cnnjax.cli import main
 from cnnjax.config import load_config
 from cnnjax.data import shapes_builder
 from cnnjax.data.catalog import DENSITY, density_map, resolve_data_dir
+from cnnjax.errors import InvalidInputError
 from cnnjax.inspect.counts import SplitCounts, split_counts, write_count_scatter
 from cnnjax.inspect.predict import dense_output
 from cnnjax.inspect.trained_run import TrainedRun
@@ -75,3 +76,8 @@ def test_the_constant_reference_is_the_median_count():
 def test_counts_of_a_run_that_does_not_count_is_refused_in_one_line(digits_workdir, tmp_path, capsys):
     assert main(["visualize", "counts", "--workdir", digits_workdir, "--out", str(tmp_path / "c.png")]) == 2
     assert "counts needs a counting run" in capsys.readouterr().err
+
+
+def test_a_slice_without_examples_is_refused_in_one_line(crowded_run):
+    with pytest.raises(InvalidInputError, match=r"split 'test\[:0\]' of shapes_crowded selects no examples"):
+        split_counts(crowded_run, "test[:0]")

@@ -141,6 +141,10 @@ def test_the_losses_are_those_of_the_visible_keypoints_maps():
         task = TASKS[loss]
         np.testing.assert_allclose(jax.jit(task.loss)(logits, BATCH, {}), expected.mean(), rtol=1e-5)
         np.testing.assert_allclose(jax.jit(task.eval_sums)(logits, BATCH)["loss_sum"], expected[:2].sum(), rtol=1e-5)
+        unlabelled = {**BATCH, "label": np.where(BATCH["visible"][..., None] > 0, BATCH["label"], np.nan)}
+        loss, gradient = jax.jit(jax.value_and_grad(task.loss))(logits, unlabelled, {})  # NaN where not visible
+        np.testing.assert_allclose(loss, expected.mean(), rtol=1e-5)
+        assert np.all(np.isfinite(gradient))
 
 
 def example_with_blobs(points: np.ndarray) -> dict:
