@@ -1,6 +1,6 @@
 """Joint image + keypoint ops for keypoint estimation, in NumPy; randomness comes from the caller's rng.
 
-Images are float32 (H, W, C) pixel values in [0, 255]; keypoints are `Keypoints`: float32 (K, 2) (row, col) in
+Images are float32 (H, W, C) pixel values in [0, 255]; keypoints are `ExampleKeypoints`: float32 (K, 2) (row, col) in
 continuous pixel coordinates (pixel (r, c) covers [r, r+1) x [c, c+1)), their visibility (K,) and the object's
 size. Every op moves the keypoints by the map it applies to the pixels, exactly: resizing H x W to H' x W'
 multiplies rows by H'/H and columns by W'/W (half-pixel centres: the continuous coordinates scale linearly) and
@@ -19,7 +19,7 @@ import numpy as np
 from cnnjax.data import segmentation_augment as seg_aug
 
 
-class Keypoints(NamedTuple):
+class ExampleKeypoints(NamedTuple):
     """An example's keypoints: `points` float32 (K, 2) (row, col), `visible` float32 (K,) 0 / 1, `size` float32."""
 
     points: np.ndarray
@@ -27,7 +27,9 @@ class Keypoints(NamedTuple):
     size: np.float32
 
 
-def resize(image: np.ndarray, keypoints: Keypoints, height: int, width: int) -> tuple[np.ndarray, Keypoints]:
+def resize(
+    image: np.ndarray, keypoints: ExampleKeypoints, height: int, width: int
+) -> tuple[np.ndarray, ExampleKeypoints]:
     """Resizes the image bilinearly to (height, width) and scales the keypoints and the size with it."""
     h, w = image.shape[:2]
     if (h, w) == (height, width):
@@ -37,18 +39,18 @@ def resize(image: np.ndarray, keypoints: Keypoints, height: int, width: int) -> 
     return seg_aug.resize_image(image, height, width), keypoints._replace(points=keypoints.points * factors, size=size)
 
 
-def resize_longer_side(image: np.ndarray, keypoints: Keypoints, size: int) -> tuple[np.ndarray, Keypoints]:
+def resize_longer_side(
+    image: np.ndarray, keypoints: ExampleKeypoints, size: int
+) -> tuple[np.ndarray, ExampleKeypoints]:
     """Resizes (aspect kept) so the longer side is `size`; the identity when it already is."""
     h, w = image.shape[:2]
-    scale = size / max(h, w)
-    return resize(image, keypoints, max(1, round(h * scale)), max(1, round(w * scale)))
+    return resize(image, keypoints, *seg_aug.scaled_sides(h, w, size / max(h, w)))
 
 
-def random_scale(image: np.ndarray, keypoints: Keypoints, rng: np.random.Generator, scale_range=(0.5, 2.0)):
-    """Resizes by one factor drawn uniformly from `scale_range` (sides rounded, at least 1 pixel)."""
-    scale = rng.uniform(*scale_range)
+def random_scale(image: np.ndarray, keypoints: ExampleKeypoints, rng: np.random.Generator, scale_range=(0.5, 2.0)):
+    """Resizes by one factor drawn uniformly from `scale_range`, as `segmentation_augment.random_scale` draws it."""
     h, w = image.shape[:2]
-    return resize(image, keypoints, max(1, round(h * scale)), max(1, round(w * scale)))
+    return resize(image, keypoints, *seg_aug.scaled_sides(h, w, rng.uniform(*scale_range)))
 
 
 def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -61,12 +63,11 @@ def pad_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return padded
 
 
-def random_crop(image: np.ndarray, keypoints: Keypoints, size: int, rng: np.random.Generator):
-    """Pads to at least (size, size) as `pad_to`, then crops (size, size) at one random offset (top, then left,
-    drawn as `segmentation_augment.random_crop` draws them)."""
+def random_crop(image: np.ndarray, keypoints: ExampleKeypoints, size: int, rng: np.random.Generator):
+    """Pads to at least (size, size) as `pad_to`, then crops (size, size) at one random offset
+    (`segmentation_augment.crop_offset`, as its `random_crop`)."""
     image = pad_to(image, size, size)
-    h, w = image.shape[:2]
-    top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    top, left = seg_aug.crop_offset(*image.shape[:2], size, rng)
     points = keypoints.points - np.array([top, left], np.float32)
     return image[top : top + size, left : left + size], keypoints._replace(points=points)
 
@@ -79,14 +80,14 @@ def flip_permutation(count: int, flip_pairs) -> np.ndarray:
     return permutation
 
 
-def hflip(image: np.ndarray, keypoints: Keypoints, flip_pairs) -> tuple[np.ndarray, Keypoints]:
+def hflip(image: np.ndarray, keypoints: ExampleKeypoints, flip_pairs) -> tuple[np.ndarray, ExampleKeypoints]:
     """Mirrors the image left-right, the keypoints with it (column c -> W - c), and swaps each flip pair."""
     order = flip_permutation(len(keypoints.points), flip_pairs)
     points = keypoints.points[order] * np.array([1, -1], np.float32) + np.array([0, image.shape[1]], np.float32)
     return image[:, ::-1], keypoints._replace(points=points, visible=keypoints.visible[order])
 
 
-def in_view(keypoints: Keypoints, height: int, width: int) -> Keypoints:
+def in_view(keypoints: ExampleKeypoints, height: int, width: int) -> ExampleKeypoints:
     """The keypoints with those outside [0, height) x [0, width) no longer visible."""
     rows, cols = keypoints.points[:, 0], keypoints.points[:, 1]
     inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
@@ -97,7 +98,7 @@ def in_view(keypoints: Keypoints, height: int, width: int) -> Keypoints:
 class KeypointPreprocess:
     """Host: uint8 image -> train: longer side to image_size, random scale, pad-crop to image_size, hflip (with the
     left / right swap of `flip_pairs`); eval: longer side to image_size, pad to image_size. Device: normalise; pads
-    hold 0 (the mean). Keypoints follow every op (module docstring).
+    hold 0 (the mean). ExampleKeypoints follow every op (module docstring).
 
     A `preprocess.Preprocessing`; `apply` returns {'image': uint8 (S, S, C), 'label': float32 (K, 2) keypoints,
     'visible': float32 (K,), 'size': float32, seg_aug.VALID_BOX: int32 (4,)}.
@@ -113,7 +114,7 @@ class KeypointPreprocess:
     def apply(self, example, rng: np.random.Generator | None = None) -> dict:
         """Preprocesses one example ('image', 'label' keypoints, 'visible', 'size'); augments only given an `rng`."""
         image = seg_aug.host_pixels(example["image"], len(self.std))
-        keypoints = Keypoints(
+        keypoints = ExampleKeypoints(
             np.asarray(example["label"], np.float32),
             np.asarray(example["visible"], np.float32),
             np.float32(example["size"]),

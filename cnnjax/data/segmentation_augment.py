@@ -39,6 +39,17 @@ def resize_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.einsum("oh,hwc,pw->opc", rows, image, cols, optimize=True).astype(np.float32)
 
 
+def scaled_sides(height: int, width: int, scale: float) -> tuple[int, int]:
+    """(height, width) times `scale`, each side rounded and at least 1 pixel."""
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def crop_offset(height: int, width: int, size: int, rng: np.random.Generator) -> tuple[int, int]:
+    """A uniformly random (top, left) of a (size, size) crop of a (height, width) image at least that large; top is
+    drawn first."""
+    return int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1))
+
+
 def resize(image: np.ndarray, label: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Resizes the image bilinearly and the label map by nearest neighbour to (height, width)."""
     h, w = label.shape
@@ -52,9 +63,8 @@ def random_scale(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Resizes both by one factor drawn uniformly from `scale_range` (sides rounded, at least 1 pixel) with
     `resize_fn(image, label, height, width)` (default: bilinear image, nearest labels)."""
-    scale = rng.uniform(*scale_range)
     h, w = label.shape
-    return resize_fn(image, label, max(1, round(h * scale)), max(1, round(w * scale)))
+    return resize_fn(image, label, *scaled_sides(h, w, rng.uniform(*scale_range)))
 
 
 def pad_to(
@@ -84,8 +94,7 @@ def random_crop(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pads to at least (size, size) as `pad_to`, then crops (size, size) at the same random offset from both."""
     image, label = pad_to(image, label, size, size, fill=fill, ignore_index=ignore_index)
-    h, w = label.shape
-    top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    top, left = crop_offset(*label.shape, size, rng)
     return image[top : top + size, left : left + size], label[top : top + size, left : left + size]
 
 
@@ -104,8 +113,7 @@ def resize_longer_side(
     h, w = label.shape
     if max(h, w) == size:
         return image, label
-    scale = size / max(h, w)
-    return resize_fn(image, label, max(1, round(h * scale)), max(1, round(w * scale)))
+    return resize_fn(image, label, *scaled_sides(h, w, size / max(h, w)))
 
 
 def resize_pad(

@@ -180,7 +180,7 @@ def test_augmentation_moves_keypoints_with_the_pixels_and_hides_those_cropped_ou
 def test_a_flip_mirrors_the_columns_and_swaps_left_and_right():
     rng = np.random.default_rng(0)
     image = rng.uniform(0, 255, (SIZE, SIZE, 3)).astype(np.float32)
-    keypoints = kp_aug.Keypoints(
+    keypoints = kp_aug.ExampleKeypoints(
         rng.uniform(0, SIZE, (6, 2)).astype(np.float32), np.array([1, 1, 0, 1, 1, 1], np.float32), np.float32(25)
     )
     flipped_image, flipped = kp_aug.hflip(image, keypoints, houses.FLIP_PAIRS)
@@ -198,7 +198,7 @@ def test_a_flipped_house_is_the_mirrored_house_with_left_and_right_swapped():
     """What makes the swap right: a house at angle a, mirrored, is the house at angle -a."""
     points = houses.house_keypoints(cx=30, cy=35, width=20, wall=14, roof=8, angle=0.4)
     mirror = houses.house_keypoints(cx=SIZE - 30, cy=35, width=20, wall=14, roof=8, angle=-0.4)
-    keypoints = kp_aug.Keypoints(points.astype(np.float32), np.ones(6, np.float32), np.float32(1))
+    keypoints = kp_aug.ExampleKeypoints(points.astype(np.float32), np.ones(6, np.float32), np.float32(1))
     _, flipped = kp_aug.hflip(np.zeros((SIZE, SIZE, 3), np.float32), keypoints, houses.FLIP_PAIRS)
     np.testing.assert_allclose(flipped.points, mirror, atol=1e-4)
 
