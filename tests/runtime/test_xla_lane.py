@@ -42,5 +42,6 @@ def test_ci_runs_the_readme_command_with_both_lanes():
     readme = (ROOT / "README.md").read_text()
     command = readme.split("**Run the test suite**", 1)[1].split("```bash\n", 1)[1].split("\n", 1)[0]
     workers = "-n 2 --dist loadfile"  # the suite in two pytest-xdist workers
-    assert command.endswith(f" -m pytest {workers} && CNNJAX_ONEDNN=0 .venv/bin/python -m pytest {workers} -m xla_lane")
+    lanes = f" -m pytest {workers} && CNNJAX_ONEDNN=0 .venv/bin/python -m pytest {workers} -m xla_lane"
+    assert command.endswith(lanes), command
     assert command in (ROOT / ".ci" / "run").read_text().splitlines()
