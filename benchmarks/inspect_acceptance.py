@@ -6,7 +6,8 @@
 10 classes (log-probability objective, Adam, the library's defaults) without a prior and with the L1 prior
 (weight L1_WEIGHT): each class's probability and the pixel statistics; a targeted PGD attack (target = (true
 class + 1) mod 10, L∞ budgets 0.1 to 0.3 in [0, 1] pixel units of the 32x32 image fed to the model) on the
-first 100 test images, with a 50x longer targeted PGD at 0.1, an untargeted PGD and a targeted FGSM at 0.1 for comparison; style transfer between
+first 100 test images, with a 50x longer targeted PGD at 0.1, an annealed one (warm-started down the budgets
+ANNEALED_BUDGETS to 0.1), an untargeted PGD and a targeted FGSM at 0.1 for comparison; style transfer between
 two test digits (content c3, style c1 and c3) with L-BFGS and Adam: the style loss of the content image and of
 the result.
 --shapes: a run of experiments/shapes_segmentation.py (a U-Net).  For each shape class and the first
@@ -28,7 +29,11 @@ from cnnjax.inspect.trained_run import load_run
 L1_WEIGHT = 0.5
 ATTACK_IMAGES, EPSILON = 100, adversarial.EPSILON
 ATTACK_BUDGETS = (0.1, 0.15, 0.2, 0.3)
-LONG_PGD_STEPS = 1000  # a 50x longer attack at the default budget: does success plateau (the model) or grow (the attack)?
+LONG_PGD_STEPS = (
+    1000  # a 50x longer attack at the default budget: does success plateau (the model) or grow (the attack)?
+)
+# ε annealing: each budget's attack (100 steps) starts from the previous one's images, projected onto its ball
+ANNEALED_BUDGETS, ANNEALED_STEPS = (0.3, 0.25, 0.2, 0.17, 0.15, 0.13, 0.12, 0.11, 0.1), 100
 SALIENCY_IMAGES = 50
 STYLE_SETTINGS = {"content_layer": "c3", "style_layers": ("c1", "c3")}
 
@@ -70,6 +75,12 @@ def digits(workdir: str) -> None:
         success = (answers == targets).mean() if targeted else (answers != labels).mean()
         goal = "answer (true + 1) mod 10" if targeted else "answer another class"
         print(f"  {name}: {success:.0%} {goal}; max |δ| {np.abs(adv - pixels).max():.3f}")
+    adv = None
+    for epsilon in ANNEALED_BUDGETS:
+        adv = adversarial.pgd(net, pixels, targets, epsilon, steps=ANNEALED_STEPS, start=adv)
+    success = (np.asarray(net.logits(adv)).argmax(-1) == targets).mean()
+    budgets = " -> ".join(f"{e:g}" for e in ANNEALED_BUDGETS)
+    print(f"  targeted PGD annealed over L∞ {budgets} ({ANNEALED_STEPS} steps each): {success:.0%} at {EPSILON:g}")
     adv = adversarial.fgsm(net, pixels, targets, EPSILON)
     success = (np.asarray(net.logits(adv)).argmax(-1) == targets).mean()
     print(f"  targeted FGSM, L∞ {EPSILON:g}: {success:.0%} answer (true + 1) mod 10")

@@ -3,8 +3,9 @@
 Targeted attacks lower the cross-entropy of the chosen class, in [0, 1] pixel units of the image the model
 is fed, every iterate kept in the ball ``|x' - x|∞ ≤ epsilon`` and in [0, 1]:
 - ``fgsm`` (Goodfellow et al., 2015): one step ``x' = x - epsilon · sign(∇ CE)``.
-- ``pgd`` (Madry et al., 2018): a uniform random start in the ball, then ``steps`` steps of size
-  ``step_size`` (default ``PGD_STEP_FACTOR · epsilon / steps``), each projected back onto the ball and [0, 1].
+- ``pgd`` (Madry et al., 2018): a uniform random start in the ball (or a given ``start``, projected onto it: a
+  warm start from another attack, e.g. one at a larger budget), then ``steps`` steps of size ``step_size``
+  (default ``PGD_STEP_FACTOR · epsilon / steps``), each projected back onto the ball and [0, 1].
   ``targeted=False``: the steps raise the cross-entropy of the given (true) classes instead, so any other
   answer succeeds.
 Fooling images (Nguyen et al., 2015): images of uniform noise in [0, 1] ascended on the class's
@@ -47,11 +48,16 @@ def pgd(
     step_size: float | None = None,
     targeted: bool = True,
     seed: int = 0,
+    start=None,
 ) -> np.ndarray:
-    """Projected gradient descent on the cross-entropy of ``targets`` (module docstring)."""
+    """Projected gradient descent on the cross-entropy of ``targets`` (module docstring); ``start`` (images like
+    ``pixels``) replaces the random start."""
     step_size = PGD_STEP_FACTOR * epsilon / steps if step_size is None else step_size
     signed_step = -step_size if targeted else step_size
-    args = (jnp.asarray(pixels, jnp.float32), jnp.asarray(targets, jnp.int32), jax.random.key(seed))
+    pixels = jnp.asarray(pixels, jnp.float32)
+    if start is None:
+        start = pixels + jax.random.uniform(jax.random.key(seed), pixels.shape, jnp.float32, -epsilon, epsilon)
+    args = (pixels, jnp.asarray(targets, jnp.int32), jnp.asarray(start, jnp.float32))
     return np.asarray(_pgd(net, *args, epsilon, signed_step, steps=steps))
 
 
@@ -73,7 +79,7 @@ def _gradients(net, pixels, targets):
 
 
 @functools.partial(jax.jit, static_argnames=("steps",))
-def _pgd(net, pixels, targets, key, epsilon, signed_step, steps):
+def _pgd(net, pixels, targets, start, epsilon, signed_step, steps):
     def project(x):
         return jnp.clip(jnp.clip(x, pixels - epsilon, pixels + epsilon), 0.0, 1.0)
 
@@ -81,6 +87,5 @@ def _pgd(net, pixels, targets, key, epsilon, signed_step, steps):
         gradient = jax.grad(_cross_entropy, argnums=1)(net, x, targets)
         return project(x + signed_step * jnp.sign(gradient)), None
 
-    start = project(pixels + jax.random.uniform(key, pixels.shape, jnp.float32, -epsilon, epsilon))
-    adversarial, _ = jax.lax.scan(step, start, None, length=steps)
+    adversarial, _ = jax.lax.scan(step, project(start), None, length=steps)
     return adversarial

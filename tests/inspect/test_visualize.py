@@ -93,6 +93,11 @@ def test_targeted_pgd_keeps_its_budget_and_fools_the_digits_model_on_90_percent_
     for epsilon, adv in ((0.1, small), (0.3, large), (0.1, one_step)):
         assert np.abs(adv - pixels).max() <= epsilon + 1e-6 and adv.min() >= 0.0 and adv.max() <= 1.0
     assert success(large) >= 0.9 and success(small) >= success(one_step), (success(large), success(small))
+    # A warm start (the 0.3 attack's images) is projected onto the 0.1 ball, and the steps keep it there.
+    warm = adversarial.pgd(digits_net, pixels, targets, 0.1, start=large)
+    assert np.abs(warm - pixels).max() <= 0.1 + 1e-6 and warm.min() >= 0.0 and warm.max() <= 1.0
+    projected = adversarial.pgd(digits_net, pixels, targets, 0.1, steps=1, step_size=0.0, start=large)
+    np.testing.assert_array_equal(projected, np.clip(np.clip(large, pixels - 0.1, pixels + 0.1), 0.0, 1.0))
 
 
 def test_gradcam_mass_of_a_shape_falls_inside_its_pixels(shapes_run):
