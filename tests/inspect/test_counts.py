@@ -1,23 +1,17 @@
 """`cnnjax visualize counts`: predicted against true counts over a whole split (cnnjax.inspect.counts), on the crowded
 shapes (0-15 per image), whose generator the first test checks."""
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
-from abstract_models import KEY
-from experiment_runs import experiment
 from PIL import Image
 
 from cnnjax.cli import main
-from cnnjax.config import load_config
 from cnnjax.data import shapes_builder
 from cnnjax.data.catalog import DENSITY, density_map, resolve_data_dir
 from cnnjax.errors import InvalidInputError
 from cnnjax.inspect.counts import SplitCounts, split_counts, write_count_scatter
 from cnnjax.inspect.predict import dense_output
-from cnnjax.inspect.trained_run import TrainedRun
-from cnnjax.train.experiment import prepare_experiment
+from tests.inspect.untrained_runs import untrained_run
 
 
 def test_the_crowded_layout_draws_0_to_15_half_size_shapes_inside_its_margin():
@@ -39,12 +33,7 @@ def test_the_crowded_layout_draws_0_to_15_half_size_shapes_inside_its_margin():
 @pytest.fixture(scope="module")
 def crowded_run():
     """An untrained shrunk counting U-Net on the crowded shapes (split_counts is the point)."""
-    config = load_config(
-        experiment("shapes_counting.py:crowded"), ["model.overrides.width=4", "model.overrides.depth=2"]
-    )
-    exp = prepare_experiment(config)
-    variables = jax.jit(exp.model.init)(KEY, jnp.zeros((1, *exp.image_shape)))
-    return TrainedRun("", config, 0, exp.model, variables, exp.preprocess, exp.dataset, exp.task, exp.image_shape)
+    return untrained_run("shapes_counting.py:crowded", ["model.overrides.width=4", "model.overrides.depth=2"])
 
 
 def test_split_counts_are_the_map_sums_of_every_example(crowded_run, tmp_path):

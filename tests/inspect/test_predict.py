@@ -8,11 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from experiment_runs import experiment
 from PIL import Image
 
 from cnnjax.cli import main
-from cnnjax.config import load_config
 from cnnjax.data.preprocess import Preprocess
 from cnnjax.errors import InvalidInputError
 from cnnjax.inspect.convolutionalize import convolutionalize
@@ -22,7 +20,7 @@ from cnnjax.inspect.trained_run import TrainedRun
 from cnnjax.models import create_model
 from cnnjax.reporting.summary import write_summary_json
 from cnnjax.tasks import Multilabel
-from cnnjax.train.experiment import prepare_experiment
+from tests.inspect.untrained_runs import untrained_run
 
 KEY = jax.random.key(0)
 
@@ -111,13 +109,9 @@ def test_predict_segments_at_the_image_resolution(shapes_workdir, tmp_path, caps
 
 
 def test_counting_gives_a_density_of_the_image_size_and_its_sum(tmp_path):
-    exp = prepare_experiment(
-        load_config(experiment("shapes_counting.py"), ["model.overrides.width=4", "model.overrides.depth=2"])
-    )
-    variables = jax.jit(exp.model.init)(KEY, jnp.zeros((1, *exp.image_shape)))
-    run = TrainedRun("", None, 0, exp.model, variables, exp.preprocess, exp.dataset, exp.task, exp.image_shape)
+    run = untrained_run("shapes_counting.py", ["model.overrides.width=4", "model.overrides.depth=2"])
     pixels = np.random.default_rng(0).integers(0, 256, (45, 77, 3), dtype=np.uint8)
-    density = np.asarray(exp.task.density(dense_output(run, pixels)[None]))[0]
+    density = np.asarray(run.task.density(dense_output(run, pixels)[None]))[0]
     assert density.shape == (45, 77)
     record = counting(run, pixels, str(tmp_path / "image"))
     assert record["count"] == pytest.approx(float(density.sum()), rel=1e-5)
@@ -144,15 +138,11 @@ def test_multilabel_gives_each_class_s_probability_and_presence_at_the_run_s_thr
 
 
 def test_keypoints_are_located_in_the_image_at_its_own_size(tmp_path):
-    exp = prepare_experiment(
-        load_config(experiment("shapes_keypoints.py"), ["model.overrides.width=4", "model.overrides.depth=1"])
-    )
-    variables = jax.jit(exp.model.init)(KEY, jnp.zeros((1, *exp.image_shape)))
-    run = TrainedRun("", None, 0, exp.model, variables, exp.preprocess, exp.dataset, exp.task, exp.image_shape)
+    run = untrained_run("shapes_keypoints.py", ["model.overrides.width=4", "model.overrides.depth=1"])
     pixels = np.random.default_rng(0).integers(0, 256, (45, 77, 3), dtype=np.uint8)
-    expected = np.asarray(exp.task.predict(dense_output(run, pixels)[None]))[0]
+    expected = np.asarray(run.task.predict(dense_output(run, pixels)[None]))[0]
     record = keypoints(run, pixels, str(tmp_path / "image"))
-    assert list(record["keypoints"]) == list(exp.dataset.info.class_names)
+    assert list(record["keypoints"]) == list(run.dataset.info.class_names)
     np.testing.assert_allclose(list(record["keypoints"].values()), expected, rtol=1e-6)
     assert all(0 <= row <= 45 and 0 <= col <= 77 for row, col in record["keypoints"].values())
     assert Image.open(tmp_path / "image_keypoints.png").size[0] > 0
